@@ -1,0 +1,1049 @@
+"""The queuectl command line: parse, call the core, print. Exit 0 done, 1 could not be done, 2 bad input.
+
+A thin layer: every decision about jobs lives in `queuectl.core`. Textual is imported only by
+`tui`, Rich only by `wait`'s progress bar, so headless commands start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import wraps
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from queuectl import __version__, render
+from queuectl.core.errors import InvalidInput, QueuectlError, StoreUnavailable
+
+ALIASES_LINE = (
+    "Also accepted: worker-start, worker-stop, dlq-list, dlq-retry, config-get, config-set, "
+    "config get-all, config show, inspect, kill; list --state dead is the DLQ."
+)
+
+
+# ── plumbing: store, errors, output ─────────────────────────────────────────────────────────
+
+
+class Ctx:
+    """What every command shares: the store URL, opened lazily."""
+
+    def __init__(self, db_url: str | None) -> None:
+        self.db_url = db_url
+        self._store = None
+
+    def store(self, durable: bool = True):  # -> Store
+        if self._store is None:
+            from queuectl.core.db import open_store
+
+            self._store = open_store(self.db_url, durable=durable)
+        return self._store
+
+    def queue(self):
+        from queuectl.core.queue import JobQueue
+
+        return JobQueue(self.store())
+
+    def config(self):
+        from queuectl.core.config import ConfigStore
+
+        return ConfigStore(self.store())
+
+    def registry(self):
+        from queuectl.core.registry import WorkerRegistry
+
+        return WorkerRegistry(self.store())
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    raise QueuectlError(message) if code == 1 else InvalidInput(message)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def _colour() -> bool:
+    return render.use_colour()
+
+
+def _parse_duration_option(name: str, value: str | None) -> float | None:
+    from queuectl.core.specs import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{name}: {exc}") from None
+
+
+# ── the group ───────────────────────────────────────────────────────────────────────────────
+
+
+class Group(click.Group):
+    """Commands listed in the order they are defined; hidden aliases resolve like the real ones."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(
+    cls=Group,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=ALIASES_LINE,
+)
+@click.option("--db", "db_url", metavar="URL", help="Store URL (default: $QUEUECTL_DB or $QUEUECTL_HOME/queue.db).")
+@click.version_option(__version__, "-V", "--version", prog_name="queuectl")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str | None) -> None:
+    """A persistent background job queue for shell commands.
+
+    \b
+    Quick start:
+      queuectl enqueue 'echo hello'          # prints the job id
+      queuectl worker start -c 2             # two detached workers
+      queuectl list                          # newest jobs first
+      queuectl logs JOB_ID                   # what it printed
+      queuectl tui                           # the full-screen UI
+    """
+    ctx.obj = Ctx(db_url)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+# ── enqueue ─────────────────────────────────────────────────────────────────────────────────
+
+
+def _read_source(source: str) -> str | None:
+    """The JSON text behind SOURCE, or None when SOURCE is a raw shell command."""
+    stripped = source.lstrip()
+    if source == "-":
+        return sys.stdin.read()
+    if stripped.startswith(("{", "[")):
+        return source
+    path_text = source[1:] if source.startswith("@") else source
+    path = Path(path_text).expanduser()
+    if source.startswith("@") or path.is_file() or path_text.endswith((".json", ".ndjson", ".jsonl")):
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InvalidInput(f"no such file: {path_text}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read {path_text}: {getattr(exc, 'strerror', None) or exc}") from None
+    return None
+
+
+@cli.command()
+@click.argument("source", required=False)
+@click.option("--command", "-C", "command", help="The shell command (instead of SOURCE).")
+@click.option("--id", "job_id", help="Job id (default: generated).")
+@click.option("--max-retries", type=int, help="Retries after the first run (default: config max_retries).")
+@click.option("--priority", "-p", type=int, help="Higher runs first (default 0).")
+@click.option("--run-at", help="Not before this time: ISO-8601 (UTC unless an offset is given) or epoch seconds.")
+@click.option("--delay", help="Not before this long from now: 90, 30s, 5m, 2h, 1d.")
+@click.option("--timeout", help="Kill a run after this long (seconds or 30s/5m/2h); 0 = none.")
+@click.option("--queue", "-q", "queue_name", help="Queue name (default 'default').")
+@click.option("--cwd", help="Working directory (default: the current one).")
+@click.option("--env", "-e", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Environment variable; repeatable.")
+@json_option
+@pass_ctx
+def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | None, max_retries: int | None,
+            priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
+            queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], as_json: bool) -> None:
+    """Add a job (or many) to the queue; prints each new job's id.
+
+    \b
+    SOURCE is one of:
+      'CMD'          a shell command (anything not starting with { or [)
+      '{"command": "make test", "priority": 5}'   a JSON object
+      FILE.json | @FILE   a JSON object, an array of objects, or NDJSON
+      -              the same, read from stdin
+    Flags fill in the fields a JSON job leaves unset.
+
+    \b
+    Examples:
+      queuectl enqueue 'sleep 5 && echo done'
+      queuectl enqueue '{"id":"build-1","command":"make","max_retries":2}'
+      queuectl enqueue --command 'backup.sh' --delay 10m --timeout 1h
+      queuectl enqueue jobs.ndjson
+      seq 100 | sed 's/.*/{"command":"echo &"}/' | queuectl enqueue -
+    """
+    from queuectl.core.specs import parse_jobs_text, spec_from_mapping
+
+    clock_now = time.time()
+    if source is not None and command is not None:
+        raise InvalidInput("give the job either as SOURCE or with --command, not both")
+    if source is None and command is None:
+        raise InvalidInput("nothing to enqueue: give a command, JSON, a file, - for stdin, or --command")
+    if run_at is not None and delay is not None:
+        raise InvalidInput("give --run-at or --delay, not both")
+    text = _read_source(source) if source is not None else None
+    overrides: dict[str, Any] = {}
+    if job_id is not None:
+        overrides["id"] = job_id
+    if max_retries is not None:
+        overrides["max_retries"] = max_retries
+    if priority is not None:
+        overrides["priority"] = priority
+    if run_at is not None:
+        overrides["run_at"] = run_at
+    if delay is not None:
+        overrides["run_at"] = clock_now + (_parse_duration_option("--delay", delay) or 0.0)
+    if timeout is not None:
+        overrides["timeout"] = _parse_duration_option("--timeout", timeout)
+    if queue_name is not None:
+        overrides["queue"] = queue_name
+    if cwd is not None:
+        overrides["cwd"] = cwd
+    if env_pairs:
+        env: dict[str, str] = {}
+        for pair in env_pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise InvalidInput(f"--env: expected KEY=VALUE, got '{pair}'")
+            env[key] = value
+        overrides["env"] = env
+    flags = spec_from_mapping({"command": "-", **overrides}, clock_now)  # validates every flag
+    if text is None:
+        specs = [replace(flags, command=spec_from_mapping({"command": source or command}, clock_now).command)]
+    else:
+        specs = parse_jobs_text(text, clock_now)
+        if job_id is not None and len(specs) > 1:
+            raise InvalidInput("--id names one job, but the input has several")
+        specs = [_fill_unset(spec, flags, overrides) for spec in specs]
+    base = os.getcwd()
+    specs = [replace(s, cwd=os.path.normpath(os.path.join(base, s.cwd)) if s.cwd else base) for s in specs]
+    store = ctx.store()
+    from queuectl.core.wake import wake_workers
+
+    ids = ctx.queue().enqueue(specs, ctx.config().settings())
+    if any(s.run_at is None or s.run_at <= clock_now for s in specs):
+        try:
+            wake_workers(store)
+        except Exception:
+            pass  # only a hint: workers poll anyway
+    if as_json:
+        emit_json(ids)
+    else:
+        click.echo("\n".join(ids))
+
+
+def _fill_unset(spec: Any, flags: Any, given: dict[str, Any]) -> Any:
+    """Fields given by flags fill those a JSON job left at their defaults."""
+    defaults = {"id": None, "max_retries": None, "priority": 0, "run_at": None, "timeout": None,
+                "cwd": None, "env": None, "queue": "default"}
+    changes = {k: getattr(flags, k) for k in given if getattr(spec, k) == defaults[k]}
+    return replace(spec, **changes) if changes else spec
+
+
+# ── reading ─────────────────────────────────────────────────────────────────────────────────
+
+
+def _job_rows(jobs: Sequence[Any], now: float, colour: bool) -> list[list[str]]:
+    rows = []
+    for j in jobs:
+        when = render.age(j.run_at, now) if j.state in ("pending", "failed") and j.run_at > now else render.age(j.created_at, now)
+        rows.append([
+            j.id, render.state(j.state, colour), f"{j.attempts}/{j.max_retries + 1}", str(j.priority), j.queue,
+            when, render.duration(j.duration) if j.state not in ("pending", "processing") else
+            (render.duration(now - j.started_at) if j.state == "processing" and j.started_at else "-"),
+            "-" if j.exit_code is None else str(j.exit_code), j.command,
+        ])
+    return rows
+
+
+JOB_HEADERS = ["ID", "STATE", "RUNS", "PRI", "QUEUE", "CREATED/DUE", "TOOK", "EXIT", "COMMAND"]
+
+
+def _state_option(value: str | None):
+    from queuectl.core.states import parse_state
+
+    if value is None:
+        return None
+    try:
+        return parse_state(value)
+    except ValueError as exc:
+        raise InvalidInput(f"--state: {exc}") from None
+
+
+@cli.command("list")
+@click.option("--state", "-s", "state_name", help="Only jobs in this state (pending, processing, completed, failed, dead, cancelled).")
+@click.option("--queue", "-q", "queue_name", help="Only jobs of this queue.")
+@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=50, show_default=True, help="At most this many.")
+@json_option
+@pass_ctx
+def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: int, as_json: bool) -> None:
+    """Jobs, newest first.
+
+    \b
+    Examples:
+      queuectl list
+      queuectl list --state failed --limit 10
+      queuectl list -s dead --json
+    """
+    state = _state_option(state_name)
+    jobs = ctx.queue().list_jobs(state=state, queue=queue_name, limit=limit)
+    if as_json:
+        emit_json([j.to_json() for j in jobs])
+        return
+    if not jobs:
+        click.echo("no jobs" + (f" in state {state}" if state else ""))
+        return
+    click.echo(render.table(JOB_HEADERS, _job_rows(jobs, time.time(), _colour()), shrink=8))
+
+
+@cli.command()
+@json_option
+@pass_ctx
+def status(ctx: Ctx, as_json: bool) -> None:
+    """Job counts per state, workers alive and busy, paused or not.
+
+    \b
+    Example:
+      queuectl status --json
+    """
+    counts = ctx.queue().counts()
+    settings = ctx.config().settings()
+    workers = ctx.registry().list(worker_timeout=settings.worker_timeout)
+    running = [w for w in workers if w.state in ("running", "stopping")]
+    busy = [w for w in running if w.current_job_id]
+    lost = [w for w in workers if w.state == "lost"]
+    paused = ctx.config().is_paused()
+    if as_json:
+        emit_json({
+            "jobs": counts.by_state, "total": counts.total,
+            "workers": {"running": len(running), "busy": len(busy), "lost": len(lost)},
+            "paused": paused,
+        })
+        return
+    colour = _colour()
+    parts = [f"{render.state(s, colour)} {n}" for s, n in counts.by_state.items()]
+    click.echo(f"jobs     {'  '.join(parts)}  (total {counts.total})")
+    click.echo(f"workers  {len(running)} running, {len(busy)} busy" + (f", {len(lost)} lost" if lost else ""))
+    click.echo("queue    " + (render.paint("paused", "33", colour) + " (queuectl resume)" if paused else "active"))
+
+
+@cli.command()
+@click.option("--since", default="1h", show_default=True, help="Window: 30m, 1h, 1d, …")
+@json_option
+@pass_ctx
+def stats(ctx: Ctx, since: str, as_json: bool) -> None:
+    """Throughput, success rate, run times and queue wait over a recent window.
+
+    \b
+    Example:
+      queuectl stats --since 15m
+    """
+    from queuectl.core.stats import compute_stats
+
+    window = _parse_duration_option("--since", since) or 0.0
+    if window <= 0:
+        raise InvalidInput("--since: must be more than 0")
+    result = compute_stats(ctx.store(), time.time(), window)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    click.echo(f"window        last {render.duration(window)}")
+    click.echo(f"runs          {result.runs} finished: {result.succeeded} ok, {result.failed} failed"
+               + (f" ({result.success_rate:.1%} ok)" if result.runs else ""))
+    click.echo(f"throughput    {result.finished_per_minute:.1f} runs/min, {result.failed_per_minute:.1f} failed/min")
+    click.echo("run time      p50 {}  p95 {}  max {}".format(*(render.duration(v) for v in
+               (result.run_p50, result.run_p95, result.run_max))))
+    click.echo("queue wait    p50 {}  p95 {}  max {}".format(*(render.duration(v) for v in
+               (result.wait_p50, result.wait_p95, result.wait_max))))
+
+
+@cli.command()
+@click.argument("job_id")
+@json_option
+@pass_ctx
+def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
+    """One job with all its fields and its runs (alias: inspect).
+
+    \b
+    Example:
+      queuectl show build-1
+    """
+    queue = ctx.queue()
+    job = queue.get(job_id)
+    runs = queue.runs(job_id)
+    if as_json:
+        emit_json({**job.to_json(), "runs": [r.to_json() for r in runs]})
+        return
+    now, colour = time.time(), _colour()
+    from queuectl.core.records import iso
+
+    fields = [
+        ("id", job.id), ("state", render.state(job.state, colour)), ("command", job.command),
+        ("attempts", f"{job.attempts} of {job.max_retries + 1} (max_retries {job.max_retries})"),
+        ("priority", str(job.priority)), ("queue", job.queue),
+        ("timeout", "none" if not job.timeout else render.duration(job.timeout)),
+        ("cwd", job.cwd or "-"), ("env", ", ".join(sorted(job.env)) if job.env else "-"),
+        ("created", f"{iso(job.created_at)} ({render.age(job.created_at, now)})"),
+        ("run at", f"{iso(job.run_at)} ({render.age(job.run_at, now)})"),
+        ("started", f"{iso(job.started_at)} ({render.age(job.started_at, now)})" if job.started_at else "-"),
+        ("finished", f"{iso(job.finished_at)} ({render.age(job.finished_at, now)})" if job.finished_at else "-"),
+        ("worker", job.worker_id or "-"), ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
+        ("last error", job.last_error or "-"),
+    ]
+    if job.cancel_requested_at:
+        fields.append(("cancel", f"requested {render.age(job.cancel_requested_at, now)}"))
+    for name, value in fields:
+        click.echo(f"{name:<11} {value}")
+    if runs:
+        click.echo("")
+        click.echo(render.table(
+            ["RUN", "ATTEMPT", "WORKER", "HOST", "STARTED", "TOOK", "EXIT", "OUTPUT", "ERROR"],
+            [[str(r.number), str(r.attempt), r.worker_id, r.host, render.age(r.started_at, now),
+              render.duration(r.duration) if r.finished_at else "running",
+              "-" if r.exit_code is None else str(r.exit_code), render.size(r.output_bytes), r.error or "-"]
+             for r in runs],
+        ))
+
+
+def _write_bytes(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--attempt", "-a", "number", type=click.IntRange(1), help="Run number (default: the latest).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing while the run goes on.")
+@json_option
+@pass_ctx
+def logs(ctx: Ctx, job_id: str, number: int | None, follow: bool, as_json: bool) -> None:
+    """Output (stdout and stderr) of a job's latest or Nth run.
+
+    \b
+    Examples:
+      queuectl logs build-1
+      queuectl logs build-1 --attempt 1
+      queuectl logs build-1 -f
+    """
+    queue = ctx.queue()
+    out = queue.output(job_id, number)
+    if out is None and number is not None:
+        raise QueuectlError(f"job {job_id} has no run {number}")
+    if as_json:
+        emit_json(None if out is None else {
+            "job_id": out.job_id, "run": out.number, "finished": out.finished, "output_bytes": out.output_bytes,
+            "truncated": out.output_bytes > len(out.output), "output": out.output.decode("utf-8", "replace"),
+        })
+        return
+    if not follow:
+        if out is None:
+            click.echo(f"job {job_id} has not run yet", err=True)
+            return
+        _write_bytes(out.output)
+        return
+    _follow(queue, job_id, number, out)
+
+
+def _follow(queue: Any, job_id: str, number: int | None, out: Any) -> None:
+    """Print a run's output as it grows, until the run ends (waiting for a first run if needed)."""
+    from queuectl.core.states import FINISHED
+
+    while out is None:
+        if queue.get(job_id).state in FINISHED:
+            return
+        time.sleep(0.2)
+        out = queue.output(job_id, number)
+    printed = 0
+    while True:
+        new = out.output_bytes - printed
+        if new > 0:
+            chunk = out.output[-new:] if new <= len(out.output) else out.output
+            _write_bytes(chunk)
+            printed = out.output_bytes
+        if out.finished:
+            return
+        time.sleep(0.2)
+        out = queue.output(job_id, out.number)
+
+
+@cli.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--timeout", "timeout_text", help="Give up after this long (seconds or 30s/5m).")
+@json_option
+@pass_ctx
+def wait(ctx: Ctx, job_ids: tuple[str, ...], timeout_text: str | None, as_json: bool) -> None:
+    """Block until the jobs end; exit 0 if all completed, 1 otherwise.
+
+    \b
+    Example:
+      id=$(queuectl enqueue 'make test') && queuectl wait "$id" && echo passed
+    """
+    from queuectl.core.states import FINISHED
+
+    timeout = _parse_duration_option("--timeout", timeout_text)
+    queue = ctx.queue()
+    ids = list(dict.fromkeys(job_ids))
+    for job_id in ids:
+        queue.get(job_id)  # unknown ids fail at once
+    deadline = None if timeout is None else time.monotonic() + timeout
+    progress = _progress(len(ids)) if len(ids) > 1 and sys.stderr.isatty() and not as_json else None
+    states: dict[str, str] = {}
+    try:
+        while True:
+            states = {job_id: queue.get(job_id).state for job_id in ids}
+            done = sum(1 for s in states.values() if s in FINISHED)
+            if progress is not None:
+                progress[0].update(progress[1], completed=done)
+            if done == len(ids):
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        if progress is not None:
+            progress[0].stop()
+    if as_json:
+        emit_json(states)
+    unfinished = [j for j, s in states.items() if s not in FINISHED]
+    if unfinished:
+        raise QueuectlError(f"timed out waiting for {len(unfinished)} job(s): {', '.join(unfinished[:5])}")
+    not_ok = [f"{j} {s}" for j, s in states.items() if s != "completed"]
+    if not_ok:
+        raise QueuectlError(f"not completed: {', '.join(not_ok[:5])}")
+
+
+def _progress(total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("waiting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=Console(stderr=True), transient=True)
+    task = progress.add_task("jobs", total=total)
+    progress.start()
+    return progress, task
+
+
+# ── changing jobs ───────────────────────────────────────────────────────────────────────────
+
+
+def _wake(ctx: Ctx) -> None:
+    from queuectl.core.wake import wake_workers
+
+    try:
+        wake_workers(ctx.store())
+    except Exception:
+        pass
+
+
+@cli.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Also run completed jobs again.")
+@json_option
+@pass_ctx
+def retry(ctx: Ctx, job_ids: tuple[str, ...], force: bool, as_json: bool) -> None:
+    """Put failed, dead or cancelled jobs back to pending with attempts reset.
+
+    \b
+    Example:
+      queuectl retry build-1 build-2
+    """
+    ids = ctx.queue().retry(job_ids, force=force)
+    _wake(ctx)
+    emit_json({"retried": ids}) if as_json else click.echo("\n".join(f"retried {i}" for i in ids))
+
+
+@cli.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@click.option("--no-wait", is_flag=True, help="Return at once instead of waiting for running jobs to die.")
+@json_option
+@pass_ctx
+def cancel(ctx: Ctx, job_ids: tuple[str, ...], no_wait: bool, as_json: bool) -> None:
+    """Cancel jobs: waiting ones at once, running ones by killing their process group (alias: kill).
+
+    \b
+    Example:
+      queuectl cancel build-1
+    """
+    queue = ctx.queue()
+    result = {k: str(v) for k, v in queue.cancel(job_ids).items()}
+    running = [j for j, s in result.items() if s == "processing"]
+    if running and not no_wait:
+        grace = ctx.config().settings().kill_grace
+        deadline = time.monotonic() + grace + 3.0
+        while running and time.monotonic() < deadline:
+            time.sleep(0.05)
+            for job_id in list(running):
+                state = queue.get(job_id).state
+                if state != "processing":
+                    result[job_id] = state
+                    running.remove(job_id)
+    if as_json:
+        emit_json(result)
+        return
+    for job_id, state in result.items():
+        click.echo(f"cancelled {job_id}" if state == "cancelled" else
+                   f"cancelling {job_id} (its worker kills it)" if state == "processing" else f"{job_id} is {state}")
+
+
+@cli.command()
+@click.argument("job_ids", nargs=-1, required=True)
+@json_option
+@pass_ctx
+def delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
+    """Remove jobs (and their runs) that are not running.
+
+    \b
+    Example:
+      queuectl delete build-1
+    """
+    ids = ctx.queue().delete(job_ids)
+    emit_json({"deleted": ids}) if as_json else click.echo("\n".join(f"deleted {i}" for i in ids))
+
+
+@cli.command()
+@click.option("--state", "-s", "state_names", multiple=True,
+              help="completed, dead or cancelled; repeatable (default: all three).")
+@click.option("--older-than", help="Only jobs that finished longer ago than this (7d, 12h, …).")
+@json_option
+@pass_ctx
+def purge(ctx: Ctx, state_names: tuple[str, ...], older_than: str | None, as_json: bool) -> None:
+    """Remove finished jobs in bulk.
+
+    \b
+    Examples:
+      queuectl purge --state completed --older-than 7d
+      queuectl purge
+    """
+    from queuectl.core.states import PURGEABLE
+
+    states = [_state_option(s) for s in state_names] or list(PURGEABLE)
+    for s in states:
+        if s not in PURGEABLE:
+            raise InvalidInput(f"--state: purge takes completed, dead or cancelled, not {s}")
+    n = ctx.queue().purge(states, _parse_duration_option("--older-than", older_than))
+    emit_json({"purged": n}) if as_json else click.echo(f"purged {n} job(s)")
+
+
+@cli.command()
+@json_option
+@pass_ctx
+def pause(ctx: Ctx, as_json: bool) -> None:
+    """Stop workers from claiming new jobs (running ones finish)."""
+    ctx.config().set_paused(True)
+    emit_json({"paused": True}) if as_json else click.echo("paused: workers claim no new jobs (queuectl resume)")
+
+
+@cli.command()
+@json_option
+@pass_ctx
+def resume(ctx: Ctx, as_json: bool) -> None:
+    """Let workers claim jobs again."""
+    ctx.config().set_paused(False)
+    _wake(ctx)
+    emit_json({"paused": False}) if as_json else click.echo("resumed")
+
+
+# ── dlq ─────────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.group(cls=Group)
+def dlq() -> None:
+    """The dead-letter queue: jobs that used up their retries."""
+
+
+@dlq.command("list")
+@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@json_option
+@pass_ctx
+def dlq_list(ctx: Ctx, limit: int, as_json: bool) -> None:
+    """Dead jobs with their last error.
+
+    \b
+    Example:
+      queuectl dlq list
+    """
+    from queuectl.core.states import JobState
+
+    jobs = ctx.queue().list_jobs(state=JobState.DEAD, limit=limit)
+    if as_json:
+        emit_json([j.to_json() for j in jobs])
+        return
+    if not jobs:
+        click.echo("the DLQ is empty")
+        return
+    now = time.time()
+    click.echo(render.table(
+        ["ID", "RUNS", "DIED", "EXIT", "LAST ERROR", "COMMAND"],
+        [[j.id, str(j.attempts), render.age(j.finished_at, now), "-" if j.exit_code is None else str(j.exit_code),
+          j.last_error or "-", j.command] for j in jobs],
+        shrink=5,
+    ))
+
+
+@dlq.command("retry")
+@click.argument("job_ids", nargs=-1)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every dead job.")
+@json_option
+@pass_ctx
+def dlq_retry(ctx: Ctx, job_ids: tuple[str, ...], retry_all: bool, as_json: bool) -> None:
+    """Put dead jobs back to pending with attempts reset.
+
+    \b
+    Examples:
+      queuectl dlq retry build-1
+      queuectl dlq retry --all
+    """
+    if retry_all == bool(job_ids):
+        raise InvalidInput("give job ids or --all (not both)")
+    queue = ctx.queue()
+    if retry_all:
+        n = queue.retry_all_dead()
+        _wake(ctx)
+        emit_json({"retried": n}) if as_json else click.echo(f"retried {n} dead job(s)")
+        return
+    ids = queue.retry(job_ids, only_dead=True)
+    _wake(ctx)
+    emit_json({"retried": ids}) if as_json else click.echo("\n".join(f"retried {i}" for i in ids))
+
+
+@dlq.command("delete")
+@click.argument("job_ids", nargs=-1, required=True)
+@json_option
+@pass_ctx
+def dlq_delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
+    """Remove dead jobs."""
+    ids = ctx.queue().delete(job_ids, only_dead=True)
+    emit_json({"deleted": ids}) if as_json else click.echo("\n".join(f"deleted {i}" for i in ids))
+
+
+@dlq.command("purge")
+@json_option
+@pass_ctx
+def dlq_purge(ctx: Ctx, as_json: bool) -> None:
+    """Remove every dead job."""
+    from queuectl.core.states import JobState
+
+    n = ctx.queue().purge([JobState.DEAD])
+    emit_json({"purged": n}) if as_json else click.echo(f"purged {n} dead job(s)")
+
+
+# ── workers ─────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.group(cls=Group)
+def worker() -> None:
+    """Start, run, stop and list worker processes."""
+
+
+@worker.command("start")
+@click.option("--count", "-c", type=click.IntRange(1, 256), default=1, show_default=True, help="How many workers.")
+@click.option("--queue", "-q", "queues", multiple=True, help="Only claim from this queue; repeatable (default: all).")
+@json_option
+@pass_ctx
+def worker_start(ctx: Ctx, count: int, queues: tuple[str, ...], as_json: bool) -> None:
+    """Start detached workers; returns once they are running. Logs: $QUEUECTL_HOME/workers/ID.log
+
+    \b
+    Example:
+      queuectl worker start -c 4
+    """
+    from queuectl.core.supervisor import start_workers
+
+    _check_queues(queues)
+    ids = start_workers(ctx.store(), count, queues=queues or None)
+    emit_json({"started": ids}) if as_json else click.echo("\n".join(f"started worker {i}" for i in ids))
+
+
+def _check_queues(queues: Sequence[str]) -> None:
+    from queuectl.core.specs import QUEUE_RE
+
+    for q in queues:
+        if not QUEUE_RE.fullmatch(q):
+            raise InvalidInput(f"--queue: invalid queue name '{q}'")
+
+
+@worker.command("run")
+@click.option("--queue", "-q", "queues", multiple=True, help="Only claim from this queue; repeatable.")
+@click.option("--burst", is_flag=True, help="Exit once nothing is due.")
+@click.option("--worker-id", hidden=True)
+@click.option("--verbose/--quiet", default=True, help="Log each job to stderr.")
+@pass_ctx
+def worker_run(ctx: Ctx, queues: tuple[str, ...], burst: bool, worker_id: str | None, verbose: bool) -> None:
+    """Run one worker in the foreground (for systemd, containers, a terminal).
+
+    SIGTERM or Ctrl-C: finish the running job, then exit. A second one: kill the job and put it
+    back to pending.
+
+    \b
+    Examples:
+      queuectl worker run
+      queuectl worker run --burst        # drain what is due, then exit
+    """
+    import logging
+
+    from queuectl.core.worker import Worker
+
+    _check_queues(queues)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    store = ctx.store(durable=False)
+    w = Worker(store, worker_id=worker_id, queues=queues or None, burst=burst)
+    w.install_signal_handlers()
+    sys.exit(w.run())
+
+
+@worker.command("stop")
+@click.argument("worker_ids", nargs=-1)
+@click.option("--wait", "wait_", is_flag=True, help="Block until they have stopped.")
+@click.option("--timeout", "timeout_text", help="With --wait: force the stop after this long.")
+@click.option("--force", is_flag=True, help="Kill running jobs now and put them back to pending.")
+@json_option
+@pass_ctx
+def worker_stop(ctx: Ctx, worker_ids: tuple[str, ...], wait_: bool, timeout_text: str | None, force: bool,
+                as_json: bool) -> None:
+    """Stop workers (all by default): running jobs finish first, unless --force.
+
+    \b
+    Examples:
+      queuectl worker stop --wait
+      queuectl worker stop w-1a2b3c4d --force
+    """
+    from queuectl.core.supervisor import stop_workers
+
+    timeout = _parse_duration_option("--timeout", timeout_text)
+    asked, left = stop_workers(ctx.store(), list(worker_ids) or None, force=force, wait=wait_ or timeout is not None,
+                               timeout=timeout)
+    if as_json:
+        emit_json({"stopping": asked, "still_running": left})
+    elif not asked:
+        click.echo("no running workers")
+    else:
+        verb = "stopped" if (wait_ or timeout is not None) else "stopping"
+        click.echo("\n".join(f"{verb} worker {w}" for w in asked if w not in left))
+    if left:
+        raise QueuectlError(f"still running: {', '.join(left)}")
+
+
+@worker.command("list")
+@click.option("--all", "include_stopped", is_flag=True, help="Include stopped workers.")
+@json_option
+@pass_ctx
+def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
+    """Workers with pid, host, state, current job, heartbeat age, CPU and memory.
+
+    \b
+    Example:
+      queuectl worker list
+    """
+    from queuectl.core.supervisor import process_stats
+
+    settings = ctx.config().settings()
+    workers = ctx.registry().list(include_stopped=include_stopped, worker_timeout=settings.worker_timeout)
+    stats_by_id = process_stats(workers)
+    now = time.time()
+    if as_json:
+        out = []
+        for w in workers:
+            ps = stats_by_id.get(w.id)
+            out.append({**w.to_json(), "heartbeat_age": round(now - w.heartbeat_at, 3),
+                        "cpu_percent": ps.cpu_percent if ps else None, "rss_bytes": ps.rss_bytes if ps else None})
+        emit_json(out)
+        return
+    if not workers:
+        click.echo("no workers (queuectl worker start)")
+        return
+    colour = _colour()
+    rows = []
+    for w in workers:
+        ps = stats_by_id.get(w.id)
+        rows.append([
+            w.id, render.state(w.state, colour), str(w.pid), w.host, w.current_job_id or "-",
+            render.duration(now - w.started_at), render.age(w.heartbeat_at, now),
+            "-" if not ps or ps.cpu_percent is None else f"{ps.cpu_percent:.0f}%",
+            render.size(ps.rss_bytes) if ps else "-", ",".join(w.queues) if w.queues else "all",
+        ])
+    click.echo(render.table(["ID", "STATE", "PID", "HOST", "JOB", "UPTIME", "HEARTBEAT", "CPU", "RSS", "QUEUES"], rows))
+
+
+# ── config ──────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.group(cls=Group)
+def config() -> None:
+    """Settings, kept in the store; running workers pick up changes within a second."""
+
+
+@config.command("list")
+@json_option
+@pass_ctx
+def config_list(ctx: Ctx, as_json: bool) -> None:
+    """Every setting with its value, default and meaning (alias: show, get-all).
+
+    \b
+    Example:
+      queuectl config list
+    """
+    from queuectl.core.settings import SETTINGS
+
+    store = ctx.config()
+    values = store.settings().as_dict()
+    overridden = store.overridden()
+    if as_json:
+        emit_json({k: values[k] for k in SETTINGS})
+        return
+    rows = [[k, _fmt(values[k]) + ("" if k in overridden else ""), _fmt(d.default), d.help] for k, d in SETTINGS.items()]
+    click.echo(render.table(["KEY", "VALUE", "DEFAULT", "MEANING"], rows, shrink=3))
+
+
+def _fmt(value: int | float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@config.command("get")
+@click.argument("key")
+@json_option
+@pass_ctx
+def config_get(ctx: Ctx, key: str, as_json: bool) -> None:
+    """One setting's value.
+
+    \b
+    Example:
+      queuectl config get max-retries
+    """
+    from queuectl.core.settings import normalize_key
+
+    name = normalize_key(key)
+    value = ctx.config().settings().as_dict()[name]
+    emit_json({name: value}) if as_json else click.echo(_fmt(value))
+
+
+@config.command("set", context_settings={"ignore_unknown_options": True})
+@click.argument("key")
+@click.argument("value")
+@json_option
+@pass_ctx
+def config_set(ctx: Ctx, key: str, value: str, as_json: bool) -> None:
+    """Change a setting (keys may use - or _).
+
+    \b
+    Examples:
+      queuectl config set max-retries 5
+      queuectl config set backoff_base 3
+    """
+    name, stored = ctx.config().set(key, value)
+    emit_json({name: stored}) if as_json else click.echo(f"{name} = {_fmt(stored)}")
+
+
+@config.command("reset")
+@click.argument("key")
+@json_option
+@pass_ctx
+def config_reset(ctx: Ctx, key: str, as_json: bool) -> None:
+    """Put a setting back to its default.
+
+    \b
+    Example:
+      queuectl config reset poll_interval
+    """
+    from queuectl.core.settings import SETTINGS
+
+    name = ctx.config().reset(key)
+    default = SETTINGS[name].default
+    emit_json({name: default}) if as_json else click.echo(f"{name} = {_fmt(default)} (default)")
+
+
+# ── tui ─────────────────────────────────────────────────────────────────────────────────────
+
+
+@cli.command()
+@click.option("--web", is_flag=True, help="Serve the UI to a browser instead.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@pass_ctx
+def tui(ctx: Ctx, web: bool, host: str, port: int) -> None:
+    """The full-screen terminal UI."""
+    raise QueuectlError("the TUI is not built yet in this version; use the headless commands")
+
+
+# ── aliases from other queuectl versions (hidden) ───────────────────────────────────────────
+
+
+def _alias(group: click.Group, name: str, target: click.Command) -> None:
+    alias = click.Command(
+        name, callback=target.callback, params=target.params, help=target.help, hidden=True,
+        context_settings=target.context_settings,
+    )
+    group.add_command(alias, name)
+
+
+_alias(cli, "inspect", show)
+_alias(cli, "kill", cancel)
+_alias(cli, "worker-start", worker_start)
+_alias(cli, "worker-stop", worker_stop)
+_alias(cli, "dlq-list", dlq_list)
+_alias(cli, "dlq-retry", dlq_retry)
+_alias(cli, "config-get", config_get)
+_alias(cli, "config-set", config_set)
+_alias(config, "show", config_list)
+_alias(config, "get-all", config_list)
+
+
+# ── entry point ─────────────────────────────────────────────────────────────────────────────
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run the CLI: one-line errors on stderr, exit 0/1/2, never a traceback."""
+    import peewee
+    import sqlite3
+
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="queuectl", standalone_mode=False)
+        code = 0
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        code = 130
+    except click.UsageError as exc:
+        hint = f" (see 'queuectl {exc.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ") if exc.ctx else ""
+        click.echo(f"queuectl: error: {_one_line(exc.format_message())}{hint.replace('queuectl  --help', 'queuectl --help')}", err=True)
+        code = 2
+    except click.ClickException as exc:
+        click.echo(f"queuectl: error: {_one_line(exc.format_message())}", err=True)
+        code = exc.exit_code
+    except QueuectlError as exc:
+        click.echo(f"queuectl: error: {_one_line(str(exc))}", err=True)
+        code = exc.exit_code
+    except (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error) as exc:
+        from queuectl.core.db import describe_db_error
+
+        click.echo(f"queuectl: error: {_one_line(describe_db_error(exc))}", err=True)
+        code = StoreUnavailable.exit_code
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception as exc:  # a bug: still one line, with the type to report it
+        if os.environ.get("QUEUECTL_DEBUG"):
+            raise
+        click.echo(f"queuectl: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                   "(set QUEUECTL_DEBUG=1 for a traceback)", err=True)
+        code = 1
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""The headless core of queuectl: store, state machine, workers. Imports neither Textual nor Rich."""

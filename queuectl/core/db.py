@@ -1,0 +1,162 @@
+"""Open the store (SQLite by default, PostgreSQL by URL) and run write transactions on it.
+
+Everything backend-specific about connections lives here: pragmas, placeholders, how a write
+transaction takes its lock. The rest of the core asks the `Store` and stays backend-aware.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import peewee
+
+from queuectl.core.errors import InvalidInput, StoreUnavailable
+
+# A writer waits this long for the lock before giving up; CLI commands then exit 1 with a message,
+# workers log and retry.
+BUSY_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Store:
+    """An open store: a Peewee database plus what the core needs to know about its backend."""
+
+    db: peewee.Database
+    url: str
+    backend: str  # "sqlite" or "postgresql"
+    path: Path | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.backend == "sqlite"
+
+    def sql(self, text: str) -> str:
+        """Adapt SQL written with `?` placeholders to this backend."""
+        return text if self.is_sqlite else text.replace("?", "%s")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.db.execute_sql(sql, params)
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """A write transaction that takes the write lock up front (IMMEDIATE on SQLite).
+
+        A deferred read-then-write transaction fails with "database is locked" under contention
+        instead of waiting for busy_timeout; taking the lock first makes it wait.
+        """
+        with self.db.atomic("IMMEDIATE") if self.is_sqlite else self.db.atomic():
+            yield
+
+    def close(self) -> None:
+        if not self.db.is_closed():
+            self.db.close()
+
+
+def parse_url(url: str) -> tuple[str, Path | None]:
+    """The backend named by a store URL, and for SQLite its file."""
+    if url.startswith("sqlite:///"):
+        rest = url[len("sqlite:///"):].lstrip("/")
+        if not rest:
+            raise InvalidInput(f"invalid store URL '{url}': no path")
+        return "sqlite", Path("/" + rest)
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql", None
+    raise InvalidInput(
+        f"invalid store URL '{url}' (expected sqlite:///path/queue.db or postgresql://user@host/db)"
+    )
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does; its WAL and SHM files copy the mode."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot create the store at {path}: {exc.strerror}") from None
+
+
+def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> Store:
+    if path.is_dir():
+        raise StoreUnavailable(f"the store path {path} is a directory")
+    if not path.exists():
+        _create_private_file(path)
+    db = peewee.SqliteDatabase(
+        str(path),
+        timeout=busy_timeout,
+        pragmas={
+            "journal_mode": "wal",
+            "foreign_keys": 1,
+            # FULL fsyncs the WAL at every commit: an acknowledged enqueue survives a power cut.
+            # Workers use NORMAL: a lost claim or finish after a power cut means a run repeats,
+            # which at-least-once already allows.
+            "synchronous": "full" if durable else "normal",
+            "busy_timeout": int(busy_timeout * 1000),
+        },
+    )
+    store = Store(db=db, url=url, backend="sqlite", path=path)
+    try:
+        db.connect(reuse_if_open=True)
+    except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
+        raise StoreUnavailable(describe_db_error(exc, store)) from None
+    return store
+
+
+def _open_postgresql(url: str, busy_timeout: float) -> Store:
+    try:
+        from playhouse.db_url import connect  # imports psycopg2 only on this path
+    except ImportError:  # pragma: no cover - depends on the extra
+        raise StoreUnavailable("PostgreSQL needs the postgres extra: pip install 'queuectl[postgres]'")
+    try:
+        db = connect(url, autoconnect=True, autorollback=True)
+        db.connect(reuse_if_open=True)
+    except Exception as exc:  # psycopg2 errors vary
+        raise StoreUnavailable(f"cannot reach the store {url}: {str(exc).strip().splitlines()[0]}")
+    return Store(db=db, url=url, backend="postgresql")
+
+
+def open_store(
+    url: str | None = None, *, durable: bool = True, busy_timeout: float = BUSY_TIMEOUT_S, migrate: bool = True
+) -> Store:
+    """Open (creating and migrating if needed) the store at `url` (default: QUEUECTL_DB or the home's SQLite)."""
+    from queuectl.core import paths
+    from queuectl.core.migrations import apply_migrations
+
+    if url is None:
+        paths.ensure_home_or_fail()
+        url = paths.default_store_url()
+    backend, path = parse_url(url)
+    store = (
+        _open_sqlite(url, path, durable, busy_timeout)
+        if backend == "sqlite" and path is not None
+        else _open_postgresql(url, busy_timeout)
+    )
+    if migrate:
+        try:
+            apply_migrations(store)
+        except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
+            store.close()
+            raise StoreUnavailable(describe_db_error(exc, store)) from None
+    return store
+
+
+def describe_db_error(exc: BaseException, store: Store | None = None) -> str:
+    """A one-line message for a database error, naming the likely cause."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    where = f" ({store.path})" if store is not None and store.path is not None else ""
+    lowered = text.lower()
+    if "not a database" in lowered or "malformed" in lowered:
+        return f"the store{where} is not a queuectl database or is corrupt: {text}"
+    if "locked" in lowered or "busy" in lowered:
+        return f"the store{where} is busy (locked by another process for too long); try again"
+    if "full" in lowered:
+        return f"the store{where} is full: {text}"
+    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        return f"the store{where} cannot be written: {text}"
+    return f"store error{where}: {text}"

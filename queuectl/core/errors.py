@@ -1,0 +1,51 @@
+"""Error types the core raises; the CLI maps each to an exit code and a one-line message."""
+
+from __future__ import annotations
+
+
+class QueuectlError(Exception):
+    """Something could not be done (exit 1)."""
+
+    exit_code = 1
+
+
+class InvalidInput(QueuectlError):
+    """Bad usage or bad input (exit 2); nothing was changed."""
+
+    exit_code = 2
+
+
+class InvalidJobSpec(InvalidInput):
+    """A job description is malformed; the message names the field."""
+
+
+class InvalidSetting(InvalidInput):
+    """An unknown setting key or an invalid value."""
+
+
+class DuplicateJob(InvalidInput):
+    """A job with this id already exists (or appears twice in one bulk)."""
+
+
+class JobNotFound(QueuectlError):
+    """No job with this id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no such job: {job_id}")
+        self.job_id = job_id
+
+
+class WorkerNotFound(QueuectlError):
+    """No worker with this id."""
+
+    def __init__(self, worker_id: str) -> None:
+        super().__init__(f"no such worker: {worker_id}")
+        self.worker_id = worker_id
+
+
+class InvalidTransition(QueuectlError):
+    """The job is not in a state that allows this operation."""
+
+
+class StoreUnavailable(QueuectlError):
+    """The store cannot be opened, read or written (busy, corrupt, full, unreachable)."""

@@ -1,0 +1,61 @@
+"""This host's identity and the liveness of processes on it (pid + create time, never a bare pid)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+# Tests of several hosts on one machine set this; nothing else should.
+HOST_ENV = "QUEUECTL_HOST_ID"
+_CREATE_TIME_TOLERANCE = 0.05  # create times are kept in clock ticks (10 ms)
+
+
+def host_id() -> str:
+    return os.environ.get(HOST_ENV) or socket.gethostname()
+
+
+def create_time(pid: int) -> float | None:
+    """The process's start time (epoch seconds), or None if there is no such live process."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc.create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        return None
+
+
+def is_same_process(pid: int | None, created_at: float | None) -> bool:
+    """True only if `pid` is alive and is the very process that started at `created_at` (no reused pid)."""
+    if not pid or created_at is None:
+        return False
+    actual = create_time(pid)
+    return actual is not None and abs(actual - created_at) < _CREATE_TIME_TOLERANCE
+
+
+def signal_if_ours(pid: int | None, created_at: float | None, signum: int) -> bool:
+    """Send `signum` to `pid` only if it is verifiably the process we recorded."""
+    if not is_same_process(pid, created_at):
+        return False
+    try:
+        os.kill(pid, signum)  # type: ignore[arg-type]
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def kill_group_if_ours(pid: int | None, created_at: float | None) -> bool:
+    """SIGKILL the process group led by a job's shell, if that shell is still the one we started.
+
+    Used by a rescuer: the job's worker is gone, so nobody else will end it.
+    """
+    if not is_same_process(pid, created_at):
+        return False
+    try:
+        os.killpg(pid, signal.SIGKILL)  # type: ignore[arg-type]
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False

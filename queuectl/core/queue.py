@@ -1,0 +1,449 @@
+"""JobQueue: every job transition, each one guarded statement or one write transaction.
+
+Guards are the fence: a transition names the state (and, for a running job, the worker and the
+attempt) it expects, so a late finisher whose job was recovered meanwhile changes nothing.
+The hot path (claim, start_run, finish) runs SQL built once per queue with `execute_sql`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import peewee
+
+from queuectl.core.clock import SYSTEM_CLOCK, Clock
+from queuectl.core.config import PAUSED_KEY
+from queuectl.core.db import Store
+from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
+from queuectl.core.models import Job, Run, database_proxy
+from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord
+from queuectl.core.settings import Settings, backoff_delay
+from queuectl.core.specs import JobSpec
+from queuectl.core.states import (
+    CANCELLABLE_WAITING,
+    CLAIMABLE,
+    PURGEABLE,
+    RETRYABLE,
+    JobState,
+    sql_in,
+)
+
+WORKER_LOST = "worker lost"
+INTERRUPTED = "interrupted: worker stopped"
+CANCELLED_BY_USER = "cancelled"
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
+_ENQUEUE_CHUNK = 5000
+
+
+def new_job_id() -> str:
+    """12 characters, 60 random bits: short enough to type, unique at millions of jobs."""
+    n = secrets.randbits(60)
+    return "".join(_ID_ALPHABET[(n >> (5 * i)) & 31] for i in range(12))
+
+
+@dataclass(frozen=True, slots=True)
+class FinishResult:
+    """What a finish did: the job's new state, or None when fenced off (the job was recovered)."""
+
+    state: JobState | None
+    run_at: float | None = None
+
+
+def next_state_after_failure(attempts: int, max_retries: int) -> JobState:
+    """A failed run leaves the job `failed` (to be retried) until attempts exceed max_retries."""
+    return JobState.DEAD if attempts > max_retries else JobState.FAILED
+
+
+class JobQueue:
+    """The job state machine over one store."""
+
+    def __init__(self, store: Store, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.store = store
+        self.clock = clock
+        database_proxy.initialize(store.db)
+        sql = store.sql
+        claimable = sql_in(CLAIMABLE)
+        self._claim_head = (
+            "UPDATE job SET state = 'processing', attempts = attempts + 1, worker_id = ?, "
+            "started_at = ?, updated_at = ?, finished_at = NULL, cancel_requested_at = NULL "
+            "WHERE seq = (SELECT seq FROM job WHERE state IN " + claimable + " AND run_at <= ? {queues}"
+            "ORDER BY priority DESC, run_at, seq LIMIT 1{lock}) "
+            "AND state IN " + claimable + " "
+            f"AND NOT EXISTS (SELECT 1 FROM setting WHERE key = '{PAUSED_KEY}' AND value = 'true') "
+            "RETURNING id, command, cwd, env, timeout, attempts, max_retries, queue"
+        )
+        self._claim_sql: dict[int, str] = {}
+        self._insert_job = sql(
+            "INSERT INTO job (id, command, cwd, env, queue, priority, state, attempts, max_retries, "
+            "timeout, run_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)"
+        )
+        self._start_run = sql(
+            "INSERT INTO run (job_id, number, attempt, worker_id, host, pid, pid_created_at, started_at, "
+            "output_bytes) VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM run WHERE job_id = ?), "
+            "?, ?, ?, ?, ?, ?, 0) RETURNING number"
+        )
+        self._finish_job = sql(
+            "UPDATE job SET state = ?, attempts = ?, run_at = ?, finished_at = ?, updated_at = ?, "
+            "exit_code = ?, last_error = ?, cancel_requested_at = NULL "
+            "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ?"
+        )
+        self._finish_run = sql(
+            "UPDATE run SET finished_at = ?, exit_code = ?, error = ?, output = ?, output_bytes = ? "
+            "WHERE job_id = ? AND number = ?"
+        )
+        self._run_output = sql("UPDATE run SET output = ?, output_bytes = ? WHERE job_id = ? AND number = ?")
+
+    # ── enqueue ──────────────────────────────────────────────────────────────────────────────
+
+    def enqueue(self, specs: Sequence[JobSpec], settings: Settings, *, default_cwd: str | None = None) -> list[str]:
+        """Add jobs, all or none; returns their ids in input order."""
+        if not specs:
+            raise InvalidInput("no jobs given")
+        now = self.clock.now()
+        rows = []
+        seen: set[str] = set()
+        for spec in specs:
+            job_id = spec.id or new_job_id()
+            if job_id in seen:
+                raise DuplicateJob(f"duplicate id in input: {job_id}")
+            seen.add(job_id)
+            rows.append((
+                job_id, spec.command, spec.cwd or default_cwd,
+                json.dumps(spec.env, separators=(",", ":")) if spec.env else None,
+                spec.queue, spec.priority,
+                settings.max_retries if spec.max_retries is None else spec.max_retries,
+                settings.job_timeout if spec.timeout is None else spec.timeout,
+                now if spec.run_at is None else spec.run_at, now, now,
+            ))
+        try:
+            with self.store.write():
+                cursor = self.store.db.cursor()
+                for start in range(0, len(rows), _ENQUEUE_CHUNK):
+                    cursor.executemany(self._insert_job, rows[start:start + _ENQUEUE_CHUNK])
+        except peewee.IntegrityError:
+            taken = self._existing_ids([r[0] for r in rows])
+            if taken:
+                raise DuplicateJob(f"a job with id '{taken[0]}' already exists") from None
+            raise
+        except Exception as exc:  # the driver's own IntegrityError when not wrapped by Peewee
+            if "UNIQUE" in str(exc) or "unique" in str(exc):
+                taken = self._existing_ids([r[0] for r in rows])
+                if taken:
+                    raise DuplicateJob(f"a job with id '{taken[0]}' already exists") from None
+            raise
+        return [r[0] for r in rows]
+
+    def _existing_ids(self, ids: list[str]) -> list[str]:
+        found: list[str] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.store.execute(self.store.sql(f"SELECT id FROM job WHERE id IN ({marks})"), chunk)
+            found.extend(r[0] for r in rows.fetchall())
+        order = {job_id: i for i, job_id in enumerate(ids)}
+        return sorted(found, key=order.__getitem__)
+
+    # ── the worker's hot path ────────────────────────────────────────────────────────────────
+
+    def _claim_statement(self, n_queues: int) -> str:
+        sql = self._claim_sql.get(n_queues)
+        if sql is None:
+            queues = f"AND queue IN ({', '.join('?' * n_queues)}) " if n_queues else ""
+            lock = "" if self.store.is_sqlite else " FOR UPDATE SKIP LOCKED"
+            sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock))
+            self._claim_sql[n_queues] = sql
+        return sql
+
+    def claim(self, worker_id: str, queues: Sequence[str] | None = None) -> ClaimedJob | None:
+        """Take the next due job (highest priority, then oldest), or None; one statement."""
+        now = self.clock.now()
+        params: list[object] = [worker_id, now, now, now]
+        if queues:
+            params.extend(queues)
+        cursor = self.store.execute(self._claim_statement(len(queues or ())), params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return ClaimedJob(
+            id=row[0], command=row[1], cwd=row[2], env=json.loads(row[3]) if row[3] else None,
+            timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7],
+        )
+
+    def start_run(
+        self, job: ClaimedJob, worker_id: str, host: str, pid: int | None, pid_created_at: float | None
+    ) -> int:
+        """Record that a run started (with the process we own); returns the run's number."""
+        now = self.clock.now()
+        row = self.store.execute(
+            self._start_run, (job.id, job.id, job.attempts, worker_id, host, pid, pid_created_at, now)
+        ).fetchone()
+        return row[0]
+
+    def save_output(self, job_id: str, run_number: int, output: bytes, output_bytes: int) -> None:
+        """Store a running job's output so far, for `logs -f` and the TUI on any host."""
+        self.store.execute(self._run_output, (output, output_bytes, job_id, run_number))
+
+    def finish(
+        self,
+        job: ClaimedJob,
+        worker_id: str,
+        run_number: int | None,
+        *,
+        exit_code: int | None,
+        error: str | None,
+        output: bytes = b"",
+        output_bytes: int = 0,
+        settings: Settings,
+        cancelled: bool = False,
+        interrupted: bool = False,
+    ) -> FinishResult:
+        """End a run: completed, failed (retry due later), dead, cancelled, or back to pending.
+
+        Fenced on (state, worker, attempt): a worker whose job was recovered changes nothing.
+        """
+        now = self.clock.now()
+        attempts = job.attempts
+        run_at: float | None = None
+        if interrupted:
+            state, attempts, error = JobState.PENDING, job.attempts - 1, error or INTERRUPTED
+            run_at = now
+        elif cancelled:
+            state, error = JobState.CANCELLED, error or CANCELLED_BY_USER
+        elif exit_code == 0 and error is None:
+            state = JobState.COMPLETED
+        else:
+            state = next_state_after_failure(job.attempts, job.max_retries)
+            if state is JobState.FAILED:
+                run_at = now + backoff_delay(settings, job.attempts)
+        job_params = (
+            state.value, attempts, run_at if run_at is not None else now, now, now, exit_code, error,
+            job.id, worker_id, job.attempts,
+        )
+        with self.store.write():
+            changed = self.store.execute(self._finish_job, job_params).rowcount
+            if run_number is not None:
+                if changed:
+                    self.store.execute(
+                        self._finish_run, (now, exit_code, error, output, output_bytes, job.id, run_number)
+                    )
+                else:
+                    self.store.execute(self._run_output, (output, output_bytes, job.id, run_number))
+        return FinishResult(state if changed else None, run_at)
+
+    # ── recovery ─────────────────────────────────────────────────────────────────────────────
+
+    def fail_jobs_of_lost_worker(self, worker_id: str, settings: Settings) -> list[tuple[str, JobState]]:
+        """Each job the lost worker held counts a failed run with error `worker lost`
+        (or becomes cancelled if a cancel was pending). Returns (job id, new state) pairs."""
+        now = self.clock.now()
+        sql = self.store.sql
+        done: list[tuple[str, JobState]] = []
+        with self.store.write():
+            rows = self.store.execute(
+                sql("SELECT id, attempts, max_retries, cancel_requested_at FROM job "
+                    "WHERE state = 'processing' AND worker_id = ?"),
+                (worker_id,),
+            ).fetchall()
+            for job_id, attempts, max_retries, cancel_requested_at in rows:
+                if cancel_requested_at is not None:
+                    state, error, run_at = JobState.CANCELLED, CANCELLED_BY_USER, now
+                else:
+                    state, error = next_state_after_failure(attempts, max_retries), WORKER_LOST
+                    run_at = now + backoff_delay(settings, attempts) if state is JobState.FAILED else now
+                self.store.execute(
+                    self._finish_job,
+                    (state.value, attempts, run_at, now, now, None, error, job_id, worker_id, attempts),
+                )
+                closed = self.store.execute(
+                    sql("UPDATE run SET finished_at = ?, error = ? WHERE job_id = ? AND worker_id = ? "
+                        "AND attempt = ? AND finished_at IS NULL"),
+                    (now, WORKER_LOST, job_id, worker_id, attempts),
+                ).rowcount
+                if not closed:  # the worker died between its claim and recording the run
+                    self.store.execute(
+                        sql("INSERT INTO run (job_id, number, attempt, worker_id, host, started_at, "
+                            "finished_at, error, output_bytes) SELECT ?, coalesce(max(number), 0) + 1, ?, ?, "
+                            "'', ?, ?, ?, 0 FROM run WHERE job_id = ?"),
+                        (job_id, attempts, worker_id, now, now, WORKER_LOST, job_id),
+                    )
+                done.append((job_id, state))
+        return done
+
+    # ── user operations ─────────────────────────────────────────────────────────────────────
+
+    def _states_of(self, ids: Sequence[str]) -> dict[str, str]:
+        """Current state of each id, raising JobNotFound for the first unknown one."""
+        states: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            marks = ", ".join("?" * len(chunk))
+            rows = self.store.execute(self.store.sql(f"SELECT id, state FROM job WHERE id IN ({marks})"), chunk)
+            states.update(rows.fetchall())
+        for job_id in ids:
+            if job_id not in states:
+                raise JobNotFound(job_id)
+        return states
+
+    def retry(self, ids: Sequence[str], *, force: bool = False, only_dead: bool = False) -> list[str]:
+        """Put failed, dead or cancelled (with force also completed) jobs back to pending, attempts reset.
+        All or none: an unknown id or a job in another state changes nothing."""
+        allowed: tuple[JobState, ...] = (JobState.DEAD,) if only_dead else RETRYABLE
+        if force and not only_dead:
+            allowed = allowed + (JobState.COMPLETED,)
+        ids = list(dict.fromkeys(ids))
+        now = self.clock.now()
+        with self.store.write():
+            states = self._states_of(ids)
+            for job_id in ids:
+                if states[job_id] not in allowed:
+                    hint = " (use --force to run a completed job again)" if states[job_id] == "completed" and not only_dead else ""
+                    where = "in the DLQ" if only_dead else f"{', '.join(allowed)}"
+                    raise InvalidTransition(
+                        f"job {job_id} is {states[job_id]}; only jobs {'' if only_dead else 'that are '}{where} can be retried{hint}"
+                    )
+            self.store.db.cursor().executemany(
+                self.store.sql(
+                    "UPDATE job SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, finished_at = NULL, "
+                    f"cancel_requested_at = NULL WHERE id = ? AND state IN {sql_in(allowed)}"
+                ),
+                [(now, now, job_id) for job_id in ids],
+            )
+        return ids
+
+    def retry_all_dead(self) -> int:
+        now = self.clock.now()
+        with self.store.write():
+            return self.store.execute(
+                self.store.sql(
+                    "UPDATE job SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, "
+                    "finished_at = NULL WHERE state = 'dead'"
+                ),
+                (now, now),
+            ).rowcount
+
+    def cancel(self, ids: Sequence[str]) -> dict[str, JobState]:
+        """Cancel waiting jobs at once; ask the workers of running ones to kill them.
+        Returns each id's state after the call (cancelled, or processing while the kill is under way)."""
+        ids = list(dict.fromkeys(ids))
+        now = self.clock.now()
+        sql = self.store.sql
+        result: dict[str, JobState] = {}
+        with self.store.write():
+            states = self._states_of(ids)
+            for job_id in ids:
+                if states[job_id] not in (*CANCELLABLE_WAITING, JobState.PROCESSING):
+                    raise InvalidTransition(f"job {job_id} is {states[job_id]}; only waiting or running jobs can be cancelled")
+            for job_id in ids:
+                if states[job_id] == JobState.PROCESSING:
+                    row = self.store.execute(
+                        sql("UPDATE job SET cancel_requested_at = ?, updated_at = ? "
+                            "WHERE id = ? AND state = 'processing' RETURNING worker_id"),
+                        (now, now, job_id),
+                    ).fetchone()
+                    self.store.execute(sql("UPDATE worker SET cancel_job_id = ? WHERE id = ?"), (job_id, row[0]))
+                    result[job_id] = JobState.PROCESSING
+                else:
+                    self.store.execute(
+                        sql("UPDATE job SET state = 'cancelled', updated_at = ?, finished_at = ?, last_error = ? "
+                            f"WHERE id = ? AND state IN {sql_in(CANCELLABLE_WAITING)}"),
+                        (now, now, CANCELLED_BY_USER, job_id),
+                    )
+                    result[job_id] = JobState.CANCELLED
+        return result
+
+    def delete(self, ids: Sequence[str], *, only_dead: bool = False) -> list[str]:
+        """Remove jobs (and their runs) that are not running; all or none."""
+        ids = list(dict.fromkeys(ids))
+        with self.store.write():
+            states = self._states_of(ids)
+            for job_id in ids:
+                if states[job_id] == JobState.PROCESSING:
+                    raise InvalidTransition(f"job {job_id} is running; cancel it first")
+                if only_dead and states[job_id] != JobState.DEAD:
+                    raise InvalidTransition(f"job {job_id} is {states[job_id]}, not in the DLQ")
+            self.store.db.cursor().executemany(
+                self.store.sql("DELETE FROM job WHERE id = ? AND state <> 'processing'"), [(i,) for i in ids]
+            )
+        return ids
+
+    def purge(self, states: Iterable[JobState] = PURGEABLE, older_than: float | None = None) -> int:
+        """Remove finished jobs in bulk (optionally only those finished more than `older_than` s ago)."""
+        chosen = tuple(states)
+        for state in chosen:
+            if state not in PURGEABLE:
+                raise InvalidInput(f"purge takes only finished states ({', '.join(PURGEABLE)}), not {state}")
+        sql = f"DELETE FROM job WHERE state IN {sql_in(chosen)}"
+        params: tuple[object, ...] = ()
+        if older_than is not None:
+            sql += " AND finished_at <= ?"
+            params = (self.clock.now() - older_than,)
+        with self.store.write():
+            return self.store.execute(self.store.sql(sql), params).rowcount
+
+    # ── reading ──────────────────────────────────────────────────────────────────────────────
+
+    def get(self, job_id: str) -> JobRecord:
+        row = Job.get_or_none(Job.id == job_id)
+        if row is None:
+            raise JobNotFound(job_id)
+        return JobRecord.from_row(row)
+
+    def list_jobs(
+        self,
+        state: JobState | None = None,
+        queue: str | None = None,
+        limit: int = 50,
+        before_seq: int | None = None,
+        search: str | None = None,
+    ) -> list[JobRecord]:
+        """Jobs newest first, a bounded page (by index: never a scan of the whole table)."""
+        query = Job.select()
+        if state is not None:
+            query = query.where(Job.state == state.value)
+        if queue is not None:
+            query = query.where(Job.queue == queue)
+        if before_seq is not None:
+            query = query.where(Job.seq < before_seq)
+        if search:
+            query = query.where(Job.id.contains(search) | Job.command.contains(search))
+        return [JobRecord.from_row(r) for r in query.order_by(Job.seq.desc()).limit(limit)]
+
+    def counts(self) -> Counts:
+        rows = self.store.execute("SELECT state, count(*) FROM job GROUP BY state").fetchall()
+        by_state = {state.value: 0 for state in JobState}
+        by_state.update({state: n for state, n in rows})
+        return Counts(by_state)
+
+    def runs(self, job_id: str) -> list[RunRecord]:
+        query = (
+            Run.select(Run.job_id, Run.number, Run.attempt, Run.worker_id, Run.host, Run.pid, Run.started_at,
+                       Run.finished_at, Run.exit_code, Run.error, Run.output_bytes)
+            .where(Run.job_id == job_id)
+            .order_by(Run.number)
+        )
+        return [
+            RunRecord(r.job_id, r.number, r.attempt, r.worker_id, r.host, r.pid, r.started_at, r.finished_at,
+                      r.exit_code, r.error, r.output_bytes)
+            for r in query
+        ]
+
+    def output(self, job_id: str, number: int | None = None) -> RunOutput | None:
+        """Output of run `number` (default: the latest run), or None if the job never ran."""
+        self.get(job_id)
+        query = Run.select(Run.number, Run.finished_at, Run.output, Run.output_bytes).where(Run.job_id == job_id)
+        query = query.where(Run.number == number) if number is not None else query.order_by(Run.number.desc())
+        row = query.first()
+        if row is None:
+            return None
+        return RunOutput(job_id, row.number, row.finished_at is not None, bytes(row.output or b""), row.output_bytes)
+
+    def due_waiting(self) -> int:
+        """How many claimable jobs are due now (for `worker run --burst`)."""
+        row = self.store.execute(
+            self.store.sql(f"SELECT count(*) FROM job WHERE state IN {sql_in(CLAIMABLE)} AND run_at <= ?"),
+            (self.clock.now(),),
+        ).fetchone()
+        return row[0]

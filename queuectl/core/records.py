@@ -1,0 +1,151 @@
+"""Read-only views of rows that the core hands to front ends, with their JSON shape."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+def iso(ts: float | None) -> str | None:
+    """UTC epoch seconds → ISO-8601 with a Z, millisecond precision."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _jsonable(data: dict[str, Any], time_keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: (iso(v) if k in time_keys else v) for k, v in data.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """What a worker needs to run a job it has just claimed."""
+
+    id: str
+    command: str
+    cwd: str | None
+    env: dict[str, str] | None
+    timeout: float
+    attempts: int
+    max_retries: int
+    queue: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    command: str
+    state: str
+    attempts: int
+    max_retries: int
+    priority: int
+    queue: str
+    timeout: float
+    cwd: str | None
+    env: dict[str, str] | None
+    run_at: float
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    finished_at: float | None
+    worker_id: str | None
+    exit_code: int | None
+    last_error: str | None
+    cancel_requested_at: float | None = None
+
+    TIME_KEYS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "cancel_requested_at")
+
+    @classmethod
+    def from_row(cls, row: Any) -> "JobRecord":
+        return cls(
+            id=row.id, command=row.command, state=row.state, attempts=row.attempts,
+            max_retries=row.max_retries, priority=row.priority, queue=row.queue, timeout=row.timeout,
+            cwd=row.cwd, env=json.loads(row.env) if row.env else None, run_at=row.run_at,
+            created_at=row.created_at, updated_at=row.updated_at, started_at=row.started_at,
+            finished_at=row.finished_at, worker_id=row.worker_id, exit_code=row.exit_code,
+            last_error=row.last_error, cancel_requested_at=row.cancel_requested_at,
+        )
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None or self.finished_at < self.started_at:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        # env values may be secrets: show which variables are set, not their values.
+        data["env"] = sorted(self.env) if self.env else None
+        return _jsonable(data, self.TIME_KEYS)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    job_id: str
+    number: int
+    attempt: int
+    worker_id: str
+    host: str
+    pid: int | None
+    started_at: float
+    finished_at: float | None
+    exit_code: int | None
+    error: str | None
+    output_bytes: int
+
+    TIME_KEYS = ("started_at", "finished_at")
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.finished_at is None else max(0.0, self.finished_at - self.started_at)
+
+    def to_json(self) -> dict[str, Any]:
+        data = _jsonable(asdict(self), self.TIME_KEYS)
+        data["duration"] = self.duration
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutput:
+    job_id: str
+    number: int
+    finished: bool
+    output: bytes
+    output_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    pid_created_at: float
+    queues: tuple[str, ...] | None
+    state: str  # running, stopping, stopped, lost — "lost" also when it has gone silent
+    started_at: float
+    heartbeat_at: float
+    stopped_at: float | None
+    current_job_id: str | None
+    stop_requested: bool
+
+    TIME_KEYS = ("started_at", "heartbeat_at", "stopped_at")
+
+    def to_json(self) -> dict[str, Any]:
+        data = _jsonable(asdict(self), self.TIME_KEYS)
+        data.pop("pid_created_at")
+        data["queues"] = list(self.queues) if self.queues else None
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    by_state: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_state.values())
+
+    def __getitem__(self, state: str) -> int:
+        return self.by_state.get(state, 0)

@@ -1,0 +1,188 @@
+"""Run one job's command: `sh -c CMD` as the leader of its own process group, output captured
+(stdout and stderr interleaved, only the last `max_bytes` kept), killed as a whole group.
+
+Single-threaded: `wait()` multiplexes the output pipe and a pidfd with `select`, so the worker
+can heartbeat between calls and a kill never blocks it for `kill_grace`.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+
+_READ_CHUNK = 65536
+
+
+class CouldNotStart(Exception):
+    """The command's process could not be created (missing cwd, no permission, …)."""
+
+
+class JobProcess:
+    def __init__(
+        self,
+        command: str,
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        max_bytes: int = 1_048_576,
+    ) -> None:
+        self.max_bytes = max_bytes
+        self._buffer = bytearray()
+        self.output_bytes = 0
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        try:
+            self._proc = subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                cwd=cwd or None,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own session and process group: killpg reaches all of it
+                close_fds=True,
+            )
+        except OSError as exc:
+            where = f" (cwd {cwd})" if cwd and isinstance(exc, FileNotFoundError) else ""
+            raise CouldNotStart(f"could not start: {exc.strerror or exc}{where}") from None
+        self.pid = self._proc.pid
+        self._out = self._proc.stdout
+        assert self._out is not None
+        os.set_blocking(self._out.fileno(), False)
+        self._pidfd: int | None
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # pragma: no cover - kernels before 5.3
+            self._pidfd = None
+        self.returncode: int | None = None
+        self._kill_at: float | None = None  # when SIGTERM has been sent: the SIGKILL deadline
+        self._descendants: list = []
+
+    # ── output ──────────────────────────────────────────────────────────────────────────────
+
+    @property
+    def output(self) -> bytes:
+        return bytes(self._buffer[-self.max_bytes:]) if len(self._buffer) > self.max_bytes else bytes(self._buffer)
+
+    def _read_available(self) -> bool:
+        """Read what the pipe has now; False at end of file."""
+        if self._out is None:
+            return False
+        while True:
+            try:
+                chunk = os.read(self._out.fileno(), _READ_CHUNK)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                self._out.close()
+                self._out = None
+                return False
+            self.output_bytes += len(chunk)
+            self._buffer += chunk
+            if len(self._buffer) > 2 * self.max_bytes:
+                del self._buffer[: len(self._buffer) - self.max_bytes]
+
+    # ── waiting ─────────────────────────────────────────────────────────────────────────────
+
+    def wait(self, timeout: float) -> bool:
+        """Collect output for up to `timeout` seconds; True once the shell has exited and been reaped."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while self.returncode is None:
+            remaining = deadline - time.monotonic()
+            if self._kill_at is not None:
+                if time.monotonic() >= self._kill_at:
+                    self._sigkill_group()
+                remaining = min(remaining, max(0.0, self._kill_at - time.monotonic()))
+            fds = [fd for fd in (self._out.fileno() if self._out else None, self._pidfd) if fd is not None]
+            if fds:
+                ready, _, _ = select.select(fds, [], [], max(0.0, remaining))
+            else:  # pragma: no cover - no pidfd and the pipe closed early
+                time.sleep(min(0.05, max(0.0, remaining)))
+                ready = []
+            if self._out is not None and self._out.fileno() in ready:
+                self._read_available()
+            if self._pidfd is None or self._pidfd in ready:
+                if self._proc.poll() is not None:
+                    self._exited()
+                    break
+            if time.monotonic() >= deadline:
+                break
+        return self.returncode is not None
+
+    def _exited(self) -> None:
+        self._proc.wait()
+        self.returncode = self._proc.returncode
+        # What the shell wrote before exiting is in the pipe; a background child may still hold it
+        # open, so read what is there now rather than waiting for end of file.
+        self._read_available()
+        if self._kill_at is not None:
+            self._sigkill_group()  # a killed job leaves nothing behind, even children that trapped SIGTERM
+
+    # ── killing ─────────────────────────────────────────────────────────────────────────────
+
+    def terminate(self, grace: float) -> None:
+        """SIGTERM the whole group now and SIGKILL it after `grace` seconds (driven by `wait`)."""
+        if self._kill_at is not None:
+            return
+        self._descendants = self._snapshot_descendants()
+        self._kill_at = time.monotonic() + max(0.0, grace)
+        try:
+            os.killpg(self.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if grace <= 0:
+            self._sigkill_group()
+
+    def _snapshot_descendants(self) -> list:
+        """Descendants that may have left the group (setsid); killed with it if still ours."""
+        try:
+            import psutil
+
+            return psutil.Process(self.pid).children(recursive=True)
+        except Exception:
+            return []
+
+    def _sigkill_group(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for child in self._descendants:
+            try:
+                if child.is_running():  # psutil checks the create time: never a reused pid
+                    child.kill()
+            except Exception:
+                pass
+
+    @property
+    def killing(self) -> bool:
+        return self._kill_at is not None
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+def describe_exit(returncode: int) -> tuple[int, str | None]:
+    """(exit code as a shell reports it, error text) for a finished shell."""
+    if returncode < 0:
+        signum = -returncode
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        return 128 + signum, f"killed by {name}"
+    if returncode == 0:
+        return 0, None
+    if returncode == 127:
+        return 127, "exit code 127 (command not found?)"
+    return returncode, f"exit code {returncode}"

@@ -1,0 +1,349 @@
+"""Job input (a JSON object, an array, NDJSON, or CLI values) parsed and validated into JobSpec.
+
+Pure: no I/O, no store, no cwd lookup; the current time is passed in. Every refusal is an
+InvalidInput subclass whose message names the field (and the job or line, in a bulk).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TypeGuard
+
+from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec
+
+JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "cwd", "env", "queue")
+
+READ_ONLY_FIELDS = frozenset(
+    {
+        "state",
+        "attempts",
+        "created_at",
+        "updated_at",
+        "started_at",
+        "finished_at",
+        "next_run_at",
+        "last_error",
+        "exit_code",
+        "worker_id",
+        "runs",
+    }
+)
+
+MAX_COMMAND_BYTES = 1024 * 1024
+MAX_RETRIES_LIMIT = 10_000
+PRIORITY_LIMIT = 1_000_000
+MAX_TIMEOUT = 31_536_000
+MAX_ENV_ENTRIES = 1000
+
+_EPOCH_MS_THRESHOLD = 10**11
+_MAX_EPOCH = 253_402_300_800.0
+_NUMBER_RE = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)")
+_UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_ID_RULE = "id: must match [A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A validated job description; None fields are filled by the CLI or the queue at enqueue."""
+
+    command: str
+    id: str | None = None
+    max_retries: int | None = None
+    priority: int = 0
+    run_at: float | None = None
+    timeout: float | None = None
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+    queue: str = "default"
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A short repr of a user value for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_text(field: str, value: str) -> None:
+    """Refuse NUL bytes and lone surrogates, which no store or exec can carry."""
+    if "\x00" in value:
+        raise InvalidJobSpec(f"{field}: must not contain a NUL byte")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidJobSpec(f"{field}: must be valid Unicode text (no lone surrogates)") from None
+
+
+def validate_job_id(value: object) -> str:
+    """Return the id if it is a safe job id (usable in paths and URLs), else refuse it."""
+    if not isinstance(value, str) or not JOB_ID_RE.fullmatch(value):
+        raise InvalidJobSpec(_ID_RULE)
+    if ".." in value:
+        raise InvalidJobSpec(f"{_ID_RULE} and must not contain '..'")
+    return value
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from 90, 90.5, "90", "30s", "5m", "2h", "1d", "1.5h"; never negative."""
+    if _is_number(value):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if math.isnan(seconds) or seconds < 0:
+            raise InvalidInput(f"invalid duration {_show(value)}: must be a number of seconds >= 0")
+    elif isinstance(value, str):
+        match = _DURATION_RE.fullmatch(value.strip())
+        if not match:
+            raise InvalidInput(
+                f"invalid duration {_show(value)}: expected seconds or a number with s, m, h or d "
+                "(e.g. 90, 30s, 5m, 2h, 1d)"
+            )
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise InvalidInput(f"invalid duration {_show(value)}: expected seconds or e.g. 30s, 5m, 2h, 1d")
+    if not math.isfinite(seconds):
+        raise InvalidInput(f"invalid duration {_show(value)}: too large")
+    return seconds
+
+
+def _epoch_from_number(number: float, original: object) -> float:
+    if not math.isfinite(number):
+        raise InvalidJobSpec(f"run_at: must be a finite time, got {_show(original)}")
+    if number > _EPOCH_MS_THRESHOLD:
+        number /= 1000.0
+    return number
+
+
+def parse_run_at(value: object, now: float) -> float:
+    """UTC epoch seconds from an ISO-8601 time, epoch seconds (or milliseconds), or "+DURATION" from now."""
+    if _is_number(value):
+        try:
+            epoch = _epoch_from_number(float(value), value)
+        except OverflowError:
+            raise InvalidJobSpec(f"run_at: must be between 1970 and 9999, got {_show(value)}") from None
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.startswith("+"):
+            try:
+                epoch = now + parse_duration(text[1:])
+            except InvalidInput:
+                raise InvalidJobSpec(
+                    f"run_at: a relative time must be +SECONDS or +N with s, m, h or d (e.g. +5m), "
+                    f"got {_show(value)}"
+                ) from None
+        elif _NUMBER_RE.fullmatch(text):
+            epoch = _epoch_from_number(float(text), value)
+        else:
+            epoch = _epoch_from_iso(text, value)
+    else:
+        raise InvalidJobSpec(
+            f"run_at: must be an ISO-8601 time, Unix epoch seconds or +DURATION, got {_show(value)}"
+        )
+    if not (math.isfinite(epoch) and 0.0 <= epoch < _MAX_EPOCH):
+        raise InvalidJobSpec(f"run_at: must be between 1970 and 9999, got {_show(value)}")
+    return epoch
+
+
+def _epoch_from_iso(text: str, original: object) -> float:
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise InvalidJobSpec(
+            "run_at: must be an ISO-8601 time (e.g. 2026-01-01T12:00:00Z), Unix epoch seconds "
+            f"or +DURATION (e.g. +5m), got {_show(original)}"
+        ) from None
+
+
+def _command(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidJobSpec(f"command: must be a string, got {_show(value)}")
+    if not value.strip():
+        raise InvalidJobSpec("command: must not be empty")
+    _check_text("command", value)
+    if len(value.encode("utf-8")) > MAX_COMMAND_BYTES:
+        raise InvalidJobSpec(f"command: must be at most {MAX_COMMAND_BYTES} bytes")
+    return value
+
+
+def _max_retries(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_RETRIES_LIMIT:
+        return value
+    raise InvalidJobSpec(f"max_retries: must be an integer >= 0 (at most {MAX_RETRIES_LIMIT}), got {_show(value)}")
+
+
+def _priority(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and -PRIORITY_LIMIT <= value <= PRIORITY_LIMIT:
+        return value
+    raise InvalidJobSpec(
+        f"priority: must be an integer between {-PRIORITY_LIMIT} and {PRIORITY_LIMIT}, got {_show(value)}"
+    )
+
+
+def _timeout(value: object) -> float:
+    if _is_number(value):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if math.isfinite(seconds) and 0.0 <= seconds <= MAX_TIMEOUT:
+            return seconds
+    raise InvalidJobSpec(
+        f"timeout: must be a number of seconds between 0 and {MAX_TIMEOUT} (0 = none), got {_show(value)}"
+    )
+
+
+def _cwd(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidJobSpec(f"cwd: must be a non-empty path string, got {_show(value)}")
+    _check_text("cwd", value)
+    return value
+
+
+def _env(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidJobSpec(f"env: must be an object of string to string, got {_show(value)}")
+    if len(value) > MAX_ENV_ENTRIES:
+        raise InvalidJobSpec(f"env: must have at most {MAX_ENV_ENTRIES} entries, got {len(value)}")
+    env: dict[str, str] = {}
+    for key, val in value.items():
+        if not isinstance(key, str) or not key or "=" in key:
+            raise InvalidJobSpec(f"env: names must be non-empty strings without '=', got {_show(key)}")
+        _check_text("env", key)
+        if not isinstance(val, str):
+            raise InvalidJobSpec(f"env: the value of {_show(key)} must be a string, got {_show(val)}")
+        _check_text("env", val)
+        env[key] = val
+    return env
+
+
+def _queue(value: object) -> str:
+    if not isinstance(value, str) or not QUEUE_RE.fullmatch(value):
+        raise InvalidJobSpec(f"queue: must match [A-Za-z0-9][A-Za-z0-9._:-]{{0,63}}, got {_show(value)}")
+    return value
+
+
+def _unknown_field(key: object) -> InvalidJobSpec:
+    known = ", ".join(FIELDS)
+    if key in READ_ONLY_FIELDS:
+        return InvalidJobSpec(
+            f"unknown field {_show(key)}: a job's state, attempts and times are kept by the queue "
+            f"(known: {known})"
+        )
+    return InvalidJobSpec(f"unknown field {_show(key)} (known: {known})")
+
+
+def spec_from_mapping(obj: object, now: float) -> JobSpec:
+    """Validate one job object (as decoded from JSON); a null optional field means its default."""
+    if not isinstance(obj, dict):
+        raise InvalidJobSpec("a job must be a JSON object")
+    for key in obj:
+        if key not in FIELDS:
+            raise _unknown_field(key)
+    if obj.get("command") is None:
+        raise InvalidJobSpec("command: required")
+    get = obj.get
+    return JobSpec(
+        command=_command(obj["command"]),
+        id=None if get("id") is None else validate_job_id(get("id")),
+        max_retries=None if get("max_retries") is None else _max_retries(get("max_retries")),
+        priority=0 if get("priority") is None else _priority(get("priority")),
+        run_at=None if get("run_at") is None else parse_run_at(get("run_at"), now),
+        timeout=None if get("timeout") is None else _timeout(get("timeout")),
+        cwd=None if get("cwd") is None else _cwd(get("cwd")),
+        env=None if get("env") is None else _env(get("env")),
+        queue="default" if get("queue") is None else _queue(get("queue")),
+    )
+
+
+def _decode(text: str) -> object:
+    """json.loads, with deep nesting and over-long numbers reported as malformed JSON too."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError:
+        raise InvalidJobSpec("malformed JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidJobSpec(f"malformed JSON: {exc}") from None
+
+
+def _located(where: str, exc: InvalidInput) -> InvalidInput:
+    return type(exc)(f"{where}: {exc}")
+
+
+def _parse_ndjson(text: str, now: float) -> list[JobSpec]:
+    specs: list[JobSpec] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = _decode(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidJobSpec(f"line {number}: malformed JSON: {exc.msg} (column {exc.colno})") from None
+        except InvalidInput as exc:
+            raise _located(f"line {number}", exc) from None
+        try:
+            specs.append(spec_from_mapping(obj, now))
+        except InvalidInput as exc:
+            raise _located(f"line {number}", exc) from None
+    return specs
+
+
+def _refuse_duplicate_ids(specs: list[JobSpec]) -> None:
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.id is None:
+            continue
+        if spec.id in seen:
+            raise DuplicateJob(f"duplicate id in input: {spec.id}")
+        seen.add(spec.id)
+
+
+def parse_jobs_text(text: str, now: float) -> list[JobSpec]:
+    """Jobs from one JSON object, a JSON array of objects, or NDJSON (one object per non-blank line)."""
+    if not isinstance(text, str):
+        raise InvalidJobSpec("jobs must be given as JSON text")
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise InvalidJobSpec("no jobs given")
+    try:
+        decoded = _decode(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and text.lstrip().startswith("{"):
+            specs = _parse_ndjson(text, now)
+        else:
+            raise InvalidJobSpec(
+                f"malformed JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
+            ) from None
+    else:
+        if isinstance(decoded, dict):
+            specs = [spec_from_mapping(decoded, now)]
+        elif isinstance(decoded, list):
+            if not decoded:
+                raise InvalidJobSpec("no jobs given")
+            specs = []
+            for number, item in enumerate(decoded, start=1):
+                try:
+                    specs.append(spec_from_mapping(item, now))
+                except InvalidInput as exc:
+                    raise _located(f"job {number}", exc) from None
+        else:
+            raise InvalidJobSpec(
+                "expected a JSON object, a JSON array of objects, or one object per line (NDJSON)"
+            )
+    _refuse_duplicate_ids(specs)
+    return specs

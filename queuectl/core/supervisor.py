@@ -1,0 +1,160 @@
+"""Start detached worker processes, stop workers through the store, list them with process stats.
+
+Used alike by the CLI and the TUI: a worker never inherits the caller's terminal, and it keeps
+running after the caller exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from queuectl.core import paths
+from queuectl.core.clock import SYSTEM_CLOCK, Clock
+from queuectl.core.db import Store
+from queuectl.core.errors import QueuectlError
+from queuectl.core.host import host_id, signal_if_ours
+from queuectl.core.records import WorkerInfo
+from queuectl.core.registry import WorkerRegistry
+from queuectl.core.states import LIVE_WORKER_STATES
+from queuectl.core.worker import new_worker_id
+
+START_TIMEOUT = 20.0
+
+
+class WorkerStartFailed(QueuectlError):
+    """A worker process exited or never registered."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStats:
+    cpu_percent: float | None
+    rss_bytes: int | None
+
+
+def _log_tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(text[-lines:])
+
+
+def start_workers(
+    store: Store, count: int, *, queues: Sequence[str] | None = None, home: Path | None = None,
+    timeout: float = START_TIMEOUT,
+) -> list[str]:
+    """Spawn `count` detached `python -m queuectl worker run` processes; return their ids once registered."""
+    root = paths.ensure_home(home or paths.home())
+    registry = WorkerRegistry(store)
+    env = dict(os.environ, QUEUECTL_DB=store.url, QUEUECTL_HOME=str(root))
+    procs: dict[str, tuple[subprocess.Popen, Path]] = {}
+    old_umask = os.umask(0o077)  # the log file is created 0600
+    try:
+        for _ in range(count):
+            worker_id = new_worker_id()
+            log_path = paths.worker_log_path(worker_id, root)
+            argv = [sys.executable, "-m", "queuectl", "worker", "run", "--worker-id", worker_id]
+            for q in queues or ():
+                argv += ["--queue", q]
+            with open(log_path, "ab") as log_file:
+                procs[worker_id] = (
+                    subprocess.Popen(
+                        argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+                        cwd=str(root), env=env, start_new_session=True, close_fds=True,
+                    ),
+                    log_path,
+                )
+    finally:
+        os.umask(old_umask)
+    deadline = time.monotonic() + timeout
+    waiting = set(procs)
+    while waiting:
+        states = registry.states(sorted(waiting))
+        waiting -= {w for w, s in states.items() if s in LIVE_WORKER_STATES}
+        for worker_id in list(waiting):
+            proc, log_path = procs[worker_id]
+            if proc.poll() is not None:
+                raise WorkerStartFailed(
+                    f"worker {worker_id} exited at start (code {proc.returncode}): {_log_tail(log_path)}"
+                )
+        if not waiting:
+            break
+        if time.monotonic() > deadline:
+            raise WorkerStartFailed(f"workers did not register within {timeout:g}s: {', '.join(sorted(waiting))}")
+        time.sleep(0.02)
+    return list(procs)
+
+
+def stop_workers(
+    store: Store, worker_ids: Sequence[str] | None = None, *, force: bool = False, wait: bool = False,
+    timeout: float | None = None, clock: Clock = SYSTEM_CLOCK,
+) -> tuple[list[str], list[str]]:
+    """Ask workers to stop (all live ones by default); with `wait`, block until they have.
+
+    Returns (asked, still running). Past `timeout` a graceful stop becomes a forced one.
+    """
+    registry = WorkerRegistry(store, clock)
+    asked = registry.request_stop(worker_ids, force=force)
+    here = host_id()
+    for worker in asked:
+        if worker.host == here and not force:
+            # A local shortcut: a worker busy retrying a failing store still hears a signal.
+            signal_if_ours(worker.pid, worker.pid_created_at, signal.SIGTERM)
+    ids = [w.id for w in asked]
+    if not wait or not ids:
+        return ids, []
+    forced = force
+    start = time.monotonic()
+    while True:
+        remaining = [w for w, s in registry.states(ids).items() if s in LIVE_WORKER_STATES]
+        if not remaining:
+            return ids, []
+        if timeout is not None and time.monotonic() - start > timeout:
+            if forced:
+                return ids, remaining
+            registry.request_stop(remaining, force=True)
+            forced = True
+            start = time.monotonic()
+            timeout = _settle_time(store)
+        time.sleep(0.05)
+
+
+def _settle_time(store: Store) -> float:
+    """How long a forced stop may take: the kill grace plus a few heartbeats."""
+    from queuectl.core.config import ConfigStore
+
+    return ConfigStore(store).settings().kill_grace + 3.0
+
+
+def process_stats(workers: Sequence[WorkerInfo], sample: float = 0.1) -> dict[str, ProcessStats]:
+    """CPU % (sampled over `sample` s) and RSS of live workers on this host, verified by create time."""
+    import psutil
+
+    here = host_id()
+    procs = {}
+    for w in workers:
+        if w.host != here or w.state not in LIVE_WORKER_STATES:
+            continue
+        try:
+            proc = psutil.Process(w.pid)
+            if abs(proc.create_time() - w.pid_created_at) < 0.05:
+                proc.cpu_percent(None)
+                procs[w.id] = proc
+        except psutil.Error:
+            continue
+    if procs and sample > 0:
+        time.sleep(sample)
+    stats = {}
+    for worker_id, proc in procs.items():
+        try:
+            stats[worker_id] = ProcessStats(proc.cpu_percent(None), proc.memory_info().rss)
+        except psutil.Error:
+            stats[worker_id] = ProcessStats(None, None)
+    return stats

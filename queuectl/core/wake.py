@@ -1,0 +1,56 @@
+"""Wake-up hints: `enqueue` pings idle workers on this host so they claim at once instead of
+at their next poll. A hint only: a lost datagram costs at most `poll_interval`."""
+
+from __future__ import annotations
+
+import socket
+
+from queuectl.core.db import Store
+from queuectl.core.host import host_id
+from queuectl.core.states import LIVE_WORKER_STATES, sql_in
+
+_PREFIX = "queuectl-wake-"
+
+
+class WakeSocket:
+    """A worker's end: an abstract-namespace datagram socket (no file, gone with the process)."""
+
+    def __init__(self, worker_id: str) -> None:
+        self.address = _PREFIX + worker_id
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("\0" + self.address)
+        self.sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def drain(self) -> None:
+        try:
+            while True:
+                self.sock.recv(64)
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def wake_workers(store: Store) -> int:
+    """Ping every live worker on this host; returns how many were pinged."""
+    rows = store.execute(
+        store.sql(f"SELECT wake_addr FROM worker WHERE state IN {sql_in(LIVE_WORKER_STATES)} AND host = ? "
+                  "AND wake_addr IS NOT NULL"),
+        (host_id(),),
+    ).fetchall()
+    if not rows:
+        return 0
+    sent = 0
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        for (address,) in rows:
+            try:
+                sock.sendto(b"!", "\0" + address)
+                sent += 1
+            except OSError:
+                pass  # gone, or its queue is full: it is awake anyway
+    return sent

@@ -1,0 +1,252 @@
+"""The worker loop: register, claim → run → finish, heartbeat, obey stop and cancel requests,
+rescue the jobs of lost workers, and survive a busy or failing store by backing off.
+
+Signals: the first SIGTERM/SIGINT asks for a graceful stop (the running job finishes); a second
+one, or a forced stop through the store, kills the job and puts it back to `pending` uncounted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import select
+import signal
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import peewee
+
+from queuectl.core.clock import SYSTEM_CLOCK, Clock
+from queuectl.core.config import ConfigStore
+from queuectl.core.db import Store, describe_db_error
+from queuectl.core.host import create_time, host_id
+from queuectl.core.queue import JobQueue
+from queuectl.core.records import ClaimedJob
+from queuectl.core.registry import Control, WorkerRegistry
+from queuectl.core.rescue import rescue_lost_workers
+from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
+from queuectl.core.settings import Settings
+from queuectl.core.wake import WakeSocket
+
+log = logging.getLogger("queuectl.worker")
+
+HEARTBEAT_INTERVAL = 0.5  # stop, cancel and settings changes reach a worker within this
+STORE_RETRY_MAX = 30.0
+T = TypeVar("T")
+_STORE_ERRORS = (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error)
+
+
+def new_worker_id() -> str:
+    return "w-" + secrets.token_hex(4)
+
+
+class StopWorker(Exception):
+    """Raised inside the loop when the worker must exit now (declared lost, or forced while retrying)."""
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        worker_id: str | None = None,
+        queues: Sequence[str] | None = None,
+        burst: bool = False,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.store = store
+        self.id = worker_id or new_worker_id()
+        self.queues = list(queues) if queues else None
+        self.burst = burst
+        self.clock = clock
+        self.queue = JobQueue(store, clock)
+        self.registry = WorkerRegistry(store, clock)
+        self.config = ConfigStore(store)
+        self.host = host_id()
+        self.settings: Settings = Settings()
+        self.stop_requested = False
+        self.force = False
+        self._next_beat = 0.0
+        self._wake: WakeSocket | None = None
+
+    # ── signals ──────────────────────────────────────────────────────────────────────────────
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self.stop_requested:
+            self.force = True
+        self.stop_requested = True
+
+    # ── store access that survives a busy or failing store ──────────────────────────────────
+
+    def _retrying(self, what: str, call: Callable[[], T], *, give_up_on_stop: bool = False) -> T:
+        """Run a store call, backing off (capped) while the store is busy, full or unreachable."""
+        delay = 0.1
+        while True:
+            try:
+                return call()
+            except _STORE_ERRORS as exc:
+                log.warning("store error while %s: %s; retrying in %.1fs", what, describe_db_error(exc, self.store), delay)
+                if not self.store.is_sqlite:
+                    try:
+                        self.store.db.close()
+                    except Exception:
+                        pass
+            if give_up_on_stop and self.stop_requested:
+                raise StopWorker()
+            self._sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_MAX)
+
+    def _sleep(self, seconds: float) -> None:
+        if self._wake is not None:
+            select.select([self._wake], [], [], seconds)
+            self._wake.drain()
+        else:
+            time.sleep(seconds)
+
+    # ── lifecycle ────────────────────────────────────────────────────────────────────────────
+
+    def run(self) -> int:
+        """Run until stopped; returns the process exit code."""
+        os.umask(0o077)
+        self.settings = self._retrying("reading settings", self.config.settings, give_up_on_stop=True)
+        try:
+            self._wake = WakeSocket(self.id)
+        except OSError:
+            self._wake = None
+        created = create_time(os.getpid()) or time.time()
+        self._retrying(
+            "registering",
+            lambda: self.registry.register(
+                self.id, self.host, os.getpid(), created, self.queues, self._wake.address if self._wake else None
+            ),
+            give_up_on_stop=True,
+        )
+        log.info("worker %s started (pid %d, host %s, queues %s)", self.id, os.getpid(), self.host,
+                 ",".join(self.queues) if self.queues else "all")
+        try:
+            self._loop()
+        except StopWorker:
+            pass
+        finally:
+            try:
+                self.registry.mark_stopped(self.id)
+            except _STORE_ERRORS as exc:
+                log.warning("could not record the stop: %s", describe_db_error(exc, self.store))
+            if self._wake is not None:
+                self._wake.close()
+            log.info("worker %s stopped", self.id)
+        return 0
+
+    def _loop(self) -> None:
+        while not self.stop_requested:
+            self._beat_if_due()
+            if self.stop_requested:
+                break
+            job = self._retrying("claiming a job", lambda: self.queue.claim(self.id, self.queues), give_up_on_stop=True)
+            if job is not None:
+                self._run_job(job)
+                continue
+            if self.burst:
+                break
+            self._idle_wait()
+
+    def _idle_wait(self) -> None:
+        timeout = max(0.0, min(self.settings.poll_interval, self._next_beat - time.monotonic()))
+        if self._wake is not None:
+            ready, _, _ = select.select([self._wake], [], [], timeout)
+            if ready:
+                self._wake.drain()
+        else:
+            time.sleep(timeout)
+
+    def _beat_if_due(self) -> Control | None:
+        if time.monotonic() < self._next_beat:
+            return None
+        self._next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+        control = self._retrying("sending a heartbeat", lambda: self.registry.heartbeat(self.id))
+        if control.lost:
+            log.error("worker %s was declared lost by another process; exiting", self.id)
+            raise StopWorker()
+        if control.stop_requested:
+            self.stop_requested = True
+            self.force = self.force or control.force
+        try:
+            self.settings = self.config.settings()
+            for rescued in rescue_lost_workers(self.queue, self.registry, self.settings, me=self.id):
+                for job_id, state in rescued.jobs:
+                    log.warning("worker %s was lost; its job %s is now %s", rescued.worker_id, job_id, state)
+        except _STORE_ERRORS as exc:
+            log.warning("store error during maintenance: %s", describe_db_error(exc, self.store))
+        return control
+
+    # ── one job ──────────────────────────────────────────────────────────────────────────────
+
+    def _run_job(self, job: ClaimedJob) -> None:
+        settings = self.settings
+        env = dict(job.env or {})
+        env["QUEUECTL_JOB_ID"] = job.id
+        env["QUEUECTL_ATTEMPT"] = str(job.attempts)
+        try:
+            proc = JobProcess(job.command, cwd=job.cwd, env=env, max_bytes=settings.log_max_bytes)
+        except CouldNotStart as exc:
+            run = self._retrying("recording a run", lambda: self.queue.start_run(job, self.id, self.host, None, None))
+            self._finish(job, run, exit_code=None, error=str(exc))
+            return
+        created = create_time(proc.pid)
+        run = self._retrying("recording a run", lambda: self.queue.start_run(job, self.id, self.host, proc.pid, created))
+        log.info("job %s attempt %d started (pid %d)", job.id, job.attempts, proc.pid)
+        deadline = time.monotonic() + job.timeout if job.timeout > 0 else None
+        outcome: dict[str, object] = {}
+        saved_bytes = 0
+        try:
+            while not proc.wait(max(0.0, self._next_beat - time.monotonic())):
+                if deadline is not None and time.monotonic() >= deadline and not proc.killing:
+                    outcome = {"error": f"timeout after {job.timeout:g}s"}
+                    proc.terminate(self.settings.kill_grace)
+                try:
+                    control = self._beat_if_due()
+                except StopWorker:
+                    proc.terminate(0)
+                    proc.wait(5)
+                    raise
+                if self.force and not proc.killing:
+                    outcome = {"interrupted": True}
+                    proc.terminate(self.settings.kill_grace)
+                if control is not None:
+                    if control.cancel_job_id == job.id and not proc.killing:
+                        outcome = {"cancelled": True}
+                        proc.terminate(self.settings.kill_grace)
+                    if proc.output_bytes != saved_bytes:
+                        saved_bytes = proc.output_bytes
+                        self._retrying("saving output", lambda: self.queue.save_output(job.id, run, proc.output, proc.output_bytes))
+                if deadline is not None and not proc.killing:
+                    # wake up in time for the deadline, not only at the next heartbeat
+                    self._next_beat = min(self._next_beat, deadline)
+        finally:
+            proc.close()
+        exit_code, error = describe_exit(proc.returncode if proc.returncode is not None else -9)
+        if "error" in outcome:
+            error = str(outcome["error"])
+        self._finish(
+            job, run, exit_code=exit_code, error=error, output=proc.output, output_bytes=proc.output_bytes,
+            cancelled=bool(outcome.get("cancelled")), interrupted=bool(outcome.get("interrupted")),
+        )
+        if outcome.get("cancelled"):
+            self._retrying("clearing a cancel request", lambda: self.registry.clear_cancel(self.id, job.id))
+
+    def _finish(self, job: ClaimedJob, run: int | None, **result: object) -> None:
+        done = self._retrying(
+            "recording a result",
+            lambda: self.queue.finish(job, self.id, run, settings=self.settings, **result),  # type: ignore[arg-type]
+        )
+        if done.state is None:
+            log.warning("job %s was recovered by another worker meanwhile; result not recorded", job.id)
+        else:
+            log.info("job %s attempt %d: %s", job.id, job.attempts, done.state)
