@@ -59,3 +59,33 @@ def kill_group_if_ours(pid: int | None, created_at: float | None) -> bool:
         return True
     except (ProcessLookupError, PermissionError):
         return False
+
+
+def kill_processes_of_worker(worker_id: str) -> int:
+    """SIGKILL every process on this host whose environment says a job of `worker_id` started it.
+
+    Workers put QUEUECTL_WORKER_ID in each job's environment, which children inherit, so this
+    finds a lost worker's job processes even when no run record holds their pid yet, and even
+    those that left the job's process group. Returns how many were killed.
+    """
+    import psutil
+
+    marker = f"QUEUECTL_WORKER_ID={worker_id}".encode()
+    me = os.getpid()
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if marker in env:
+            try:
+                proc = psutil.Process(int(entry))
+                proc.kill()  # psutil verifies the pid still belongs to the process it looked at
+                killed += 1
+            except psutil.Error:
+                pass
+    return killed

@@ -19,7 +19,7 @@ from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
 from queuectl.core.models import Job, Run, database_proxy
-from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord
+from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
 from queuectl.core.settings import Settings, backoff_delay
 from queuectl.core.specs import JobSpec
 from queuectl.core.states import (
@@ -85,8 +85,13 @@ class JobQueue:
             "output_bytes) VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM run WHERE job_id = ?), "
             "?, ?, ?, ?, ?, ?, 0) RETURNING number"
         )
+        self._insert_finished_run = sql(
+            "INSERT INTO run (job_id, number, attempt, worker_id, host, pid, pid_created_at, started_at, "
+            "finished_at, exit_code, error, output, output_bytes) VALUES (?, (SELECT coalesce(max(number), 0) + 1 "
+            "FROM run WHERE job_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
         self._finish_job = sql(
-            "UPDATE job SET state = ?, attempts = ?, run_at = ?, finished_at = ?, updated_at = ?, "
+            "UPDATE job SET state = ?, attempts = ?, run_at = coalesce(?, run_at), finished_at = ?, updated_at = ?, "
             "exit_code = ?, last_error = ?, cancel_requested_at = NULL "
             "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ?"
         )
@@ -172,13 +177,15 @@ class JobQueue:
             timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7],
         )
 
-    def start_run(
-        self, job: ClaimedJob, worker_id: str, host: str, pid: int | None, pid_created_at: float | None
-    ) -> int:
-        """Record that a run started (with the process we own); returns the run's number."""
-        now = self.clock.now()
+    def start_run(self, job: ClaimedJob, worker_id: str, start: RunStart) -> int:
+        """Record a run that is under way (with the process we own); returns the run's number.
+
+        Workers call this only for jobs that outlive a first short wait: a quick job's run is
+        written by `finish` in the same transaction as its result.
+        """
         row = self.store.execute(
-            self._start_run, (job.id, job.id, job.attempts, worker_id, host, pid, pid_created_at, now)
+            self._start_run,
+            (job.id, job.id, job.attempts, worker_id, start.host, start.pid, start.pid_created_at, start.started_at),
         ).fetchone()
         return row[0]
 
@@ -190,7 +197,7 @@ class JobQueue:
         self,
         job: ClaimedJob,
         worker_id: str,
-        run_number: int | None,
+        run: int | RunStart | None,
         *,
         exit_code: int | None,
         error: str | None,
@@ -202,6 +209,7 @@ class JobQueue:
     ) -> FinishResult:
         """End a run: completed, failed (retry due later), dead, cancelled, or back to pending.
 
+        `run` is the number `start_run` returned, or a RunStart to record the whole run now.
         Fenced on (state, worker, attempt): a worker whose job was recovered changes nothing.
         """
         now = self.clock.now()
@@ -219,18 +227,22 @@ class JobQueue:
             if state is JobState.FAILED:
                 run_at = now + backoff_delay(settings, job.attempts)
         job_params = (
-            state.value, attempts, run_at if run_at is not None else now, now, now, exit_code, error,
+            state.value, attempts, run_at, now, now, exit_code, error,
             job.id, worker_id, job.attempts,
         )
         with self.store.write():
             changed = self.store.execute(self._finish_job, job_params).rowcount
-            if run_number is not None:
+            if isinstance(run, RunStart):
                 if changed:
-                    self.store.execute(
-                        self._finish_run, (now, exit_code, error, output, output_bytes, job.id, run_number)
-                    )
+                    self.store.execute(self._insert_finished_run, (
+                        job.id, job.id, job.attempts, worker_id, run.host, run.pid, run.pid_created_at,
+                        run.started_at, now, exit_code, error, output, output_bytes,
+                    ))
+            elif run is not None:
+                if changed:
+                    self.store.execute(self._finish_run, (now, exit_code, error, output, output_bytes, job.id, run))
                 else:
-                    self.store.execute(self._run_output, (output, output_bytes, job.id, run_number))
+                    self.store.execute(self._run_output, (output, output_bytes, job.id, run))
         return FinishResult(state if changed else None, run_at)
 
     # ── recovery ─────────────────────────────────────────────────────────────────────────────
@@ -249,10 +261,10 @@ class JobQueue:
             ).fetchall()
             for job_id, attempts, max_retries, cancel_requested_at in rows:
                 if cancel_requested_at is not None:
-                    state, error, run_at = JobState.CANCELLED, CANCELLED_BY_USER, now
+                    state, error, run_at = JobState.CANCELLED, CANCELLED_BY_USER, None
                 else:
                     state, error = next_state_after_failure(attempts, max_retries), WORKER_LOST
-                    run_at = now + backoff_delay(settings, attempts) if state is JobState.FAILED else now
+                    run_at = now + backoff_delay(settings, attempts) if state is JobState.FAILED else None
                 self.store.execute(
                     self._finish_job,
                     (state.value, attempts, run_at, now, now, None, error, job_id, worker_id, attempts),

@@ -34,6 +34,16 @@ class ClaimedJob:
 
 
 @dataclass(frozen=True, slots=True)
+class RunStart:
+    """A run not yet recorded: a short job's run is written once, with its result."""
+
+    host: str
+    pid: int | None
+    pid_created_at: float | None
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class JobRecord:
     id: str
     command: str

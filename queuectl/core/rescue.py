@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from queuectl.core.db import Store
-from queuectl.core.host import host_id, is_same_process, kill_group_if_ours
+from queuectl.core.host import host_id, is_same_process, kill_group_if_ours, kill_processes_of_worker
 from queuectl.core.queue import JobQueue
 from queuectl.core.registry import WorkerRegistry
 from queuectl.core.settings import Settings
@@ -61,6 +61,7 @@ def rescue_lost_workers(
         if host == here:
             for pid, created in _orphan_runs(queue.store, worker_id):
                 kill_group_if_ours(pid, created)
+            kill_processes_of_worker(worker_id)
         jobs = queue.fail_jobs_of_lost_worker(worker_id, settings)
         if jobs:
             rescued.append(Rescued(worker_id, jobs))

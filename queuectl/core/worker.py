@@ -24,7 +24,7 @@ from queuectl.core.config import ConfigStore
 from queuectl.core.db import Store, describe_db_error
 from queuectl.core.host import create_time, host_id
 from queuectl.core.queue import JobQueue
-from queuectl.core.records import ClaimedJob
+from queuectl.core.records import ClaimedJob, RunStart
 from queuectl.core.registry import Control, WorkerRegistry
 from queuectl.core.rescue import rescue_lost_workers
 from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
@@ -34,6 +34,7 @@ from queuectl.core.wake import WakeSocket
 log = logging.getLogger("queuectl.worker")
 
 HEARTBEAT_INTERVAL = 0.5  # stop, cancel and settings changes reach a worker within this
+QUICK_JOB = 0.05  # a job that ends this fast gets its run recorded together with its result
 STORE_RETRY_MAX = 30.0
 T = TypeVar("T")
 _STORE_ERRORS = (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error)
@@ -191,22 +192,24 @@ class Worker:
     def _run_job(self, job: ClaimedJob) -> None:
         settings = self.settings
         env = dict(job.env or {})
-        env["QUEUECTL_JOB_ID"] = job.id
-        env["QUEUECTL_ATTEMPT"] = str(job.attempts)
+        env.update(QUEUECTL_JOB_ID=job.id, QUEUECTL_ATTEMPT=str(job.attempts), QUEUECTL_WORKER_ID=self.id)
+        started_at = self.clock.now()
         try:
             proc = JobProcess(job.command, cwd=job.cwd, env=env, max_bytes=settings.log_max_bytes)
         except CouldNotStart as exc:
-            run = self._retrying("recording a run", lambda: self.queue.start_run(job, self.id, self.host, None, None))
-            self._finish(job, run, exit_code=None, error=str(exc))
+            self._finish(job, RunStart(self.host, None, None, started_at), exit_code=None, error=str(exc))
             return
-        created = create_time(proc.pid)
-        run = self._retrying("recording a run", lambda: self.queue.start_run(job, self.id, self.host, proc.pid, created))
-        log.info("job %s attempt %d started (pid %d)", job.id, job.attempts, proc.pid)
+        run: int | RunStart = RunStart(self.host, proc.pid, None, started_at)
         deadline = time.monotonic() + job.timeout if job.timeout > 0 else None
         outcome: dict[str, object] = {}
         saved_bytes = 0
         try:
-            while not proc.wait(max(0.0, self._next_beat - time.monotonic())):
+            # Most jobs end within moments: their run is written once, with the result.
+            if not proc.wait(min(QUICK_JOB, job.timeout or QUICK_JOB)):
+                start = RunStart(self.host, proc.pid, create_time(proc.pid), started_at)
+                run = self._retrying("recording a run", lambda: self.queue.start_run(job, self.id, start))
+                log.info("job %s attempt %d running (pid %d)", job.id, job.attempts, proc.pid)
+            while proc.returncode is None and not proc.wait(max(0.0, self._next_beat - time.monotonic())):
                 if deadline is not None and time.monotonic() >= deadline and not proc.killing:
                     outcome = {"error": f"timeout after {job.timeout:g}s"}
                     proc.terminate(self.settings.kill_grace)
@@ -223,9 +226,11 @@ class Worker:
                     if control.cancel_job_id == job.id and not proc.killing:
                         outcome = {"cancelled": True}
                         proc.terminate(self.settings.kill_grace)
-                    if proc.output_bytes != saved_bytes:
+                    if proc.output_bytes != saved_bytes and isinstance(run, int):
                         saved_bytes = proc.output_bytes
-                        self._retrying("saving output", lambda: self.queue.save_output(job.id, run, proc.output, proc.output_bytes))
+                        number = run
+                        self._retrying("saving output",
+                                       lambda: self.queue.save_output(job.id, number, proc.output, proc.output_bytes))
                 if deadline is not None and not proc.killing:
                     # wake up in time for the deadline, not only at the next heartbeat
                     self._next_beat = min(self._next_beat, deadline)
@@ -241,7 +246,7 @@ class Worker:
         if outcome.get("cancelled"):
             self._retrying("clearing a cancel request", lambda: self.registry.clear_cancel(self.id, job.id))
 
-    def _finish(self, job: ClaimedJob, run: int | None, **result: object) -> None:
+    def _finish(self, job: ClaimedJob, run: int | RunStart, **result: object) -> None:
         done = self._retrying(
             "recording a result",
             lambda: self.queue.finish(job, self.id, run, settings=self.settings, **result),  # type: ignore[arg-type]

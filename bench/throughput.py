@@ -1,0 +1,80 @@
+"""Throughput of trivial jobs: queuectl workers vs a raw subprocess loop, measured in the same run.
+
+    python bench/throughput.py [--jobs 2000] [--workers 2]
+
+Baseline: N processes, each running `subprocess.run(["sh", "-c", "true"], capture_output=True)`
+in a loop (the machine's limit for spawning trivial commands). queuectl: the same number of jobs
+bulk-enqueued, the queue paused while the workers start, then resumed; timed until every job is
+completed (output captured and stored, one run record each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from queuectl.core.db import open_store
+from queuectl.core.queue import JobQueue
+
+
+def _raw_loop(n: int) -> None:
+    for _ in range(n):
+        subprocess.run(["sh", "-c", "true"], capture_output=True)
+
+
+def raw_rate(jobs: int, procs: int) -> float:
+    per = jobs // procs
+    start = time.perf_counter()
+    workers = [multiprocessing.Process(target=_raw_loop, args=(per,)) for _ in range(procs)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return per * procs / (time.perf_counter() - start)
+
+
+def q(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    out = subprocess.run([sys.executable, "-m", "queuectl", *args], env=env, input=stdin, text=True,
+                         capture_output=True, check=True)
+    return out.stdout
+
+
+def queuectl_rate(jobs: int, workers: int) -> float:
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, QUEUECTL_HOME=home)
+        env.pop("QUEUECTL_DB", None)
+        q(env, "pause")
+        q(env, "enqueue", "-", stdin="".join('{"command": "true"}\n' for _ in range(jobs)))
+        q(env, "worker", "start", "-c", str(workers))
+        queue = JobQueue(open_store(f"sqlite:///{home}/queue.db"))
+        try:
+            start = time.perf_counter()
+            q(env, "resume")
+            # Poll in-process: a CLI process per poll would steal a core from the workers.
+            while queue.counts()["completed"] < jobs:
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - start
+        finally:
+            q(env, "worker", "stop", "--wait", "--timeout", "10")
+        return jobs / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    for n in sorted({1, args.workers}):
+        raw = raw_rate(args.jobs, n)
+        ours = queuectl_rate(args.jobs, n)
+        print(f"{args.jobs} `true` jobs, {n} worker(s): raw {raw:,.0f}/s  queuectl {ours:,.0f}/s  "
+              f"ratio {ours / raw:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
