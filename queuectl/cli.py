@@ -182,7 +182,7 @@ def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | Non
       queuectl enqueue jobs.ndjson
       seq 100 | sed 's/.*/{"command":"echo &"}/' | queuectl enqueue -
     """
-    from queuectl.core.specs import parse_jobs_text, spec_from_mapping
+    from queuectl.core.specs import parse_jobs_text, spec_from_mapping, validate_job_id
 
     clock_now = time.time()
     if source is not None and command is not None:
@@ -217,14 +217,16 @@ def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | Non
                 raise InvalidInput(f"--env: expected KEY=VALUE, got '{pair}'")
             env[key] = value
         overrides["env"] = env
-    flags = spec_from_mapping({"command": "-", **overrides}, clock_now)  # validates every flag
     if text is None:
-        specs = [replace(flags, command=spec_from_mapping({"command": source or command}, clock_now).command)]
+        specs = [spec_from_mapping({**overrides, "command": source if source is not None else command}, clock_now)]
     else:
-        specs = parse_jobs_text(text, clock_now)
-        if job_id is not None and len(specs) > 1:
-            raise InvalidInput("--id names one job, but the input has several")
-        specs = [_fill_unset(spec, flags, overrides) for spec in specs]
+        defaults = {k: v for k, v in overrides.items() if k != "id"}
+        specs = parse_jobs_text(text, clock_now, defaults=defaults)
+        if job_id is not None:
+            if len(specs) > 1:
+                raise InvalidInput("--id names one job, but the input has several")
+            if specs[0].id is None:
+                specs = [replace(specs[0], id=validate_job_id(job_id))]
     base = os.getcwd()
     specs = [replace(s, cwd=os.path.normpath(os.path.join(base, s.cwd)) if s.cwd else base) for s in specs]
     store = ctx.store()
@@ -240,14 +242,6 @@ def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | Non
         emit_json(ids)
     else:
         click.echo("\n".join(ids))
-
-
-def _fill_unset(spec: Any, flags: Any, given: dict[str, Any]) -> Any:
-    """Fields given by flags fill those a JSON job left at their defaults."""
-    defaults = {"id": None, "max_retries": None, "priority": 0, "run_at": None, "timeout": None,
-                "cwd": None, "env": None, "queue": "default"}
-    changes = {k: getattr(flags, k) for k in given if getattr(spec, k) == defaults[k]}
-    return replace(spec, **changes) if changes else spec
 
 
 # ── reading ─────────────────────────────────────────────────────────────────────────────────
@@ -638,7 +632,12 @@ def purge(ctx: Ctx, state_names: tuple[str, ...], older_than: str | None, as_jso
 @json_option
 @pass_ctx
 def pause(ctx: Ctx, as_json: bool) -> None:
-    """Stop workers from claiming new jobs (running ones finish)."""
+    """Stop workers from claiming new jobs (running ones finish).
+
+    \b
+    Example:
+      queuectl pause && queuectl status
+    """
     ctx.config().set_paused(True)
     emit_json({"paused": True}) if as_json else click.echo("paused: workers claim no new jobs (queuectl resume)")
 
@@ -647,7 +646,12 @@ def pause(ctx: Ctx, as_json: bool) -> None:
 @json_option
 @pass_ctx
 def resume(ctx: Ctx, as_json: bool) -> None:
-    """Let workers claim jobs again."""
+    """Let workers claim jobs again.
+
+    \b
+    Example:
+      queuectl resume
+    """
     ctx.config().set_paused(False)
     _wake(ctx)
     emit_json({"paused": False}) if as_json else click.echo("resumed")
@@ -658,7 +662,13 @@ def resume(ctx: Ctx, as_json: bool) -> None:
 
 @cli.group(cls=Group)
 def dlq() -> None:
-    """The dead-letter queue: jobs that used up their retries."""
+    """The dead-letter queue: jobs that used up their retries.
+
+    \b
+    Examples:
+      queuectl dlq list
+      queuectl dlq retry --all
+    """
 
 
 @dlq.command("list")
@@ -721,7 +731,12 @@ def dlq_retry(ctx: Ctx, job_ids: tuple[str, ...], retry_all: bool, as_json: bool
 @json_option
 @pass_ctx
 def dlq_delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
-    """Remove dead jobs."""
+    """Remove dead jobs.
+
+    \b
+    Example:
+      queuectl dlq delete build-1
+    """
     ids = ctx.queue().delete(job_ids, only_dead=True)
     emit_json({"deleted": ids}) if as_json else click.echo("\n".join(f"deleted {i}" for i in ids))
 
@@ -730,7 +745,12 @@ def dlq_delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
 @json_option
 @pass_ctx
 def dlq_purge(ctx: Ctx, as_json: bool) -> None:
-    """Remove every dead job."""
+    """Remove every dead job.
+
+    \b
+    Example:
+      queuectl dlq purge
+    """
     from queuectl.core.states import JobState
 
     n = ctx.queue().purge([JobState.DEAD])
@@ -742,7 +762,14 @@ def dlq_purge(ctx: Ctx, as_json: bool) -> None:
 
 @cli.group(cls=Group)
 def worker() -> None:
-    """Start, run, stop and list worker processes."""
+    """Start, run, stop and list worker processes.
+
+    \b
+    Examples:
+      queuectl worker start -c 2
+      queuectl worker list
+      queuectl worker stop --wait
+    """
 
 
 @worker.command("start")
@@ -880,7 +907,13 @@ def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
 
 @cli.group(cls=Group)
 def config() -> None:
-    """Settings, kept in the store; running workers pick up changes within a second."""
+    """Settings, kept in the store; running workers pick up changes within a second.
+
+    \b
+    Examples:
+      queuectl config list
+      queuectl config set max-retries 5
+    """
 
 
 @config.command("list")
@@ -971,7 +1004,12 @@ def config_reset(ctx: Ctx, key: str, as_json: bool) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @pass_ctx
 def tui(ctx: Ctx, web: bool, host: str, port: int) -> None:
-    """The full-screen terminal UI."""
+    """The full-screen terminal UI.
+
+    \b
+    Example:
+      queuectl tui
+    """
     raise QueuectlError("the TUI is not built yet in this version; use the headless commands")
 
 
@@ -1018,9 +1056,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         code = 130
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare group, e.g. `queuectl worker`
+        click.echo(exc.ctx.get_help() if exc.ctx else "")
+        code = 0
     except click.UsageError as exc:
-        hint = f" (see 'queuectl {exc.ctx.command_path.partition(' ')[2]} --help')".replace("  ", " ") if exc.ctx else ""
-        click.echo(f"queuectl: error: {_one_line(exc.format_message())}{hint.replace('queuectl  --help', 'queuectl --help')}", err=True)
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"queuectl: error: {_one_line(exc.format_message())}{hint}", err=True)
         code = 2
     except click.ClickException as exc:
         click.echo(f"queuectl: error: {_one_line(exc.format_message())}", err=True)

@@ -69,7 +69,7 @@ class JobQueue:
         self._claim_head = (
             "UPDATE job SET state = 'processing', attempts = attempts + 1, worker_id = ?, "
             "started_at = ?, updated_at = ?, finished_at = NULL, cancel_requested_at = NULL "
-            "WHERE seq = (SELECT seq FROM job WHERE state IN " + claimable + " AND run_at <= ? {queues}"
+            "WHERE seq = (SELECT seq FROM job{indexed} WHERE state IN " + claimable + " AND run_at <= ? {queues}"
             "ORDER BY priority DESC, run_at, seq LIMIT 1{lock}) "
             "AND state IN " + claimable + " "
             f"AND NOT EXISTS (SELECT 1 FROM setting WHERE key = '{PAUSED_KEY}' AND value = 'true') "
@@ -157,8 +157,14 @@ class JobQueue:
         sql = self._claim_sql.get(n_queues)
         if sql is None:
             queues = f"AND queue IN ({', '.join('?' * n_queues)}) " if n_queues else ""
-            lock = "" if self.store.is_sqlite else " FOR UPDATE SKIP LOCKED"
-            sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock))
+            if self.store.is_sqlite:
+                # Without statistics SQLite prefers the (state, seq) index and sorts; the partial
+                # claim index already holds the claimable rows in claim order.
+                index = "job_claim_queue" if n_queues else "job_claim"
+                indexed, lock = f" INDEXED BY {index}", ""
+            else:
+                indexed, lock = "", " FOR UPDATE SKIP LOCKED"
+            sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed))
             self._claim_sql[n_queues] = sql
         return sql
 

@@ -17,6 +17,18 @@ from collections.abc import Mapping
 _READ_CHUNK = 65536
 
 
+_BASE_ENV: dict[bytes, bytes] | None = None
+
+
+def _base_environment() -> dict[bytes, bytes]:
+    """This process's environment as bytes, built once: converting it per job costs more than
+    spawning a trivial job's shell."""
+    global _BASE_ENV
+    if _BASE_ENV is None:
+        _BASE_ENV = dict(os.environb)
+    return _BASE_ENV
+
+
 class CouldNotStart(Exception):
     """The command's process could not be created (missing cwd, no permission, …)."""
 
@@ -33,9 +45,9 @@ class JobProcess:
         self.max_bytes = max_bytes
         self._buffer = bytearray()
         self.output_bytes = 0
-        full_env = dict(os.environ)
+        full_env = _base_environment().copy()
         if env:
-            full_env.update(env)
+            full_env.update((k.encode(), v.encode()) for k, v in env.items())
         try:
             self._proc = subprocess.Popen(
                 ["/bin/sh", "-c", command],

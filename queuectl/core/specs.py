@@ -7,6 +7,7 @@ InvalidInput subclass whose message names the field (and the job or line, in a b
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 import math
 import re
 from dataclasses import dataclass
@@ -246,10 +247,15 @@ def _unknown_field(key: object) -> InvalidJobSpec:
     return InvalidJobSpec(f"unknown field {_show(key)} (known: {known})")
 
 
-def spec_from_mapping(obj: object, now: float) -> JobSpec:
-    """Validate one job object (as decoded from JSON); a null optional field means its default."""
+def spec_from_mapping(obj: object, now: float, defaults: Mapping[str, object] | None = None) -> JobSpec:
+    """Validate one job object (as decoded from JSON); a null optional field means its default.
+
+    `defaults` (e.g. from command-line flags) fill the fields the object leaves absent or null.
+    """
     if not isinstance(obj, dict):
         raise InvalidJobSpec("a job must be a JSON object")
+    if defaults:
+        obj = {**defaults, **{k: v for k, v in obj.items() if v is not None}}
     for key in obj:
         if key not in FIELDS:
             raise _unknown_field(key)
@@ -285,7 +291,7 @@ def _located(where: str, exc: InvalidInput) -> InvalidInput:
     return type(exc)(f"{where}: {exc}")
 
 
-def _parse_ndjson(text: str, now: float) -> list[JobSpec]:
+def _parse_ndjson(text: str, now: float, defaults: Mapping[str, object] | None) -> list[JobSpec]:
     specs: list[JobSpec] = []
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -297,7 +303,7 @@ def _parse_ndjson(text: str, now: float) -> list[JobSpec]:
         except InvalidInput as exc:
             raise _located(f"line {number}", exc) from None
         try:
-            specs.append(spec_from_mapping(obj, now))
+            specs.append(spec_from_mapping(obj, now, defaults))
         except InvalidInput as exc:
             raise _located(f"line {number}", exc) from None
     return specs
@@ -313,8 +319,9 @@ def _refuse_duplicate_ids(specs: list[JobSpec]) -> None:
         seen.add(spec.id)
 
 
-def parse_jobs_text(text: str, now: float) -> list[JobSpec]:
-    """Jobs from one JSON object, a JSON array of objects, or NDJSON (one object per non-blank line)."""
+def parse_jobs_text(text: str, now: float, defaults: Mapping[str, object] | None = None) -> list[JobSpec]:
+    """Jobs from one JSON object, a JSON array of objects, or NDJSON (one object per non-blank line);
+    `defaults` fill the fields each job leaves unset."""
     if not isinstance(text, str):
         raise InvalidJobSpec("jobs must be given as JSON text")
     text = text.removeprefix("\ufeff")
@@ -324,21 +331,21 @@ def parse_jobs_text(text: str, now: float) -> list[JobSpec]:
         decoded = _decode(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data" and text.lstrip().startswith("{"):
-            specs = _parse_ndjson(text, now)
+            specs = _parse_ndjson(text, now, defaults)
         else:
             raise InvalidJobSpec(
                 f"malformed JSON: {exc.msg} (line {exc.lineno} column {exc.colno})"
             ) from None
     else:
         if isinstance(decoded, dict):
-            specs = [spec_from_mapping(decoded, now)]
+            specs = [spec_from_mapping(decoded, now, defaults)]
         elif isinstance(decoded, list):
             if not decoded:
                 raise InvalidJobSpec("no jobs given")
             specs = []
             for number, item in enumerate(decoded, start=1):
                 try:
-                    specs.append(spec_from_mapping(item, now))
+                    specs.append(spec_from_mapping(item, now, defaults))
                 except InvalidInput as exc:
                     raise _located(f"job {number}", exc) from None
         else:

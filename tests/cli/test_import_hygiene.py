@@ -1,0 +1,128 @@
+"""Headless commands start fast: they never import Textual, Rich or psycopg2 (nor does the core).
+
+Each check runs in a fresh interpreter, where sys.modules shows exactly what was loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+HEAVY = ("textual", "rich", "psycopg2")
+
+PRELUDE = textwrap.dedent(
+    """
+    import io, json, sys
+    HEAVY = ("textual", "rich", "psycopg2")
+
+    def heavy():
+        return sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
+
+    def call(*args, stdin=None):
+        from queuectl.cli import main
+        real_out, real_in = sys.stdout, sys.stdin
+        sys.stdout = io.StringIO()
+        if stdin is not None:
+            sys.stdin = io.StringIO(stdin)
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            out, sys.stdout, sys.stdin = sys.stdout.getvalue(), real_out, real_in
+        return code, out
+    """
+)
+
+
+def run_python(code: str, home) -> dict:
+    env = {**os.environ, "QUEUECTL_HOME": str(home)}
+    env.pop("QUEUECTL_DB", None)
+    proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_cli_loads_nothing_heavy(home):
+    result = run_python(
+        """
+        import queuectl.cli
+        print(json.dumps({"heavy": heavy()}))
+        """,
+        home,
+    )
+    assert result["heavy"] == []
+
+
+@pytest.mark.parametrize(
+    "calls",
+    [
+        [["status"]],
+        [["status", "--json"]],
+        [["enqueue", "echo hi"]],
+        [["enqueue", '{"command": "echo hi", "priority": 2}']],
+        [["enqueue", "-", "--json"], '{"command": "a"}\n{"command": "b"}\n'],
+        [["enqueue", "--command", "true", "--delay", "5m", "--env", "A=1"]],
+        [["enqueue", "{bad json"]],
+    ],
+    ids=["status", "status-json", "enqueue-raw", "enqueue-json", "enqueue-stdin", "enqueue-flags",
+         "enqueue-bad"],
+)
+def test_status_and_enqueue_load_nothing_heavy(home, calls):
+    args = calls[0]
+    stdin = calls[1] if len(calls) > 1 else None
+    result = run_python(
+        f"""
+        code, out = call(*{args!r}, stdin={stdin!r})
+        print(json.dumps({{"code": code, "heavy": heavy()}}))
+        """,
+        home,
+    )
+    assert result["heavy"] == [], f"queuectl {' '.join(args)} imported {result['heavy']}"
+    assert result["code"] == (2 if args[-1] == "{bad json" else 0)
+
+
+def test_every_headless_command_loads_nothing_heavy(home):
+    result = run_python(
+        """
+        codes = {}
+        code, out = call("enqueue", "--id", "j1", "echo hi")
+        codes["enqueue"] = code
+        for args in (["list"], ["list", "--json", "--state", "pending"], ["show", "j1"], ["show", "j1", "--json"],
+                     ["logs", "j1"], ["stats"], ["stats", "--json"], ["cancel", "j1"], ["retry", "j1"],
+                     ["wait", "j1", "--timeout", "0.1"], ["delete", "j1"], ["purge"], ["dlq", "list"],
+                     ["dlq", "retry", "--all"], ["dlq", "purge"], ["pause"], ["resume"], ["config", "list"],
+                     ["config", "get", "max_retries"], ["config", "set", "max_retries", "4"],
+                     ["config", "reset", "max_retries"], ["worker", "list"], ["worker", "stop"], ["--help"],
+                     ["enqueue", "--help"], ["--version"], []):
+            codes[" ".join(args)], _ = call(*args)
+        print(json.dumps({"codes": codes, "heavy": heavy()}))
+        """,
+        home,
+    )
+    assert result["heavy"] == []
+    assert {k: v for k, v in result["codes"].items() if v != 0} == {"wait j1 --timeout 0.1": 1}
+
+
+def test_core_modules_load_nothing_heavy(home):
+    result = run_python(
+        """
+        import importlib, pkgutil
+        import queuectl.core
+        names = sorted(m.name for m in pkgutil.walk_packages(queuectl.core.__path__, "queuectl.core."))
+        for name in names:
+            importlib.import_module(name)
+        print(json.dumps({"modules": names, "heavy": heavy()}))
+        """,
+        home,
+    )
+    assert result["heavy"] == []
+    for expected in ("queuectl.core.queue", "queuectl.core.specs", "queuectl.core.settings", "queuectl.core.db",
+                     "queuectl.core.worker", "queuectl.core.supervisor", "queuectl.core.migrations"):
+        assert expected in result["modules"]
