@@ -33,7 +33,7 @@ from queuectl.core.states import (
 
 WORKER_LOST = "worker lost"
 INTERRUPTED = "interrupted: worker stopped"
-CANCELLED_BY_USER = "cancelled"
+CANCELLED_BY_USER = "cancelled by user"
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 _ENQUEUE_CHUNK = 5000
 
@@ -414,20 +414,26 @@ class JobQueue:
         state: JobState | None = None,
         queue: str | None = None,
         limit: int = 50,
-        before_seq: int | None = None,
+        offset: int = 0,
         search: str | None = None,
     ) -> list[JobRecord]:
-        """Jobs newest first, a bounded page (by index: never a scan of the whole table)."""
+        """Jobs newest first, a bounded page (by index: never a scan of the whole table).
+
+        `search` matches a substring of the id or the command; it scans, page by page."""
         query = Job.select()
         if state is not None:
             query = query.where(Job.state == state.value)
         if queue is not None:
             query = query.where(Job.queue == queue)
-        if before_seq is not None:
-            query = query.where(Job.seq < before_seq)
         if search:
             query = query.where(Job.id.contains(search) | Job.command.contains(search))
-        return [JobRecord.from_row(r) for r in query.order_by(Job.seq.desc()).limit(limit)]
+        query = query.order_by(Job.seq.desc()).limit(limit).offset(offset)
+        return [JobRecord.from_row(r) for r in query]
+
+    def finished_since(self, since: float) -> int:
+        """How many runs ended at or after `since` (the status bar's "last minute")."""
+        row = self.store.execute(self.store.sql("SELECT count(*) FROM run WHERE finished_at >= ?"), (since,)).fetchone()
+        return row[0]
 
     def counts(self) -> Counts:
         rows = self.store.execute("SELECT state, count(*) FROM job GROUP BY state").fetchall()

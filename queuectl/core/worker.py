@@ -70,6 +70,7 @@ class Worker:
         self.settings: Settings = Settings()
         self.stop_requested = False
         self.force = False
+        self._signals = 0
         self._next_beat = 0.0
         self._wake: WakeSocket | None = None
 
@@ -80,9 +81,12 @@ class Worker:
         signal.signal(signal.SIGINT, self._on_signal)
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        if self.stop_requested:
-            self.force = True
+        # Count signals, not stop requests: a stop asked through the store and then confirmed by
+        # `worker stop`'s SIGTERM is still one graceful request.
+        self._signals += 1
         self.stop_requested = True
+        if self._signals >= 2:
+            self.force = True
 
     # ── store access that survives a busy or failing store ──────────────────────────────────
 
@@ -239,6 +243,8 @@ class Worker:
         exit_code, error = describe_exit(proc.returncode if proc.returncode is not None else -9)
         if "error" in outcome:
             error = str(outcome["error"])
+        elif outcome:
+            error = None  # cancelled or interrupted: finish() says so, not the signal that did it
         self._finish(
             job, run, exit_code=exit_code, error=error, output=proc.output, output_bytes=proc.output_bytes,
             cancelled=bool(outcome.get("cancelled")), interrupted=bool(outcome.get("interrupted")),
