@@ -1004,13 +1004,21 @@ def config_reset(ctx: Ctx, key: str, as_json: bool) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @pass_ctx
 def tui(ctx: Ctx, web: bool, host: str, port: int) -> None:
-    """The full-screen terminal UI.
+    """The full-screen terminal UI: live jobs, DLQ, workers and settings (? lists every key).
 
     \b
     Example:
       queuectl tui
     """
-    raise QueuectlError("the TUI is not built yet in this version; use the headless commands")
+    if web:
+        raise QueuectlError("the web view is not built yet in this version; run queuectl tui in a terminal")
+    from queuectl.tui.app import make_app
+
+    app = make_app(ctx.db_url)
+    app.run()
+    running = app.service.live_workers()
+    if running:
+        click.echo(f"{running} worker(s) still running in the background (queuectl worker stop to stop them)")
 
 
 # ── aliases from other queuectl versions (hidden) ───────────────────────────────────────────

@@ -1,0 +1,1 @@
+"""The Textual UI. Imported only by `queuectl tui`: headless commands never load Textual."""

@@ -1,0 +1,353 @@
+"""QueuectlApp: live jobs, DLQ, workers and settings, with a key for every action.
+
+One poll loop: a thread worker loads a QueueSnapshot through the core and posts SnapshotLoaded;
+the handler applies it as keyed diffs; the next poll is scheduled only after that. Actions run
+in thread workers that call the core, then notify and refresh at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Input, Label, TabbedContent, TabPane
+
+from queuectl.core.clock import SYSTEM_CLOCK, Clock
+from queuectl.core.errors import QueuectlError
+from queuectl.core.settings import SETTINGS
+from queuectl.core.states import JobState
+from queuectl.tui import actions
+from queuectl.tui.commands import ActionCommands
+from queuectl.tui.messages import SnapshotFailed, SnapshotLoaded
+from queuectl.tui.screens.confirm import ConfirmScreen
+from queuectl.tui.screens.enqueue import EnqueueScreen
+from queuectl.tui.screens.help import HelpScreen
+from queuectl.tui.screens.job_detail import JobDetailScreen
+from queuectl.tui.screens.prompt import PromptScreen
+from queuectl.tui.service import QueueService, parse_count
+from queuectl.tui.viewmodel import (
+    DLQ_COLUMNS,
+    JOB_COLUMNS,
+    SETTING_COLUMNS,
+    STATE_FILTERS,
+    WORKER_COLUMNS,
+    JobFilter,
+    QueueSnapshot,
+    dlq_cells,
+    job_cells,
+    worker_cells,
+)
+from queuectl.tui.widgets.keyed_table import KeyedTable
+from queuectl.tui.widgets.status_bar import StatusBar
+
+
+class QueuectlApp(App[None]):
+    CSS_PATH = Path(__file__).with_name("queuectl.tcss")
+    TITLE = "queuectl"
+    BINDINGS = actions.bindings()
+    COMMANDS = App.COMMANDS | {ActionCommands}
+
+    def __init__(
+        self, service: QueueService, *, clock: Clock = SYSTEM_CLOCK, poll_interval: float = 1.0, page_size: int = 100
+    ) -> None:
+        super().__init__()
+        self.service = service
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.page_size = page_size
+        self.job_filter = JobFilter()
+        self.snapshot: QueueSnapshot | None = None
+
+    # ── layout ──────────────────────────────────────────────────────────────────────────────
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with TabbedContent(id="tabs", initial="jobs"):
+            with TabPane("Jobs", id="jobs"):
+                yield Label("", id="jobs-caption", classes="caption")
+                yield Input(placeholder="search id or command, Enter to apply, Esc to clear", id="search")
+                yield KeyedTable(JOB_COLUMNS, id="jobs-table")
+            with TabPane("DLQ", id="dlq"):
+                yield Label("", id="dlq-caption", classes="caption")
+                yield KeyedTable(DLQ_COLUMNS, id="dlq-table")
+            with TabPane("Workers", id="workers"):
+                yield Label("", id="workers-caption", classes="caption")
+                yield KeyedTable(WORKER_COLUMNS, id="workers-table")
+            with TabPane("Settings", id="settings"):
+                yield Label("Settings live in the store; running workers pick up a change within a second.",
+                            id="settings-caption", classes="caption")
+                yield KeyedTable(SETTING_COLUMNS, id="settings-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#search", Input).display = False
+        self.poll()
+
+    @property
+    def pane(self) -> str:
+        return self.query_one("#tabs", TabbedContent).active or "jobs"
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
+        table = self.query_one(f"#{self.pane}-table", KeyedTable)
+        table.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        known = actions.BY_NAME.get(action)
+        if known is None or not self.is_mounted or isinstance(self.screen, JobDetailScreen):
+            return True
+        return True if actions.applies(known, self.pane) else False
+
+    # ── polling ─────────────────────────────────────────────────────────────────────────────
+
+    @work(thread=True, exclusive=True, group="poll")
+    def poll(self) -> None:
+        try:
+            snapshot = self.service.snapshot(self.job_filter, self.page_size)
+        except QueuectlError as exc:
+            self.post_message(SnapshotFailed(str(exc)))
+            return
+        except Exception as exc:  # the store went away or is busy: say so, keep polling
+            self.post_message(SnapshotFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(SnapshotLoaded(snapshot))
+
+    def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        self.apply_snapshot(message.snapshot)
+        self._schedule_poll()
+
+    def on_snapshot_failed(self, message: SnapshotFailed) -> None:
+        self.notify(message.error, title="store", severity="error", timeout=3)
+        self._schedule_poll()
+
+    def _schedule_poll(self) -> None:
+        if self.poll_interval > 0:
+            self.set_timer(self.poll_interval, self.poll, name="poll")
+
+    def apply_snapshot(self, snap: QueueSnapshot) -> None:
+        self.snapshot = snap
+        now = snap.now
+        self.query_one(StatusBar).show_snapshot(snap)
+        self.query_one("#jobs-table", KeyedTable).sync([(j.id, job_cells(j, now)) for j in snap.jobs])
+        self.query_one("#dlq-table", KeyedTable).sync([(j.id, dlq_cells(j, now)) for j in snap.dlq])
+        self.query_one("#workers-table", KeyedTable).sync(
+            [(w.id, worker_cells(w, now, snap.worker_stats.get(w.id))) for w in snap.workers]
+        )
+        values = snap.settings.as_dict()
+        self.query_one("#settings-table", KeyedTable).sync([
+            (key, (key, _fmt(values[key]) + (" *" if key in snap.overridden else ""), _fmt(d.default), d.help))
+            for key, d in SETTINGS.items()
+        ])
+        self._captions(snap)
+
+    def _captions(self, snap: QueueSnapshot) -> None:
+        f = snap.job_filter
+        first = f.page * snap.page_size + 1
+        last = f.page * snap.page_size + len(snap.jobs)
+        total = snap.matching_total
+        span = f"{first:,}–{last:,}" if snap.jobs else "none"
+        of = f" of {total:,}" if total is not None else ""
+        filters = " ".join(
+            f"[b]{i + 1}[/b]:{'[reverse]' if s == f.state else ''}{s.value if s else 'all'}{'[/reverse]' if s == f.state else ''}"
+            for i, s in enumerate(STATE_FILTERS)
+        )
+        paging = "  [dim]\\[ ] page[/dim]" if total is None or total > snap.page_size else ""
+        self.query_one("#jobs-caption", Label).update(f"{f.describe()}: {span}{of}   {filters}{paging}")
+        dead = snap.counts["dead"]
+        self.query_one("#dlq-caption", Label).update(
+            f"{dead:,} dead job(s) used up their retries" + ("  (R retries all)" if dead else "")
+        )
+        alive = sum(1 for w in snap.workers if w.state in ("running", "stopping"))
+        self.query_one("#workers-caption", Label).update(
+            f"{alive} worker(s) running. + starts more (detached: they keep running after you quit)."
+        )
+
+    def action_refresh(self) -> None:
+        self.poll()
+
+    # ── selection ───────────────────────────────────────────────────────────────────────────
+
+    def _selected(self, pane: str | None = None) -> str | None:
+        if isinstance(self.screen, JobDetailScreen):
+            return self.screen.selected_job_id
+        return self.query_one(f"#{pane or self.pane}-table", KeyedTable).selected_key
+
+    def _with_selected(self, what: str, then: Callable[[str], None]) -> None:
+        key = self._selected()
+        if key is None:
+            self.notify(f"no {what} selected", severity="warning", timeout=2)
+            return
+        then(key)
+
+    # ── job actions ─────────────────────────────────────────────────────────────────────────
+
+    def action_show_detail(self) -> None:
+        self._with_selected("job", lambda job_id: self.push_screen(JobDetailScreen(job_id)))
+
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
+        if event.data_table.id in ("jobs-table", "dlq-table"):
+            self.push_screen(JobDetailScreen(str(event.row_key.value)))
+        elif event.data_table.id == "settings-table":
+            self.action_edit_setting()
+
+    def action_retry_job(self) -> None:
+        self._with_selected("job", lambda job_id: self.run_core(
+            lambda: self.service.retry([job_id]), f"retried {job_id}"))
+
+    def action_kill_job(self) -> None:
+        def ask(job_id: str) -> None:
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.run_core(lambda: self.service.cancel([job_id]), f"cancelling {job_id}")
+            self.push_screen(ConfirmScreen(f"Cancel job {job_id}? A running job's processes are killed.", "Kill"), answered)
+        self._with_selected("job", ask)
+
+    def action_delete_job(self) -> None:
+        def ask(job_id: str) -> None:
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    if isinstance(self.screen, JobDetailScreen):
+                        self.screen.dismiss(None)
+                    self.run_core(lambda: self.service.delete([job_id]), f"deleted {job_id}")
+            self.push_screen(ConfirmScreen(f"Delete job {job_id} and its runs?", "Delete"), answered)
+        self._with_selected("job", ask)
+
+    def action_new_job(self) -> None:
+        def done(job_id: str | None) -> None:
+            if job_id:
+                self.notify(f"enqueued {job_id}", timeout=2)
+                self.poll()
+        self.push_screen(EnqueueScreen(self.service.enqueue, self.clock.now), done)
+
+    def action_retry_all_dead(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_core(self.service.retry_all_dead, "retried the DLQ")
+        dead = self.snapshot.counts["dead"] if self.snapshot else 0
+        self.push_screen(ConfirmScreen(f"Retry all {dead:,} dead job(s)?", "Retry all"), answered)
+
+    def action_toggle_pause(self) -> None:
+        self.run_core(self.service.toggle_pause, None, report=lambda paused: "queue paused" if paused else "queue resumed")
+
+    # ── filtering and paging ───────────────────────────────────────────────────────────────
+
+    def action_filter_state(self, index: int) -> None:
+        if self.pane != "jobs" or not 0 <= index < len(STATE_FILTERS):
+            return
+        self._set_filter(JobFilter(state=STATE_FILTERS[index], search=self.job_filter.search))
+
+    def action_cycle_filter(self) -> None:
+        i = STATE_FILTERS.index(self.job_filter.state)
+        self._set_filter(JobFilter(state=STATE_FILTERS[(i + 1) % len(STATE_FILTERS)], search=self.job_filter.search))
+
+    def action_next_page(self) -> None:
+        snap = self.snapshot
+        if snap and len(snap.jobs) == snap.page_size:
+            self._set_filter(JobFilter(self.job_filter.state, self.job_filter.search, self.job_filter.page + 1))
+
+    def action_prev_page(self) -> None:
+        if self.job_filter.page > 0:
+            self._set_filter(JobFilter(self.job_filter.state, self.job_filter.search, self.job_filter.page - 1))
+
+    def _set_filter(self, job_filter: JobFilter) -> None:
+        self.job_filter = job_filter
+        self.poll()
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.display = True
+        search.value = self.job_filter.search
+        search.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search":
+            self._set_filter(JobFilter(self.job_filter.state, event.value.strip()))
+            event.input.display = bool(event.value.strip())
+            self.query_one("#jobs-table", KeyedTable).focus()
+
+    def key_escape(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.display and self.screen is self.screen_stack[0]:
+            search.value = ""
+            search.display = False
+            self._set_filter(JobFilter(self.job_filter.state))
+            self.query_one("#jobs-table", KeyedTable).focus()
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+
+    # ── workers ─────────────────────────────────────────────────────────────────────────────
+
+    def action_start_workers(self) -> None:
+        def done(started: object | None) -> None:
+            if started:
+                self.notify(f"started {len(started)} worker(s)", timeout=2)  # type: ignore[arg-type]
+                self.poll()
+        self.push_screen(
+            PromptScreen("Start how many workers?", lambda text: self.service.start_workers(parse_count(text)),
+                         value="1", hint="Detached: they keep running after you quit (queuectl worker stop)."),
+            done,
+        )
+
+    def action_stop_worker(self) -> None:
+        self._with_selected("worker", lambda w: self.run_core(lambda: self.service.stop_worker(w), f"stopping {w}"))
+
+    def action_force_stop_worker(self) -> None:
+        def ask(worker_id: str) -> None:
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.run_core(lambda: self.service.stop_worker(worker_id, force=True), f"force-stopping {worker_id}")
+            self.push_screen(ConfirmScreen(f"Force-stop {worker_id}? Its running job is killed and goes back to pending.",
+                                           "Force stop"), answered)
+        self._with_selected("worker", ask)
+
+    # ── settings ────────────────────────────────────────────────────────────────────────────
+
+    def action_edit_setting(self) -> None:
+        def edit(key: str) -> None:
+            current = self.snapshot.settings.as_dict()[key] if self.snapshot else ""
+            definition = SETTINGS[key]
+            self.push_screen(
+                PromptScreen(f"Set {key}", lambda text: self.service.set_setting(key, text), value=_fmt(current),
+                             hint=f"{definition.help} (default {_fmt(definition.default)})"),
+                lambda result: (self.notify(f"{result[0]} = {_fmt(result[1])}", timeout=2), self.poll()) if result else None,
+            )
+        self._with_selected("setting", edit)
+
+    def action_reset_setting(self) -> None:
+        self._with_selected("setting", lambda key: self.run_core(lambda: self.service.reset_setting(key), f"{key} reset"))
+
+    # ── help, quit ──────────────────────────────────────────────────────────────────────────
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    # ── running core calls off the UI thread ────────────────────────────────────────────────
+
+    @work(thread=True, group="action")
+    def run_core(self, call: Callable[[], object], done: str | None, report: Callable[[object], str] | None = None) -> None:
+        try:
+            result = call()
+        except QueuectlError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=4)
+            return
+        message = report(result) if report else done
+        if message:
+            self.call_from_thread(self.notify, message, timeout=2)
+        self.call_from_thread(self.poll)
+
+
+def _fmt(value: int | float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def make_app(
+    store_url: str | None = None, *, clock: Clock = SYSTEM_CLOCK, poll_interval: float = 1.0, page_size: int = 100,
+    process_stats: bool = True,
+) -> QueuectlApp:
+    """The app as the CLI, the tests and --web build it."""
+    service = QueueService.open(store_url, clock, process_stats=process_stats)
+    return QueuectlApp(service, clock=clock, poll_interval=poll_interval, page_size=page_size)

@@ -1,0 +1,24 @@
+"""The command palette offers every action of the registry by name."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from queuectl.tui.actions import ACTIONS, key_label
+
+
+class ActionCommands(Provider):
+    async def discover(self) -> Hits:
+        for action in ACTIONS:
+            yield DiscoveryHit(f"{action.label} ({key_label(action.key)})", partial(self.app.run_action, action.name),
+                               help=action.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for action in ACTIONS:
+            text = f"{action.label}: {action.help}"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action.name), help=f"key {key_label(action.key)}")

@@ -1,0 +1,145 @@
+"""What one poll loads (QueueSnapshot) and how its rows read on screen. No Textual widgets here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.text import Text
+
+from queuectl import render
+from queuectl.core.records import Counts, JobRecord, WorkerInfo
+from queuectl.core.settings import Settings
+from queuectl.core.states import JobState
+
+STATE_STYLES = {
+    "pending": "yellow",
+    "processing": "bold cyan",
+    "completed": "green",
+    "failed": "magenta",
+    "dead": "bold red",
+    "cancelled": "dim",
+    "running": "green",
+    "stopping": "yellow",
+    "stopped": "dim",
+    "lost": "bold red",
+}
+
+# The Jobs tab's state filter: key 1 = all, 2… = one state each.
+STATE_FILTERS: tuple[JobState | None, ...] = (None, *JobState)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    state: JobState | None = None
+    search: str = ""
+    page: int = 0
+
+    def describe(self) -> str:
+        parts = [self.state.value if self.state else "all"]
+        if self.search:
+            parts.append(f"matching '{self.search}'")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    now: float
+    counts: Counts
+    paused: bool
+    finished_last_minute: int
+    workers: list[WorkerInfo]
+    worker_stats: dict = field(default_factory=dict)
+    jobs: list[JobRecord] = field(default_factory=list)
+    job_filter: JobFilter = JobFilter()
+    page_size: int = 100
+    dlq: list[JobRecord] = field(default_factory=list)
+    settings: Settings = Settings()
+    overridden: frozenset[str] = frozenset()
+
+    @property
+    def matching_total(self) -> int | None:
+        """Jobs matching the filter, when known without a scan (no search)."""
+        if self.job_filter.search:
+            return None
+        return self.counts[self.job_filter.state.value] if self.job_filter.state else self.counts.total
+
+
+def styled_state(state: str) -> Text:
+    return Text(state, style=STATE_STYLES.get(state, ""))
+
+
+JOB_COLUMNS = ("ID", "State", "Command", "Runs", "Pri", "Queue", "Created/due", "Took", "Exit")
+
+
+def job_cells(job: JobRecord, now: float) -> tuple[object, ...]:
+    if job.state in (JobState.PENDING, JobState.FAILED) and job.run_at > now:
+        when = render.age(job.run_at, now)
+    else:
+        when = render.age(job.created_at, now)
+    if job.state == JobState.PROCESSING and job.started_at is not None:
+        took = render.duration(now - job.started_at)
+    else:
+        took = render.duration(job.duration) if job.finished_at else "-"
+    return (
+        job.id, styled_state(job.state), job.command, f"{job.attempts}/{job.max_retries + 1}", str(job.priority),
+        job.queue, when, took, "-" if job.exit_code is None else str(job.exit_code),
+    )
+
+
+DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
+
+
+def dlq_cells(job: JobRecord, now: float) -> tuple[object, ...]:
+    return (
+        job.id, str(job.attempts), render.age(job.finished_at, now), "-" if job.exit_code is None else str(job.exit_code),
+        job.last_error or "-", job.command,
+    )
+
+
+WORKER_COLUMNS = ("ID", "State", "Host", "PID", "Job", "Uptime", "Heartbeat", "CPU", "RSS", "Queues")
+
+
+def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[object, ...]:
+    cpu = getattr(stats, "cpu_percent", None)
+    rss = getattr(stats, "rss_bytes", None)
+    end = worker.stopped_at if worker.stopped_at is not None else now
+    return (
+        worker.id, styled_state(worker.state), worker.host, str(worker.pid), worker.current_job_id or "-",
+        render.duration(end - worker.started_at), render.age(worker.heartbeat_at, now),
+        "-" if cpu is None else f"{cpu:.0f}%", "-" if rss is None else render.size(rss),
+        ",".join(worker.queues) if worker.queues else "all",
+    )
+
+
+SETTING_COLUMNS = ("Key", "Value", "Default", "Meaning")
+
+
+SHORT_STATE = {
+    "pending": "pend", "processing": "run", "completed": "done", "failed": "fail", "dead": "dead",
+    "cancelled": "canc",
+}
+
+
+def status_line(snapshot: QueueSnapshot, width: int = 120) -> Text:
+    """The status bar: counts per state, workers, pause, throughput (short labels when narrow)."""
+    short = width < 112
+    text = Text()
+    for state in JobState:
+        n = snapshot.counts[state.value]
+        text.append(f"{SHORT_STATE[state.value] if short else state.value} ", style="dim")
+        text.append(f"{n:,}", style=STATE_STYLES[state.value] if n else "dim")
+        text.append(" " if short else "  ")
+    alive = [w for w in snapshot.workers if w.state in ("running", "stopping")]
+    busy = sum(1 for w in alive if w.current_job_id)
+    lost = sum(1 for w in snapshot.workers if w.state == "lost")
+    text.append("│ ", style="dim")
+    text.append(f"{'wrk' if short else 'workers'} {len(alive)}", style="bold" if alive else "dim")
+    text.append(f" ({busy} busy)", style="dim")
+    if lost:
+        text.append(f" {lost} lost", style="bold red")
+    sep = " │ " if short else "  │ "
+    text.append(sep, style="dim")
+    text.append(f"{snapshot.finished_last_minute:,}/min", style="")
+    text.append(sep, style="dim")
+    text.append("PAUSED" if snapshot.paused else "active", style="bold yellow reverse" if snapshot.paused else "green")
+    return text
