@@ -12,9 +12,12 @@ import peewee
 
 from queuectl.core.db import Store
 from queuectl.core.errors import StoreUnavailable
-from queuectl.core.migrations import m0001_initial
+from queuectl.core.migrations import m0001_initial, m0002_job_counts
 
-MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = ((1, m0001_initial.up),)
+MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
+    (1, m0001_initial.up),
+    (2, m0002_job_counts.up),
+)
 LATEST = MIGRATIONS[-1][0]
 
 

@@ -1,0 +1,61 @@
+"""Schema migrations: applied on open, forward only, and a newer store is refused."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from queuectl.core.db import open_store
+from queuectl.core.errors import StoreUnavailable
+from queuectl.core.migrations import LATEST, m0001_initial, schema_version
+from queuectl.core.queue import JobQueue
+from queuectl.core.settings import Settings
+from queuectl.core.specs import JobSpec
+
+
+def test_a_fresh_store_is_at_the_latest_version(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'q.db'}")
+    assert schema_version(store) == LATEST
+
+
+def test_an_old_store_migrates_forward_keeping_its_jobs(tmp_path):
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    old = open_store(url, migrate=False)
+    with old.write():
+        old.execute("CREATE TABLE queuectl_schema (version INTEGER NOT NULL)")
+        m0001_initial.up(old)
+        old.execute("INSERT INTO queuectl_schema (version) VALUES (1)")
+        for i, state in enumerate(["pending", "pending", "dead", "completed"]):
+            old.execute(
+                "INSERT INTO job (id, command, queue, priority, state, attempts, max_retries, timeout, run_at, "
+                "created_at, updated_at) VALUES (?, 'true', 'default', 0, ?, 0, 3, 0, 0, 0, 0)", (f"j{i}", state)
+            )
+    old.close()
+    store = open_store(url)
+    assert schema_version(store) == LATEST
+    queue = JobQueue(store)
+    counts = queue.counts()
+    assert (counts["pending"], counts["dead"], counts["completed"], counts.total) == (2, 1, 1, 4)
+
+
+def test_a_store_from_a_newer_queuectl_is_refused(tmp_path):
+    path = tmp_path / "q.db"
+    open_store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO queuectl_schema (version) VALUES (?)", (LATEST + 1,))
+    with pytest.raises(StoreUnavailable, match="newer"):
+        open_store(f"sqlite:///{path}")
+
+
+def test_counts_kept_by_triggers_match_the_rows(queue, store, clock):
+    ids = queue.enqueue([JobSpec(command="true", max_retries=0) for _ in range(6)], Settings())
+    for exit_code in (0, 1):
+        job = queue.claim("w")
+        queue.finish(job, "w", None, exit_code=exit_code, error=None, settings=Settings())
+    queue.claim("w")
+    queue.cancel([ids[-1]])
+    queue.delete([ids[-2]])
+    actual = dict(store.execute("SELECT state, count(*) FROM job GROUP BY state").fetchall())
+    counts = queue.counts()
+    assert {s: n for s, n in counts.by_state.items() if n} == actual
