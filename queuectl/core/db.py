@@ -98,6 +98,9 @@ def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> St
             # which at-least-once already allows.
             "synchronous": "full" if durable else "normal",
             "busy_timeout": int(busy_timeout * 1000),
+            # Checkpoint less often than every 1000 pages: each write transaction of the hot
+            # path dirties several index pages, and checkpoints run inside a committer's lock.
+            "wal_autocheckpoint": 10000,
         },
     )
     store = Store(db=db, url=url, backend="sqlite", path=path)

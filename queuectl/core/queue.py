@@ -218,6 +218,18 @@ class JobQueue:
         `run` is the number `start_run` returned, or a RunStart to record the whole run now.
         Fenced on (state, worker, attempt): a worker whose job was recovered changes nothing.
         """
+        with self.store.write():
+            return self._finish_rows(
+                job, worker_id, run, exit_code=exit_code, error=error, output=output, output_bytes=output_bytes,
+                settings=settings, cancelled=cancelled, interrupted=interrupted,
+            )
+
+    def _finish_rows(
+        self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, *, exit_code: int | None,
+        error: str | None, settings: Settings, output: bytes = b"", output_bytes: int = 0, cancelled: bool = False,
+        interrupted: bool = False,
+    ) -> FinishResult:
+        """The statements of `finish`, inside the caller's write transaction."""
         now = self.clock.now()
         attempts = job.attempts
         run_at: float | None = None
@@ -236,20 +248,38 @@ class JobQueue:
             state.value, attempts, run_at, now, now, exit_code, error,
             job.id, worker_id, job.attempts,
         )
-        with self.store.write():
-            changed = self.store.execute(self._finish_job, job_params).rowcount
-            if isinstance(run, RunStart):
-                if changed:
-                    self.store.execute(self._insert_finished_run, (
-                        job.id, job.id, job.attempts, worker_id, run.host, run.pid, run.pid_created_at,
-                        run.started_at, now, exit_code, error, output, output_bytes,
-                    ))
-            elif run is not None:
-                if changed:
-                    self.store.execute(self._finish_run, (now, exit_code, error, output, output_bytes, job.id, run))
-                else:
-                    self.store.execute(self._run_output, (output, output_bytes, job.id, run))
+        changed = self.store.execute(self._finish_job, job_params).rowcount
+        if isinstance(run, RunStart):
+            if changed:
+                self.store.execute(self._insert_finished_run, (
+                    job.id, job.id, job.attempts, worker_id, run.host, run.pid, run.pid_created_at,
+                    run.started_at, now, exit_code, error, output, output_bytes,
+                ))
+        elif run is not None:
+            if changed:
+                self.store.execute(self._finish_run, (now, exit_code, error, output, output_bytes, job.id, run))
+            else:
+                self.store.execute(self._run_output, (output, output_bytes, job.id, run))
         return FinishResult(state if changed else None, run_at)
+
+    def finish_and_claim(
+        self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, queues: Sequence[str] | None, **result: object
+    ) -> tuple[FinishResult, ClaimedJob | None]:
+        """`finish`, then `claim` the next job in the same write transaction: one lock round per job."""
+        with self.store.write():
+            done = self._finish_rows(job, worker_id, run, **result)  # type: ignore[arg-type]
+            return done, self.claim(worker_id, queues)
+
+    def release(self, job: ClaimedJob, worker_id: str) -> bool:
+        """Hand back a claimed job that never started (its worker is stopping): pending, uncounted."""
+        cursor = self.store.execute(
+            self.store.sql(
+                "UPDATE job SET state = 'pending', attempts = attempts - 1, updated_at = ? "
+                "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ?"
+            ),
+            (self.clock.now(), job.id, worker_id, job.attempts),
+        )
+        return cursor.rowcount == 1
 
     # ── recovery ─────────────────────────────────────────────────────────────────────────────
 

@@ -150,17 +150,26 @@ class Worker:
         return 0
 
     def _loop(self) -> None:
-        while not self.stop_requested:
-            self._beat_if_due()
-            if self.stop_requested:
-                break
-            job = self._retrying("claiming a job", lambda: self.queue.claim(self.id, self.queues), give_up_on_stop=True)
-            if job is not None:
-                self._run_job(job)
-                continue
-            if self.burst:
-                break
-            self._idle_wait()
+        job: ClaimedJob | None = None  # claimed together with the previous job's finish
+        try:
+            while not self.stop_requested:
+                self._beat_if_due()
+                if self.stop_requested:
+                    break
+                if job is None:
+                    job = self._retrying(
+                        "claiming a job", lambda: self.queue.claim(self.id, self.queues), give_up_on_stop=True
+                    )
+                if job is not None:
+                    job = self._run_job(job)
+                    continue
+                if self.burst:
+                    break
+                self._idle_wait()
+        finally:
+            if job is not None:  # claimed but never started: hand it back untouched
+                handed = job
+                self._retrying("releasing a job", lambda: self.queue.release(handed, self.id))
 
     def _idle_wait(self) -> None:
         timeout = max(0.0, min(self.settings.poll_interval, self._next_beat - time.monotonic()))
@@ -193,7 +202,8 @@ class Worker:
 
     # ── one job ──────────────────────────────────────────────────────────────────────────────
 
-    def _run_job(self, job: ClaimedJob) -> None:
+    def _run_job(self, job: ClaimedJob) -> ClaimedJob | None:
+        """Run one job and record its result; returns the next job when it could claim one with it."""
         settings = self.settings
         env = dict(job.env or {})
         env.update(QUEUECTL_JOB_ID=job.id, QUEUECTL_ATTEMPT=str(job.attempts), QUEUECTL_WORKER_ID=self.id)
@@ -201,8 +211,7 @@ class Worker:
         try:
             proc = JobProcess(job.command, cwd=job.cwd, env=env, max_bytes=settings.log_max_bytes)
         except CouldNotStart as exc:
-            self._finish(job, RunStart(self.host, None, None, started_at), exit_code=None, error=str(exc))
-            return
+            return self._finish(job, RunStart(self.host, None, None, started_at), exit_code=None, error=str(exc))
         run: int | RunStart = RunStart(self.host, proc.pid, None, started_at)
         deadline = time.monotonic() + job.timeout if job.timeout > 0 else None
         outcome: dict[str, object] = {}
@@ -245,19 +254,29 @@ class Worker:
             error = str(outcome["error"])
         elif outcome:
             error = None  # cancelled or interrupted: finish() says so, not the signal that did it
-        self._finish(
+        next_job = self._finish(
             job, run, exit_code=exit_code, error=error, output=proc.output, output_bytes=proc.output_bytes,
             cancelled=bool(outcome.get("cancelled")), interrupted=bool(outcome.get("interrupted")),
         )
         if outcome.get("cancelled"):
             self._retrying("clearing a cancel request", lambda: self.registry.clear_cancel(self.id, job.id))
+        return next_job
 
-    def _finish(self, job: ClaimedJob, run: int | RunStart, **result: object) -> None:
-        done = self._retrying(
-            "recording a result",
-            lambda: self.queue.finish(job, self.id, run, settings=self.settings, **result),  # type: ignore[arg-type]
-        )
+    def _finish(self, job: ClaimedJob, run: int | RunStart, **result: object) -> ClaimedJob | None:
+        """Record the result; unless stopping, claim the next job in the same transaction."""
+        if not self.stop_requested:
+            done, next_job = self._retrying(
+                "recording a result",
+                lambda: self.queue.finish_and_claim(job, self.id, run, self.queues, settings=self.settings, **result),
+            )
+        else:
+            done = self._retrying(
+                "recording a result",
+                lambda: self.queue.finish(job, self.id, run, settings=self.settings, **result),  # type: ignore[arg-type]
+            )
+            next_job = None
         if done.state is None:
             log.warning("job %s was recovered by another worker meanwhile; result not recorded", job.id)
         else:
             log.info("job %s attempt %d: %s", job.id, job.attempts, done.state)
+        return next_job

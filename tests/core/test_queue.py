@@ -279,3 +279,21 @@ def test_a_quick_run_is_recorded_with_its_result(queue, clock):
     [run] = queue.runs(job_id)
     assert (run.number, run.pid, run.exit_code, run.duration) == (1, 123, 0, 0.25)
     assert queue.output(job_id).output == b"hi"
+
+
+def test_finish_and_claim_ends_one_job_and_takes_the_next_in_one_transaction(queue):
+    first, second = add(queue, id="first"), add(queue, id="second")
+    job = queue.claim("w-1")
+    done, nxt = queue.finish_and_claim(job, "w-1", RunStart("h", None, None, 0.0), None, exit_code=0, error=None,
+                                       settings=S)
+    assert done.state is JobState.COMPLETED and nxt.id == second
+    assert queue.get(first).state == "completed" and queue.get(second).state == "processing"
+
+
+def test_a_released_job_goes_back_to_pending_uncounted(queue):
+    job_id = add(queue)
+    job = queue.claim("w-1")
+    assert queue.release(job, "w-1")
+    record = queue.get(job_id)
+    assert (record.state, record.attempts) == ("pending", 0)
+    assert not queue.release(job, "w-1")  # fenced: it is no longer this worker's

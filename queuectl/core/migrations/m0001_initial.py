@@ -40,8 +40,8 @@ def up(store: Store) -> None:
         f"CREATE INDEX job_claim_queue ON job (queue, priority DESC, run_at, seq) WHERE state IN {claimable}",
         "CREATE INDEX job_state_seq ON job (state, seq)",
         "CREATE INDEX job_queue_seq ON job (queue, seq)",
-        "CREATE INDEX job_worker ON job (worker_id) WHERE state = 'processing'",
-        "CREATE INDEX job_finished ON job (finished_at) WHERE finished_at IS NOT NULL",
+        # No index on worker_id or finished_at: every index is written on the hot path, and
+        # (state, seq) already narrows "processing" rows to a handful and purges to one state.
         f"""CREATE TABLE run (
             seq {pk},
             job_id TEXT NOT NULL REFERENCES job (id) ON DELETE CASCADE,
