@@ -90,6 +90,36 @@ def _parse_duration_option(name: str, value: str | None) -> float | None:
         raise InvalidInput(f"{name}: {exc}") from None
 
 
+# ── shell completion (click's): ids from the store, setting keys, states ─────────────────────
+
+
+def _complete_job_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    try:
+        from queuectl.core.db import open_store
+
+        url = ctx.find_root().params.get("db_url")
+        store = open_store(url, migrate=False)
+        rows = store.execute(
+            store.sql("SELECT id FROM job WHERE id >= ? AND id < ? ORDER BY id LIMIT 50"),
+            (incomplete, incomplete + "\uffff"),
+        ).fetchall()
+        return [r[0] for r in rows]
+    except Exception:
+        return []
+
+
+def _complete_setting_keys(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from queuectl.core.settings import SETTINGS
+
+    return [k for k in SETTINGS if k.startswith(incomplete.replace("-", "_"))]
+
+
+def _complete_states(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from queuectl.core.states import ALL_STATES
+
+    return [s.value for s in ALL_STATES if s.value.startswith(incomplete)]
+
+
 # ── the group ───────────────────────────────────────────────────────────────────────────────
 
 
@@ -275,7 +305,7 @@ def _state_option(value: str | None):
 
 
 @cli.command("list")
-@click.option("--state", "-s", "state_name", help="Only jobs in this state (pending, processing, completed, failed, dead, cancelled).")
+@click.option("--state", "-s", "state_name", shell_complete=_complete_states, help="Only jobs in this state (pending, processing, completed, failed, dead, cancelled).")
 @click.option("--queue", "-q", "queue_name", help="Only jobs of this queue.")
 @click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=50, show_default=True, help="At most this many.")
 @json_option
@@ -362,7 +392,7 @@ def stats(ctx: Ctx, since: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=_complete_job_ids)
 @json_option
 @pass_ctx
 def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
@@ -415,7 +445,7 @@ def _write_bytes(data: bytes) -> None:
 
 
 @cli.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=_complete_job_ids)
 @click.option("--attempt", "-a", "number", type=click.IntRange(1), help="Run number (default: the latest).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing while the run goes on.")
 @json_option
@@ -471,7 +501,7 @@ def _follow(queue: Any, job_id: str, number: int | None, out: Any) -> None:
 
 
 @cli.command()
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=_complete_job_ids)
 @click.option("--timeout", "timeout_text", help="Give up after this long (seconds or 30s/5m).")
 @json_option
 @pass_ctx
@@ -540,7 +570,7 @@ def _wake(ctx: Ctx) -> None:
 
 
 @cli.command()
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=_complete_job_ids)
 @click.option("--force", is_flag=True, help="Also run completed jobs again.")
 @json_option
 @pass_ctx
@@ -557,7 +587,7 @@ def retry(ctx: Ctx, job_ids: tuple[str, ...], force: bool, as_json: bool) -> Non
 
 
 @cli.command()
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=_complete_job_ids)
 @click.option("--no-wait", is_flag=True, help="Return at once instead of waiting for running jobs to die.")
 @json_option
 @pass_ctx
@@ -590,7 +620,7 @@ def cancel(ctx: Ctx, job_ids: tuple[str, ...], no_wait: bool, as_json: bool) -> 
 
 
 @cli.command()
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=_complete_job_ids)
 @json_option
 @pass_ctx
 def delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
@@ -605,7 +635,7 @@ def delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--state", "-s", "state_names", multiple=True,
+@click.option("--state", "-s", "state_names", multiple=True, shell_complete=_complete_states,
               help="completed, dead or cancelled; repeatable (default: all three).")
 @click.option("--older-than", help="Only jobs that finished longer ago than this (7d, 12h, …).")
 @json_option
@@ -701,7 +731,7 @@ def dlq_list(ctx: Ctx, limit: int, as_json: bool) -> None:
 
 
 @dlq.command("retry")
-@click.argument("job_ids", nargs=-1)
+@click.argument("job_ids", nargs=-1, shell_complete=_complete_job_ids)
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead job.")
 @json_option
 @pass_ctx
@@ -727,7 +757,7 @@ def dlq_retry(ctx: Ctx, job_ids: tuple[str, ...], retry_all: bool, as_json: bool
 
 
 @dlq.command("delete")
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=_complete_job_ids)
 @json_option
 @pass_ctx
 def dlq_delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
@@ -943,7 +973,7 @@ def _fmt(value: int | float) -> str:
 
 
 @config.command("get")
-@click.argument("key")
+@click.argument("key", shell_complete=_complete_setting_keys)
 @json_option
 @pass_ctx
 def config_get(ctx: Ctx, key: str, as_json: bool) -> None:
@@ -961,7 +991,7 @@ def config_get(ctx: Ctx, key: str, as_json: bool) -> None:
 
 
 @config.command("set", context_settings={"ignore_unknown_options": True})
-@click.argument("key")
+@click.argument("key", shell_complete=_complete_setting_keys)
 @click.argument("value")
 @json_option
 @pass_ctx
@@ -978,7 +1008,7 @@ def config_set(ctx: Ctx, key: str, value: str, as_json: bool) -> None:
 
 
 @config.command("reset")
-@click.argument("key")
+@click.argument("key", shell_complete=_complete_setting_keys)
 @json_option
 @pass_ctx
 def config_reset(ctx: Ctx, key: str, as_json: bool) -> None:
