@@ -258,11 +258,11 @@ def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | Non
             if specs[0].id is None:
                 specs = [replace(specs[0], id=validate_job_id(job_id))]
     base = os.getcwd()
-    specs = [replace(s, cwd=os.path.normpath(os.path.join(base, s.cwd)) if s.cwd else base) for s in specs]
+    specs = [replace(s, cwd=os.path.normpath(os.path.join(base, s.cwd))) if s.cwd else s for s in specs]
     store = ctx.store()
     from queuectl.core.wake import wake_workers
 
-    ids = ctx.queue().enqueue(specs, ctx.config().settings())
+    ids = ctx.queue().enqueue(specs, ctx.config().settings(), default_cwd=base)
     if any(s.run_at is None or s.run_at <= clock_now for s in specs):
         try:
             wake_workers(store)
@@ -1029,19 +1029,35 @@ def config_reset(ctx: Ctx, key: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--web", is_flag=True, help="Serve the UI to a browser instead.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--web", is_flag=True, help="Serve the UI to a browser (textual-serve, the 'web' extra) instead.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --web: the address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True,
+              help="With --web: the port to listen on.")
+@click.option("--allow-remote", is_flag=True,
+              help="With --web: allow a --host other than loopback (anyone who can reach it controls the queue).")
 @pass_ctx
-def tui(ctx: Ctx, web: bool, host: str, port: int) -> None:
+def tui(ctx: Ctx, web: bool, host: str, port: int, allow_remote: bool) -> None:
     """The full-screen terminal UI: live jobs, DLQ, workers and settings (? lists every key).
 
+    With --web, serve it to a browser instead: each browser session runs its own TUI process, all
+    ended when the server stops (Ctrl+C). It listens on 127.0.0.1 unless --host and --allow-remote
+    say otherwise; there is no login.
+
     \b
-    Example:
+    Examples:
       queuectl tui
+      queuectl tui --web --port 8080         # then open http://127.0.0.1:8080
     """
     if web:
-        raise QueuectlError("the web view is not built yet in this version; run queuectl tui in a terminal")
+        from queuectl import web as web_view
+
+        web_view.check_host(host, allow_remote)
+        web_view.require_textual_serve()
+        store = ctx.store()  # resolve (and create or migrate) the store now, once
+        url = store.url
+        store.close()
+        web_view.serve(url, host, port, allow_remote)
+        return
     from queuectl.tui.app import make_app
 
     app = make_app(ctx.db_url)
