@@ -1,0 +1,69 @@
+"""Claim + finish through the core (no job processes), N processes racing on one backlog.
+
+    python bench/claim_finish.py [--jobs 100000] [--procs 1 2 4]
+
+Each process runs the worker's own hot path: `finish_and_claim` in a loop, recording a run per
+job, on a file-backed SQLite store. Prints jobs/s per process count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from queuectl.core.config import ConfigStore
+from queuectl.core.db import open_store
+from queuectl.core.queue import JobQueue
+from queuectl.core.records import RunStart
+from queuectl.core.specs import JobSpec
+
+
+def _work(url: str, worker: str, start: multiprocessing.Event) -> None:
+    store = open_store(url, durable=False)
+    queue = JobQueue(store)
+    settings = ConfigStore(store).settings()
+    start.wait()
+    job = queue.claim(worker)
+    while job is not None:
+        _, job = queue.finish_and_claim(job, worker, RunStart("bench", None, None, time.time()), None,
+                                        exit_code=0, error=None, settings=settings)
+
+
+def rate(jobs: int, procs: int) -> float:
+    root = Path(tempfile.mkdtemp(prefix="queuectl-bench-"))
+    try:
+        url = f"sqlite:///{root / 'queue.db'}"
+        store = open_store(url)
+        JobQueue(store).enqueue([JobSpec(command="true") for _ in range(jobs)], ConfigStore(store).settings(),
+                                default_cwd="/")
+        go = multiprocessing.Event()
+        workers = [multiprocessing.Process(target=_work, args=(url, f"w{i}", go)) for i in range(procs)]
+        for w in workers:
+            w.start()
+        time.sleep(0.5)  # let them open the store
+        began = time.perf_counter()
+        go.set()
+        for w in workers:
+            w.join()
+        elapsed = time.perf_counter() - began
+        assert JobQueue(store).counts()["completed"] == jobs
+        return jobs / elapsed
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--procs", type=int, nargs="+", default=[1, 2, 4])
+    args = parser.parse_args()
+    for procs in args.procs:
+        print(f"claim+finish, {procs} process(es), {args.jobs:,} backlog: {rate(args.jobs, procs):,.0f} jobs/s")
+
+
+if __name__ == "__main__":
+    main()
