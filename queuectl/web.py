@@ -14,8 +14,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import shlex
+import signal
 import socket
 import sys
+import time
 from urllib.parse import urlsplit
 
 from queuectl.core.errors import InvalidInput, QueuectlError
@@ -72,6 +74,15 @@ def open_url(host: str, port: int) -> str:
     return f"http://[{ip}]:{port}" if ip.version == 6 else f"http://{ip}:{port}"
 
 
+def shown_store(store_url: str) -> str:
+    """The store URL for a log line, without a password."""
+    parts = urlsplit(store_url)
+    if parts.password is None:
+        return store_url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 def session_processes() -> list:
     """Descendants of this process in this process's session: the browser sessions' `sh` and apps.
 
@@ -91,23 +102,35 @@ def session_processes() -> list:
 
 
 def end_session_processes(grace: float = END_GRACE) -> list:
-    """SIGTERM every session process, SIGKILL those still alive after `grace` s; return those that survived."""
+    """SIGTERM every session process, SIGKILL those still alive after `grace` s; return any that survived.
+
+    Waits by polling rather than reaping: the event loop's child watcher reaps its own children.
+    """
     import psutil
 
     procs = session_processes()
-    for proc in procs:
-        try:
-            proc.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(alive, timeout=grace)
-    return alive
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+        for proc in procs:
+            try:
+                proc.send_signal(sig)
+            except psutil.Error:
+                pass
+        deadline = time.monotonic() + wait
+        while (procs := [p for p in procs if _alive(p)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not procs:
+            break
+    return procs
+
+
+def _alive(proc) -> bool:
+    """Running and not a zombie (a zombie has ended; its parent reaps it)."""
+    import psutil
+
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _host_allowed(request_host: str | None) -> bool:
@@ -129,7 +152,7 @@ def serve(store_url: str, host: str = "127.0.0.1", port: int = 8000, allow_remot
     check_host(host, allow_remote)
     require_textual_serve()
     import asyncio
-    import signal
+    import logging
 
     import click
     from aiohttp import web
@@ -145,10 +168,12 @@ def serve(store_url: str, host: str = "127.0.0.1", port: int = 8000, allow_remot
         def __init__(self) -> None:
             super().__init__(session_command(store_url), host=host, port=port, title="queuectl")
             self._sockets: set[asyncio.Task] = set()
+            self._exiting = False
 
         def initialize_logging(self) -> None:
             super().initialize_logging()
             self.console.stderr = True  # stdout stays for the URL line
+            logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per session instead
 
         def _refuse(self, request: web.Request) -> web.Response | None:
             if not local or _host_allowed(request.host):
@@ -156,7 +181,7 @@ def serve(store_url: str, host: str = "127.0.0.1", port: int = 8000, allow_remot
             return web.Response(status=403, text="queuectl: open the web view at 127.0.0.1 or localhost\n")
 
         async def on_startup(self, app: web.Application) -> None:
-            click.echo(f"queuectl web view: open {url}  (store {store_url}; Ctrl+C stops it)")
+            click.echo(f"queuectl web view: open {url}  (store {shown_store(store_url)}; Ctrl+C stops it)")
 
         async def on_shutdown(self, app: web.Application) -> None:
             for task in list(self._sockets):
@@ -179,12 +204,17 @@ def serve(store_url: str, host: str = "127.0.0.1", port: int = 8000, allow_remot
             task = asyncio.current_task()
             assert task is not None
             self._sockets.add(task)
+            click.echo(f"session opened from {request.remote}", err=True)
             try:
                 return await super().handle_websocket(request)
             finally:
                 self._sockets.discard(task)
+                click.echo(f"session closed from {request.remote}", err=True)
 
         def request_exit(self) -> None:
+            if self._exiting:  # a second Ctrl-C while shutting down
+                return
+            self._exiting = True
             end_session_processes()
             raise GracefulExit()
 

@@ -1,0 +1,425 @@
+"""`queuectl tui --web`: the missing-extra hint, the loopback guard, the origin checks, and a real browser
+(Debian's chromium driven by Playwright) retrying a dead job through the served TUI, then a SIGTERM
+that must leave no session process behind while a worker started from the page keeps running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from queuectl import web
+from queuectl.core.config import ConfigStore
+from queuectl.core.db import open_store
+from queuectl.core.queue import JobQueue
+from queuectl.core.records import RunStart
+from queuectl.core.specs import JobSpec
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+DEAD_ID = "web-dead-1"
+
+
+# ── helpers ─────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "home"
+    monkeypatch.setenv("QUEUECTL_HOME", str(root))
+    monkeypatch.delenv("QUEUECTL_DB", raising=False)
+    monkeypatch.delenv("QUEUECTL_DEBUG", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def gone(proc: psutil.Process) -> bool:
+    """Ended (a zombie counts: nothing runs; this container's init may not reap orphans)."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def running_with(marker: str) -> list[psutil.Process]:
+    """Live processes whose command line mentions `marker` (the test's private store path)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and marker in " ".join(proc.info["cmdline"] or ()):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+class Server:
+    """`python -m queuectl tui --web` as a subprocess, its output in files; always reaped."""
+
+    def __init__(self, tmp_path: Path, *args: str) -> None:
+        self.port = free_port()
+        self.out_path, self.err_path = tmp_path / "server.out", tmp_path / "server.err"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "queuectl", "tui", "--web", "--port", str(self.port), *args],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+            )
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def out(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    @property
+    def err(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited {self.proc.returncode}: {self.out} {self.err}")
+            return "open http://" in self.out
+        wait_for(ready, timeout, "the server's URL line")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def start_server(tmp_path, home):
+    servers: list[Server] = []
+
+    def _start(*args: str) -> Server:
+        server = Server(tmp_path, *args)
+        servers.append(server)
+        return server
+
+    yield _start
+    for server in servers:
+        server.close()
+
+
+def http_status(url: str, headers: dict[str, str] | None = None) -> int:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+# ── no browser ──────────────────────────────────────────────────────────────────────────────
+
+
+def test_without_textual_serve_a_one_line_hint_names_the_extra(home):
+    blocker = textwrap.dedent(
+        """
+        import sys
+        sys.modules["textual_serve"] = None  # as if the web extra were not installed
+        from queuectl.cli import main
+        main(["tui", "--web", "--port", sys.argv[1]])
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", blocker, str(free_port())], capture_output=True, text=True,
+                          timeout=30, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "pip install 'queuectl[web]'" in lines[0]
+    assert lines[0].startswith("queuectl: error:")
+    assert not home.exists(), "nothing should be created when the web view cannot start"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "example.com"])
+def test_a_non_loopback_host_needs_allow_remote(home, host):
+    proc = subprocess.run([sys.executable, "-m", "queuectl", "tui", "--web", "--host", host, "--port", "8000"],
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "--allow-remote" in lines[0] and host in lines[0]
+
+
+@pytest.mark.parametrize("host,loopback", [
+    ("127.0.0.1", True), ("127.1.2.3", True), ("localhost", True), ("::1", True), ("[::1]", True),
+    ("0.0.0.0", False), ("::", False), ("10.0.0.1", False), ("example.com", False),
+])
+def test_what_counts_as_loopback(host, loopback):
+    assert web.is_loopback(host) is loopback
+
+
+def test_the_session_command_is_quoted_and_names_the_store():
+    cmd = web.session_command("sqlite:///tmp/a dir/it's.db")
+    import shlex
+
+    assert shlex.split(cmd) == [sys.executable, "-m", "queuectl", "--db", "sqlite:///tmp/a dir/it's.db", "tui"]
+
+
+def test_the_printed_store_url_hides_a_password():
+    assert web.shown_store("postgresql://q:s3cret@db.example/queue") == "postgresql://q:***@db.example/queue"
+    assert web.shown_store("sqlite:///tmp/q.db") == "sqlite:///tmp/q.db"
+
+
+def test_session_processes_leave_detached_ones_out():
+    attached = subprocess.Popen(["sleep", "30"], stdin=subprocess.DEVNULL)
+    detached = subprocess.Popen(["sleep", "30"], stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        pids = {p.pid for p in web.session_processes()}
+        assert attached.pid in pids
+        assert detached.pid not in pids
+    finally:
+        for proc in (attached, detached):
+            proc.kill()
+            proc.wait(5)
+
+
+def test_allow_remote_warns_and_prints_the_url(start_server):
+    server = start_server("--host", "0.0.0.0", "--allow-remote")
+    server.wait_ready()
+    assert "anyone who can reach port" in server.err and "controls the queue" in server.err
+    assert f":{server.port}" in server.out
+    server.close()
+    assert server.proc.returncode == 0
+
+
+def test_foreign_hosts_and_origins_are_refused(start_server):
+    server = start_server()
+    server.wait_ready()
+    base = f"http://127.0.0.1:{server.port}"
+    assert http_status(base + "/") == 200
+    assert http_status(f"http://localhost:{server.port}/") == 200
+    # DNS rebinding: a foreign name that resolves to 127.0.0.1.
+    assert http_status(base + "/", {"Host": f"evil.example:{server.port}"}) == 403
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    # Cross-site WebSocket hijacking: another site's page opening our socket.
+    assert http_status(base + "/ws", {**upgrade, "Origin": "http://evil.example"}) == 403
+    assert "session opened" not in server.err
+    server.close()
+    assert server.proc.returncode == 0
+
+
+def test_a_session_process_that_ignores_sigterm_is_killed():
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                               "print('ready', flush=True); time.sleep(60)"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    )
+    try:
+        assert stubborn.stdout.readline() == b"ready\n"
+        started = time.monotonic()
+        assert web.end_session_processes(grace=0.5) == []
+        assert stubborn.wait(5) == -signal.SIGKILL
+        assert time.monotonic() - started < 3
+    finally:
+        if stubborn.poll() is None:
+            stubborn.kill()
+            stubborn.wait(5)
+
+
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_stopping_the_server_ends_an_open_session(start_server, how):
+    """A session opened over the WebSocket (no browser needed); SIGTERM to the server, or SIGINT to the
+    whole process group as Ctrl-C in a terminal sends it."""
+    import asyncio
+
+    import aiohttp
+
+    server = start_server()
+    server.wait_ready()
+    server_proc = psutil.Process(server.proc.pid)
+
+    async def session() -> tuple[list[psutil.Process], float]:
+        async with aiohttp.ClientSession() as client:
+            async with client.ws_connect(f"http://127.0.0.1:{server.port}/ws?width=100&height=30") as ws:
+                received = 0
+                while received < 1000:  # the app is drawing
+                    message = await asyncio.wait_for(ws.receive(), 15)
+                    assert message.type == aiohttp.WSMsgType.BINARY, message
+                    received += len(message.data)
+                spawned = [c for c in server_proc.children(recursive=True) if not gone(c)]
+                started = time.monotonic()
+                if how == "sigterm":
+                    server.proc.send_signal(signal.SIGTERM)
+                else:
+                    os.killpg(server.proc.pid, signal.SIGINT)
+                while (await asyncio.wait_for(ws.receive(), 15)).type == aiohttp.WSMsgType.BINARY:
+                    pass
+                return spawned, started
+
+    spawned, started = asyncio.run(session())
+    assert spawned, "the session's app process"
+    server.proc.wait(15)
+    took = time.monotonic() - started
+    assert server.proc.returncode == 0, server.err
+    assert not [p for p in spawned if not gone(p)]
+    assert took < 8, f"stopping took {took:.1f}s"
+    assert "session opened" in server.err and "session closed" in server.err
+
+
+# ── the browser ─────────────────────────────────────────────────────────────────────────────
+
+
+def seed_dead_job() -> str:
+    store = open_store()
+    try:
+        queue = JobQueue(store)
+        settings = ConfigStore(store).settings()
+        queue.enqueue([JobSpec(command="exit 1", id=DEAD_ID, max_retries=0)], settings)
+        claimed = queue.claim("w-seed")
+        assert claimed is not None and claimed.id == DEAD_ID
+        result = queue.finish(claimed, "w-seed", RunStart("seed-host", None, None, time.time()), exit_code=1,
+                              error=None, output=b"boom\n", output_bytes=5, settings=settings)
+        assert result.state == "dead"
+        return store.path
+    finally:
+        store.close()
+
+
+def job_state(job_id: str) -> str:
+    store = open_store()
+    try:
+        return str(JobQueue(store).get(job_id).state)
+    finally:
+        store.close()
+
+
+def live_workers() -> list:
+    from queuectl.core.registry import WorkerRegistry
+
+    store = open_store()
+    try:
+        return WorkerRegistry(store).live()
+    finally:
+        store.close()
+
+
+def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_server, home, tmp_path):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright  # the test extra installs it
+
+    db_path = str(seed_dead_job())
+    server = start_server()
+    server.wait_ready()
+    assert f"open http://127.0.0.1:{server.port}" in server.out
+    server_proc = psutil.Process(server.proc.pid)
+    worker_pids: list[int] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 720})
+                page.goto(server.url)
+                page.mouse.click(600, 360)  # the start dialog
+                # The first bytes from the app reveal the terminal (a canvas: no page text to assert on).
+                page.wait_for_function("document.body.classList.contains('-first-byte')", timeout=20_000)
+                sessions = wait_for(lambda: [c for c in server_proc.children(recursive=True) if not gone(c)],
+                                    10, "the session's app process")
+                page.focus(".xterm-helper-textarea")  # keys go to xterm.js's input, not the page
+                wait_for(lambda: "session opened" in server.err, 5, "the session to open")
+                # F2 shows the DLQ tab, its cursor on the dead job; r retries it. Pressed again until the
+                # store says so, in case the app's first poll had not filled the table yet.
+                deadline = time.monotonic() + 20
+                while job_state(DEAD_ID) != "pending":
+                    assert time.monotonic() < deadline, f"{DEAD_ID} was not retried through the page"
+                    page.keyboard.press("F2")
+                    time.sleep(0.7)
+                    page.screenshot(path=str(tmp_path / "web-dlq.png"))
+                    page.keyboard.press("r")
+                    try:
+                        wait_for(lambda: job_state(DEAD_ID) == "pending", 3, "the retry")
+                    except AssertionError:
+                        continue
+                time.sleep(1.2)  # the next poll shows it
+                shot = tmp_path / "web.png"
+                page.screenshot(path=str(shot))
+                print(f"\nweb view screenshot: {shot}")
+
+                # A worker started from the page is detached: it must outlive the server.
+                page.keyboard.press("F3")
+                time.sleep(0.5)
+                page.keyboard.press("+")
+                time.sleep(0.7)
+                page.keyboard.press("Enter")
+                workers = wait_for(live_workers, 20, "the worker started from the page")
+                worker_pids = [w.pid for w in workers]
+                time.sleep(0.5)
+                page.screenshot(path=str(tmp_path / "web-workers.png"))
+
+                spawned = [c for c in server_proc.children(recursive=True) if c.pid not in worker_pids]
+                assert spawned and {s.pid for s in sessions} <= {s.pid for s in spawned}
+                assert running_with(db_path), "the session runs with the store URL on its command line"
+
+                server.proc.send_signal(signal.SIGTERM)
+                server.proc.wait(15)
+            finally:
+                browser.close()
+        assert server.proc.returncode == 0, server.err
+        survivors = [p for p in spawned if not gone(p)]
+        assert not survivors, f"session processes left running: {survivors}"
+        leftovers = [p for p in running_with(db_path) if p.pid not in worker_pids]
+        assert not leftovers, f"processes on the test store left running: {leftovers}"
+        assert worker_pids and all(not gone(psutil.Process(pid)) for pid in worker_pids), \
+            "the detached worker should keep running"
+        assert "session opened" in server.err
+    finally:
+        _stop_workers(worker_pids)
+
+
+def _stop_workers(pids: list[int]) -> None:
+    from queuectl.core.supervisor import stop_workers
+
+    if pids:
+        store = open_store()
+        try:
+            stop_workers(store, wait=True, timeout=5)
+        finally:
+            store.close()
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if not gone(proc):
+                proc.kill()
+                wait_for(lambda: gone(proc), 5, f"worker {pid} to end")
+        except psutil.NoSuchProcess:
+            pass
