@@ -44,6 +44,9 @@ from queuectl.tui.widgets.keyed_table import KeyedTable
 from queuectl.tui.widgets.status_bar import StatusBar
 
 
+JOB_ACTIONS = ("retry_job", "kill_job", "delete_job")  # what the job detail screen offers
+
+
 class QueuectlApp(App[None]):
     CSS_PATH = Path(__file__).with_name("queuectl.tcss")
     TITLE = "queuectl"
@@ -77,7 +80,7 @@ class QueuectlApp(App[None]):
                 yield Label("", id="workers-caption", classes="caption")
                 yield KeyedTable(WORKER_COLUMNS, id="workers-table")
             with TabPane("Settings", id="settings"):
-                yield Label("Settings live in the store; running workers pick up a change within a second.",
+                yield Label("Stored settings (* = changed from the default); running workers pick them up within a second.",
                             id="settings-caption", classes="caption")
                 yield KeyedTable(SETTING_COLUMNS, id="settings-table")
         yield Footer()
@@ -97,8 +100,10 @@ class QueuectlApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         known = actions.BY_NAME.get(action)
-        if known is None or not self.is_mounted or isinstance(self.screen, JobDetailScreen):
+        if known is None or not self.is_mounted:
             return True
+        if isinstance(self.screen, JobDetailScreen):
+            return actions.ANY in known.panes or action in JOB_ACTIONS
         return True if actions.applies(known, self.pane) else False
 
     # ── polling ─────────────────────────────────────────────────────────────────────────────
@@ -160,9 +165,11 @@ class QueuectlApp(App[None]):
         self.query_one("#dlq-caption", Label).update(
             f"{dead:,} dead job(s) used up their retries" + ("  (R retries all)" if dead else "")
         )
-        alive = sum(1 for w in snap.workers if w.state in ("running", "stopping"))
+        running = sum(1 for w in snap.workers if w.state == "running")
+        stopping = sum(1 for w in snap.workers if w.state == "stopping")
         self.query_one("#workers-caption", Label).update(
-            f"{alive} worker(s) running. + starts more (detached: they keep running after you quit)."
+            f"{running} running" + (f", {stopping} stopping" if stopping else "")
+            + ". + starts more (detached: they keep running after you quit)."
         )
 
     def action_refresh(self) -> None:

@@ -68,7 +68,8 @@ def styled_state(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
 
 
-JOB_COLUMNS = ("ID", "State", "Command", "Runs", "Pri", "Queue", "Created/due", "Took", "Exit")
+JOB_COLUMNS = ("ID", "State", "Runs", "Pri", "Queue", "Created/due", "Took", "Exit", "Command")
+COMMAND_CELL_MAX = 120
 
 
 def job_cells(job: JobRecord, now: float) -> tuple[object, ...]:
@@ -81,9 +82,15 @@ def job_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     else:
         took = render.duration(job.duration) if job.finished_at else "-"
     return (
-        job.id, styled_state(job.state), job.command, f"{job.attempts}/{job.max_retries + 1}", str(job.priority),
-        job.queue, when, took, "-" if job.exit_code is None else str(job.exit_code),
+        job.id, styled_state(job.state), f"{job.attempts}/{job.max_retries + 1}", str(job.priority),
+        job.queue, when, took, "-" if job.exit_code is None else str(job.exit_code), plain(job.command),
     )
+
+
+def plain(text: str, limit: int = COMMAND_CELL_MAX) -> Text:
+    """User text shown as typed (never read as markup), on one line, cut with … when long."""
+    one_line = " ".join(text.split())
+    return Text(one_line if len(one_line) <= limit else one_line[: limit - 1] + "…")
 
 
 DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
@@ -92,7 +99,7 @@ DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
 def dlq_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     return (
         job.id, str(job.attempts), render.age(job.finished_at, now), "-" if job.exit_code is None else str(job.exit_code),
-        job.last_error or "-", job.command,
+        plain(job.last_error or "-", 60), plain(job.command),
     )
 
 
@@ -102,7 +109,12 @@ WORKER_COLUMNS = ("ID", "State", "Host", "PID", "Job", "Uptime", "Heartbeat", "C
 def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[object, ...]:
     cpu = getattr(stats, "cpu_percent", None)
     rss = getattr(stats, "rss_bytes", None)
-    end = worker.stopped_at if worker.stopped_at is not None else now
+    if worker.stopped_at is not None:
+        end = worker.stopped_at
+    elif worker.state == "lost":  # silent: it stopped counting at its last heartbeat
+        end = worker.heartbeat_at
+    else:
+        end = now
     return (
         worker.id, styled_state(worker.state), worker.host, str(worker.pid), worker.current_job_id or "-",
         render.duration(end - worker.started_at), render.age(worker.heartbeat_at, now),
@@ -124,10 +136,12 @@ def status_line(snapshot: QueueSnapshot, width: int = 120) -> Text:
     """The status bar: counts per state, workers, pause, throughput (short labels when narrow)."""
     short = width < 112
     text = Text()
+    text.append("PAUSED" if snapshot.paused else "active", style="bold yellow reverse" if snapshot.paused else "green")
+    text.append(" │ " if short else "  │ ", style="dim")
     for state in JobState:
         n = snapshot.counts[state.value]
         text.append(f"{SHORT_STATE[state.value] if short else state.value} ", style="dim")
-        text.append(f"{n:,}", style=STATE_STYLES[state.value] if n else "dim")
+        text.append(f"{n:,}", style=STATE_STYLES[state.value] if n else "")
         text.append(" " if short else "  ")
     alive = [w for w in snapshot.workers if w.state in ("running", "stopping")]
     busy = sum(1 for w in alive if w.current_job_id)
@@ -140,6 +154,4 @@ def status_line(snapshot: QueueSnapshot, width: int = 120) -> Text:
     sep = " │ " if short else "  │ "
     text.append(sep, style="dim")
     text.append(f"{snapshot.finished_last_minute:,}/min", style="")
-    text.append(sep, style="dim")
-    text.append("PAUSED" if snapshot.paused else "active", style="bold yellow reverse" if snapshot.paused else "green")
     return text

@@ -69,7 +69,7 @@ class EnqueueScreen(ModalScreen[str | None]):
                 with Horizontal(classes="field"):
                     yield Label(label, classes="field-label")
                     yield Input(placeholder=placeholder, id=f"field-{name.replace('_', '-')}")
-            yield Label("", id="error", classes="error")
+            yield Label("", id="error", classes="error", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Enqueue (ctrl+s)", variant="primary", id="submit")
                 yield Button("Cancel (esc)", id="cancel")

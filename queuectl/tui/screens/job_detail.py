@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -82,7 +83,7 @@ class JobDetailScreen(Screen[None]):
         grid.add_column(style="bold")
         grid.add_column()
         for name, value in fields:
-            grid.add_row(name, value)
+            grid.add_row(name, value if isinstance(value, Text) else Text(value))
         self.query_one("#fields", Static).update(grid)
         runs = self.query_one("#runs", DataTable)
         keys = [r.number for r in detail.runs]
@@ -90,9 +91,9 @@ class JobDetailScreen(Screen[None]):
             runs.clear()
             for r in detail.runs:
                 runs.add_row(
-                    str(r.number), str(r.attempt), r.worker_id, r.host, render.age(r.started_at, now),
+                    str(r.number), str(r.attempt), r.worker_id, Text(r.host), render.age(r.started_at, now),
                     render.duration(r.duration) if r.finished_at else "running",
-                    "-" if r.exit_code is None else str(r.exit_code), r.error or "-", key=str(r.number),
+                    "-" if r.exit_code is None else str(r.exit_code), Text(r.error or "-"), key=str(r.number),
                 )
             self._run_keys = keys
             if keys and self.run_number is None:

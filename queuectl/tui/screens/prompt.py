@@ -32,7 +32,7 @@ class PromptScreen(ModalScreen[object | None]):
             if self.hint:
                 yield Label(self.hint, classes="hint")
             yield Input(value=self.initial, id="value")
-            yield Label("", id="error", classes="error")
+            yield Label("", id="error", classes="error", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.run_submit(event.value)

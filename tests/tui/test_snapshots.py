@@ -1,0 +1,110 @@
+"""Snapshots of each pane, the job detail, the dialogs and a small terminal, on the seeded store.
+
+Frozen clock, fixed ids, fake worker rows on "host-a", no cursor blink: the SVGs must not change
+between runs. After `--snapshot-update`, open the changed SVGs and look at them before committing.
+"""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Label, Log
+
+from tui_support import loaded, select, wait_until
+from queuectl.tui.screens.confirm import ConfirmScreen
+from queuectl.tui.screens.enqueue import EnqueueScreen
+from queuectl.tui.screens.help import HelpScreen
+from queuectl.tui.screens.job_detail import JobDetailScreen
+
+SIZE = (120, 40)
+
+
+async def show_tab(pilot: Pilot, tab: str) -> None:
+    app = await loaded(pilot)
+    app.action_show_tab(tab)
+    await wait_until(pilot, lambda: app.pane == tab and app.focused is not None and app.focused.id == f"{tab}-table")
+    await pilot.pause()
+
+
+def test_jobs_tab_shows_a_job_in_every_state(snap_compare, app):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_jobs_tab_at_80x24(snap_compare, app):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_dlq_tab(snap_compare, app):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "dlq")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_workers_tab(snap_compare, app):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "workers")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_settings_tab_marks_the_overridden_setting(snap_compare, app):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "settings")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_job_detail_shows_runs_and_output(snap_compare, app):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+        select(app, "jobs", "flaky-sync")
+        await pilot.press("enter")
+
+        def shown() -> bool:
+            screen = app.screen
+            return (isinstance(screen, JobDetailScreen) and screen.query_one("#runs", DataTable).row_count == 2
+                    and screen.query_one("#output", Log).line_count >= 3)
+
+        await wait_until(pilot, shown, message="the detail of flaky-sync")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_enqueue_form_shows_a_validation_error(snap_compare, app):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, EnqueueScreen))
+        await pilot.press(*"make test", "tab", "tab", *"high", "ctrl+s")
+        await wait_until(pilot, lambda: str(app.screen.query_one("#error", Label).content), message="the error")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_lists_every_key(snap_compare, app):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_confirm_dialog_before_a_delete(snap_compare, app):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+        select(app, "jobs", "cleanup-tmp")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
