@@ -12,21 +12,33 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 _READ_CHUNK = 65536
 
 
-_BASE_ENV: dict[bytes, bytes] | None = None
+@contextmanager
+def _environment_with(extra: Mapping[str, str] | None) -> Iterator[None]:
+    """This process's environment plus `extra`, for the next spawn only.
 
-
-def _base_environment() -> dict[bytes, bytes]:
-    """This process's environment as bytes, built once: converting it per job costs more than
-    spawning a trivial job's shell."""
-    global _BASE_ENV
-    if _BASE_ENV is None:
-        _BASE_ENV = dict(os.environb)
-    return _BASE_ENV
+    Letting the child inherit the environment (env=None) skips Popen's per-variable encoding,
+    which costs more than a trivial job's whole run; the worker is single-threaded, so
+    changing os.environ around the spawn is safe here.
+    """
+    if not extra:
+        yield
+        return
+    saved = {key: os.environ.get(key) for key in extra}
+    try:
+        os.environ.update(extra)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class CouldNotStart(Exception):
@@ -45,20 +57,17 @@ class JobProcess:
         self.max_bytes = max_bytes
         self._buffer = bytearray()
         self.output_bytes = 0
-        full_env = _base_environment().copy()
-        if env:
-            full_env.update((k.encode(), v.encode()) for k, v in env.items())
         try:
-            self._proc = subprocess.Popen(
-                ["/bin/sh", "-c", command],
-                cwd=cwd or None,
-                env=full_env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own session and process group: killpg reaches all of it
-                close_fds=True,
-            )
+            with _environment_with(env):
+                self._proc = subprocess.Popen(
+                    ["/bin/sh", "-c", command],
+                    cwd=cwd or None,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own session and process group: killpg reaches all of it
+                    close_fds=True,
+                )
         except OSError as exc:
             where = f" (cwd {cwd})" if cwd and isinstance(exc, FileNotFoundError) else ""
             raise CouldNotStart(f"could not start: {exc.strerror or exc}{where}") from None
