@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import peewee
+from queuectl.core.orm import peewee
 
 from queuectl.core.errors import InvalidInput, StoreUnavailable
 
@@ -31,6 +31,7 @@ class Store:
     url: str
     backend: str  # "sqlite" or "postgresql"
     path: Path | None = None
+    busy_timeout: float = BUSY_TIMEOUT_S
 
     @property
     def is_sqlite(self) -> bool:
@@ -41,7 +42,7 @@ class Store:
         return text if self.is_sqlite else text.replace("?", "%s")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.db.execute_sql(sql, params)
+        return self.db.execute_sql(sql if self.is_sqlite else sql.replace("?", "%s"), params)
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -103,7 +104,7 @@ def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> St
             "wal_autocheckpoint": 10000,
         },
     )
-    store = Store(db=db, url=url, backend="sqlite", path=path)
+    store = Store(db=db, url=url, backend="sqlite", path=path, busy_timeout=busy_timeout)
     try:
         db.connect(reuse_if_open=True)
     except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
@@ -112,16 +113,39 @@ def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> St
 
 
 def _open_postgresql(url: str, busy_timeout: float) -> Store:
+    from queuectl.core.orm import use_psycopg2
+
     try:
-        from playhouse.db_url import connect  # imports psycopg2 only on this path
-    except ImportError:  # pragma: no cover - depends on the extra
-        raise StoreUnavailable("PostgreSQL needs the postgres extra: pip install 'queuectl[postgres]'")
+        use_psycopg2()
+    except ImportError:
+        raise StoreUnavailable("a PostgreSQL store needs the postgres extra: pip install 'queuectl[postgres]'") from None
+    dsn = "postgresql://" + url.split("://", 1)[1]
+    db = peewee.PostgresqlDatabase(
+        dsn, autorollback=True, connect_timeout=5,
+        # a statement waiting on a lock gives up like SQLite's busy timeout does
+        options=f"-c lock_timeout={int(busy_timeout * 1000)}",
+    )
+    store = Store(db=db, url=url, backend="postgresql", busy_timeout=busy_timeout)
     try:
-        db = connect(url, autoconnect=True, autorollback=True)
         db.connect(reuse_if_open=True)
-    except Exception as exc:  # psycopg2 errors vary
-        raise StoreUnavailable(f"cannot reach the store {url}: {str(exc).strip().splitlines()[0]}")
-    return Store(db=db, url=url, backend="postgresql")
+    except peewee.DatabaseError as exc:
+        raise StoreUnavailable(f"cannot reach the store {redact(url)}: {_first_line(exc)}") from None
+    return store
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, at, host = rest.rpartition("@")
+    user, colon, _ = creds.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def open_store(

@@ -6,7 +6,7 @@ must agree with the latest migration. The hot path (claim, finish, heartbeat) us
 
 from __future__ import annotations
 
-import peewee
+from queuectl.core.orm import peewee
 
 database_proxy = peewee.DatabaseProxy()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import peewee
+from queuectl.core.orm import peewee
 
 from queuectl.core.db import Store
 from queuectl.core.errors import StoreUnavailable
@@ -27,8 +27,6 @@ def schema_version(store: Store) -> int | None:
         row = store.execute("SELECT max(version) FROM queuectl_schema").fetchone()
     except peewee.DatabaseError as exc:
         if "queuectl_schema" in str(exc) or "no such table" in str(exc) or "does not exist" in str(exc):
-            if not store.is_sqlite:
-                store.db.rollback()
             return None
         raise
     return row[0] if row else None
@@ -40,6 +38,8 @@ def apply_migrations(store: Store) -> int:
     if version == LATEST:
         return version
     with store.write():
+        if not store.is_sqlite:  # SQLite's write lock already serialises this; PostgreSQL needs a lock
+            store.execute("SELECT pg_advisory_xact_lock(7061746)")
         store.execute("CREATE TABLE IF NOT EXISTS queuectl_schema (version INTEGER NOT NULL)")
         version = store.execute("SELECT max(version) FROM queuectl_schema").fetchone()[0] or 0
         if version > LATEST:
