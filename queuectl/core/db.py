@@ -121,7 +121,7 @@ def _open_postgresql(url: str, busy_timeout: float) -> Store:
         raise StoreUnavailable("a PostgreSQL store needs the postgres extra: pip install 'queuectl[postgres]'") from None
     dsn = "postgresql://" + url.split("://", 1)[1]
     db = peewee.PostgresqlDatabase(
-        dsn, autorollback=True, connect_timeout=5,
+        dsn, connect_timeout=5,
         # a statement waiting on a lock gives up like SQLite's busy timeout does
         options=f"-c lock_timeout={int(busy_timeout * 1000)}",
     )

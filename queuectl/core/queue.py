@@ -313,6 +313,20 @@ class JobQueue:
         )
         return cursor.rowcount == 1
 
+    def release_stray_claims(self, worker_id: str, running: str | None) -> list[str]:
+        """Hand back jobs this worker holds but is not running: a claim whose reply was lost
+        with the connection committed without the worker knowing. Pending again, uncounted."""
+        rows = self.store.execute(
+            "SELECT id, attempts FROM job WHERE state = 'processing' AND worker_id = ?", (worker_id,)
+        ).fetchall()
+        released = []
+        for job_id, attempts in rows:
+            if job_id != running:
+                stray = ClaimedJob(job_id, "", None, None, 0, attempts, 0, "")
+                if self.release(stray, worker_id):
+                    released.append(job_id)
+        return released
+
     # ── recovery ─────────────────────────────────────────────────────────────────────────────
 
     def fail_jobs_of_lost_worker(self, worker_id: str, settings: Settings) -> list[tuple[str, JobState]]:

@@ -71,6 +71,7 @@ class Worker:
         self.stop_requested = False
         self.force = False
         self._signals = 0
+        self._running: str | None = None  # the job in hand (claimed), so a heartbeat can tell strays from it
         self._next_beat = 0.0
         self._wake: WakeSocket | None = None
 
@@ -160,8 +161,10 @@ class Worker:
                     job = self._retrying(
                         "claiming a job", lambda: self.queue.claim(self.id, self.queues), give_up_on_stop=True
                     )
+                self._running = job.id if job is not None else None
                 if job is not None:
                     job = self._run_job(job)
+                    self._running = job.id if job is not None else None
                     continue
                 if self.burst:
                     break
@@ -193,6 +196,8 @@ class Worker:
             self.force = self.force or control.force
         try:
             self.settings = self.config.settings()
+            for job_id in self.queue.release_stray_claims(self.id, self._running):
+                log.warning("job %s was claimed by this worker but never started (lost reply); released", job_id)
             for rescued in rescue_lost_workers(self.queue, self.registry, self.settings, me=self.id):
                 for job_id, state in rescued.jobs:
                     log.warning("worker %s was lost; its job %s is now %s", rescued.worker_id, job_id, state)

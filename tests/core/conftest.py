@@ -14,11 +14,13 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path, monkeypatch) -> Store:
+    """The same tests on both stores: a SQLite file, and a fresh PostgreSQL database."""
     monkeypatch.setenv("QUEUECTL_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("QUEUECTL_DB", raising=False)
-    s = open_store(f"sqlite:///{tmp_path / 'queue.db'}")
+    url = f"sqlite:///{tmp_path / 'queue.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    s = open_store(url)
     yield s
     s.close()
 
