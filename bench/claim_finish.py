@@ -1,6 +1,6 @@
 """Claim + finish through the core (no job processes), N processes racing on one backlog.
 
-    python bench/claim_finish.py [--jobs 100000] [--procs 1 2 4]
+    python bench/claim_finish.py [--jobs 100000] [--procs 1 2 4] [--db postgresql://…]
 
 Each process runs the worker's own hot path: `finish_and_claim` in a loop, recording a run per
 job, on a file-backed SQLite store. Prints jobs/s per process count.
@@ -33,10 +33,12 @@ def _work(url: str, worker: str, start: multiprocessing.Event) -> None:
                                         exit_code=0, error=None, settings=settings)
 
 
-def rate(jobs: int, procs: int) -> float:
+def rate(jobs: int, procs: int, db: str | None = None) -> float:
     root = Path(tempfile.mkdtemp(prefix="queuectl-bench-"))
     try:
-        url = f"sqlite:///{root / 'queue.db'}"
+        url = db or f"sqlite:///{root / 'queue.db'}"
+        if db:
+            _reset_postgres(db)
         store = open_store(url)
         JobQueue(store).enqueue([JobSpec(command="true") for _ in range(jobs)], ConfigStore(store).settings(),
                                 default_cwd="/")
@@ -56,13 +58,23 @@ def rate(jobs: int, procs: int) -> float:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _reset_postgres(url: str) -> None:
+    store = open_store(url)
+    with store.write():
+        store.execute("DELETE FROM run")
+        store.execute("DELETE FROM job")
+        store.execute("UPDATE job_count SET n = 0")
+    store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--procs", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--db", help="a PostgreSQL URL to use instead of a SQLite file (its jobs are deleted)")
     args = parser.parse_args()
     for procs in args.procs:
-        print(f"claim+finish, {procs} process(es), {args.jobs:,} backlog: {rate(args.jobs, procs):,.0f} jobs/s")
+        print(f"claim+finish, {procs} process(es), {args.jobs:,} backlog: {rate(args.jobs, procs, args.db):,.0f} jobs/s")
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> St
     return store
 
 
-def _open_postgresql(url: str, busy_timeout: float) -> Store:
+def _open_postgresql(url: str, durable: bool, busy_timeout: float) -> Store:
     from queuectl.core.orm import use_psycopg2
 
     try:
@@ -123,7 +123,9 @@ def _open_postgresql(url: str, busy_timeout: float) -> Store:
     db = peewee.PostgresqlDatabase(
         dsn, connect_timeout=5,
         # a statement waiting on a lock gives up like SQLite's busy timeout does
-        options=f"-c lock_timeout={int(busy_timeout * 1000)}",
+        # Workers commit without waiting for the WAL flush, as on SQLite (synchronous=NORMAL): a
+        # crash of the server can lose a claim or a finish, and the run repeats (at least once).
+        options=f"-c lock_timeout={int(busy_timeout * 1000)}" + ("" if durable else " -c synchronous_commit=off"),
     )
     store = Store(db=db, url=url, backend="postgresql", busy_timeout=busy_timeout)
     try:
@@ -162,7 +164,7 @@ def open_store(
     store = (
         _open_sqlite(url, path, durable, busy_timeout)
         if backend == "sqlite" and path is not None
-        else _open_postgresql(url, busy_timeout)
+        else _open_postgresql(url, durable, busy_timeout)
     )
     if migrate:
         try:

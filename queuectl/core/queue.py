@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store
+from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
 from queuectl.core.models import Job, Run, database_proxy
 from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
@@ -128,7 +129,10 @@ class JobQueue:
         )
         self._run_output = sql("UPDATE run SET output = ?, output_bytes = ? WHERE job_id = ? AND number = ?")
         # Inserts and deletes keep job_count set-based; state changes are counted by a trigger.
-        self._count_add = sql("UPDATE job_count SET n = n + ? WHERE state = ?")
+        self._count_add = sql(
+            "INSERT INTO job_count (state, shard, n) VALUES (?, " + shard_expression(store) + ", ?) "
+            "ON CONFLICT (state, shard) DO UPDATE SET n = job_count.n + excluded.n"
+        )
 
     # ── enqueue ──────────────────────────────────────────────────────────────────────────────
 
@@ -149,7 +153,7 @@ class JobQueue:
                     cursor = self.store.db.cursor()
                     for start in range(0, len(rows), _ENQUEUE_CHUNK):
                         cursor.executemany(self._insert_job, rows[start:start + _ENQUEUE_CHUNK])
-                    self.store.execute(self._count_add, (len(rows), JobState.PENDING.value))
+                    self.store.execute(self._count_add, (JobState.PENDING.value, len(rows)))
                 return [r[0] for r in rows]
             except Exception as exc:
                 if "unique" not in str(exc).lower():
@@ -467,7 +471,7 @@ class JobQueue:
     def _uncount(self, removed: Counter[str]) -> None:
         for state, n in removed.items():
             if n:
-                self.store.execute(self._count_add, (-n, state))
+                self.store.execute(self._count_add, (state, -n))
 
     def purge(self, states: Iterable[JobState] = PURGEABLE, older_than: float | None = None) -> int:
         """Remove finished jobs in bulk (optionally only those finished more than `older_than` s ago)."""
@@ -522,7 +526,7 @@ class JobQueue:
         return row[0]
 
     def counts(self) -> Counts:
-        rows = self.store.execute("SELECT state, n FROM job_count").fetchall()  # kept by triggers
+        rows = self.store.execute("SELECT state, sum(n) FROM job_count GROUP BY state").fetchall()
         by_state = {state.value: 0 for state in JobState}
         by_state.update({state: n for state, n in rows})
         return Counts(by_state)
