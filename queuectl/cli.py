@@ -1099,7 +1099,7 @@ def _one_line(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the CLI: one-line errors on stderr, exit 0/1/2, never a traceback."""
-    import peewee
+    from queuectl.core.orm import peewee
     import sqlite3
 
     try:
