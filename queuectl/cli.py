@@ -30,6 +30,9 @@ ALIASES_LINE = (
 # ── plumbing: store, errors, output ─────────────────────────────────────────────────────────
 
 
+_OPENED: list = []  # the store a command opened, for naming it in an error message
+
+
 class Ctx:
     """What every command shares: the store URL, opened lazily."""
 
@@ -42,6 +45,7 @@ class Ctx:
             from queuectl.core.db import open_store
 
             self._store = open_store(self.db_url, durable=durable)
+            _OPENED.append(self._store)
         return self._store
 
     def queue(self):
@@ -1126,8 +1130,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error) as exc:
         from queuectl.core.db import describe_db_error
 
-        click.echo(f"queuectl: error: {_one_line(describe_db_error(exc))}", err=True)
+        click.echo(f"queuectl: error: {_one_line(describe_db_error(exc, _OPENED[-1] if _OPENED else None))}", err=True)
         code = StoreUnavailable.exit_code
+    except UnicodeError:
+        click.echo("queuectl: error: an argument, a file or the current directory's name is not valid UTF-8",
+                   err=True)
+        code = InvalidInput.exit_code
     except KeyboardInterrupt:
         code = 130
     except BrokenPipeError:

@@ -7,6 +7,7 @@ transaction takes its lock. The rest of the core asks the `Store` and stays back
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,16 @@ class Store:
     backend: str  # "sqlite" or "postgresql"
     path: Path | None = None
     busy_timeout: float = BUSY_TIMEOUT_S
+    inode: int | None = None
+
+    def replaced_or_deleted(self) -> bool:
+        """True when this SQLite file was deleted or replaced since it was opened (its writes go nowhere)."""
+        if self.path is None or self.inode is None:
+            return False
+        try:
+            return self.path.stat().st_ino != self.inode
+        except OSError:
+            return True
 
     @property
     def is_sqlite(self) -> bool:
@@ -51,8 +62,29 @@ class Store:
         A deferred read-then-write transaction fails with "database is locked" under contention
         instead of waiting for busy_timeout; taking the lock first makes it wait.
         """
-        with self.db.atomic("IMMEDIATE") if self.is_sqlite else self.db.atomic():
+        tx = self.db.atomic("IMMEDIATE") if self.is_sqlite else self.db.atomic()
+        tx.__enter__()
+        try:
             yield
+        except BaseException as exc:
+            try:
+                tx.__exit__(type(exc), exc, exc.__traceback__)
+            except (peewee.DatabaseError, sqlite3.Error) as rollback_error:
+                # SQLite rolls back by itself on some errors (disk full, I/O): the failed ROLLBACK
+                # after that must not hide the error that caused it.
+                if "no transaction is active" not in str(rollback_error):
+                    raise
+            raise
+        else:
+            try:
+                tx.__exit__(None, None, None)
+            except (peewee.DatabaseError, sqlite3.Error) as exc:
+                cause: BaseException | None = exc
+                while cause is not None and "no transaction is active" in str(cause):
+                    cause = cause.__context__
+                if cause is not None and cause is not exc:
+                    raise cause from None
+                raise
 
     def close(self) -> None:
         if not self.db.is_closed():
@@ -104,7 +136,7 @@ def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> St
             "wal_autocheckpoint": 10000,
         },
     )
-    store = Store(db=db, url=url, backend="sqlite", path=path, busy_timeout=busy_timeout)
+    store = Store(db=db, url=url, backend="sqlite", path=path, busy_timeout=busy_timeout, inode=path.stat().st_ino)
     try:
         db.connect(reuse_if_open=True)
     except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
@@ -136,11 +168,14 @@ def _open_postgresql(url: str, durable: bool, busy_timeout: float) -> Store:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***."""
+    """The URL with any password (user:password@ or ?password=) replaced by ***."""
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
-    creds, at, host = rest.rpartition("@")
+    rest = re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", rest)
+    if "@" not in rest.split("/", 1)[0]:
+        return f"{scheme}://{rest}"
+    creds, _, host = rest.partition("@")
     user, colon, _ = creds.partition(":")
     return f"{scheme}://{user}{':***' if colon else ''}@{host}"
 
@@ -175,6 +210,17 @@ def open_store(
     return store
 
 
+def _disk_nearly_full(store: Store | None) -> bool:
+    """SQLite reports a full disk as an I/O error when a write of the WAL fails: look."""
+    if store is None or store.path is None:
+        return False
+    try:
+        stats = os.statvfs(store.path.parent)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 4 * 1024 * 1024
+
+
 def describe_db_error(exc: BaseException, store: Store | None = None) -> str:
     """A one-line message for a database error, naming the likely cause."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -184,8 +230,8 @@ def describe_db_error(exc: BaseException, store: Store | None = None) -> str:
         return f"the store{where} is not a queuectl database or is corrupt: {text}"
     if "locked" in lowered or "busy" in lowered:
         return f"the store{where} is busy (locked by another process for too long); try again"
-    if "full" in lowered:
-        return f"the store{where} is full: {text}"
+    if "full" in lowered or "i/o error" in lowered and _disk_nearly_full(store):
+        return f"the store{where} is full (no space left on its disk): {text}"
     if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
         return f"the store{where} cannot be written: {text}"
     return f"store error{where}: {text}"

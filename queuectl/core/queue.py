@@ -118,16 +118,24 @@ class JobQueue:
             "finished_at, exit_code, error, output, output_bytes) VALUES (?, (SELECT coalesce(max(number), 0) + 1 "
             "FROM run WHERE job_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
+        # A cancel requested while the job ran wins over any end but success: the user asked
+        # for it not to run again.
         self._finish_job = sql(
-            "UPDATE job SET state = ?, attempts = ?, run_at = coalesce(?, run_at), finished_at = ?, updated_at = ?, "
-            "exit_code = ?, last_error = ?, cancel_requested_at = NULL "
-            "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ?"
+            "UPDATE job SET "
+            "state = CASE WHEN cancel_requested_at IS NOT NULL AND ? <> 'completed' THEN 'cancelled' ELSE ? END, "
+            "attempts = ?, run_at = coalesce(?, run_at), finished_at = ?, updated_at = ?, exit_code = ?, "
+            f"last_error = CASE WHEN cancel_requested_at IS NOT NULL AND ? <> 'completed' THEN '{CANCELLED_BY_USER}' "
+            "ELSE ? END, cancel_requested_at = NULL "
+            "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ? RETURNING state"
         )
         self._finish_run = sql(
             "UPDATE run SET finished_at = ?, exit_code = ?, error = ?, output = ?, output_bytes = ? "
-            "WHERE job_id = ? AND number = ?"
+            "WHERE job_id = ? AND number = ? AND worker_id = ?"
         )
-        self._run_output = sql("UPDATE run SET output = ?, output_bytes = ? WHERE job_id = ? AND number = ?")
+        # Fenced on the worker too: a job deleted and enqueued again reuses run numbers.
+        self._run_output = sql(
+            "UPDATE run SET output = ?, output_bytes = ? WHERE job_id = ? AND number = ? AND worker_id = ?"
+        )
         # Inserts and deletes keep job_count set-based; state changes are counted by a trigger.
         self._count_add = sql(
             "INSERT INTO job_count (state, shard, n) VALUES (?, " + shard_expression(store) + ", ?) "
@@ -231,9 +239,9 @@ class JobQueue:
         ).fetchone()
         return row[0]
 
-    def save_output(self, job_id: str, run_number: int, output: bytes, output_bytes: int) -> None:
+    def save_output(self, job_id: str, run_number: int, output: bytes, output_bytes: int, worker_id: str) -> None:
         """Store a running job's output so far, for `logs -f` and the TUI on any host."""
-        self.store.execute(self._run_output, (output, output_bytes, job_id, run_number))
+        self.store.execute(self._run_output, (output, output_bytes, job_id, run_number, worker_id))
 
     def finish(
         self,
@@ -248,6 +256,7 @@ class JobQueue:
         settings: Settings,
         cancelled: bool = False,
         interrupted: bool = False,
+        finished_at: float | None = None,
     ) -> FinishResult:
         """End a run: completed, failed (retry due later), dead, cancelled, or back to pending.
 
@@ -257,16 +266,17 @@ class JobQueue:
         with self.store.write():
             return self._finish_rows(
                 job, worker_id, run, exit_code=exit_code, error=error, output=output, output_bytes=output_bytes,
-                settings=settings, cancelled=cancelled, interrupted=interrupted,
+                settings=settings, cancelled=cancelled, interrupted=interrupted, finished_at=finished_at,
             )
 
     def _finish_rows(
         self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, *, exit_code: int | None,
         error: str | None, settings: Settings, output: bytes = b"", output_bytes: int = 0, cancelled: bool = False,
-        interrupted: bool = False,
+        interrupted: bool = False, finished_at: float | None = None,
     ) -> FinishResult:
         """The statements of `finish`, inside the caller's write transaction."""
         now = self.clock.now()
+        ended = now if finished_at is None else finished_at  # when the process ended, not when we could record it
         attempts = job.attempts
         run_at: float | None = None
         if interrupted:
@@ -281,22 +291,26 @@ class JobQueue:
             if state is JobState.FAILED:
                 run_at = now + backoff_delay(settings, job.attempts)
         job_params = (
-            state.value, attempts, run_at, now, now, exit_code, error,
+            state.value, state.value, attempts, run_at, ended, now, exit_code, state.value, error,
             job.id, worker_id, job.attempts,
         )
-        changed = self.store.execute(self._finish_job, job_params).rowcount
+        row = self.store.execute(self._finish_job, job_params).fetchone()
+        if row is not None and row[0] != state.value:  # cancelled while it ran
+            state, error = JobState(row[0]), CANCELLED_BY_USER
         if isinstance(run, RunStart):
-            if changed:
+            if row is not None:
                 self.store.execute(self._insert_finished_run, (
                     job.id, job.id, job.attempts, worker_id, run.host, run.pid, run.pid_created_at,
-                    run.started_at, now, exit_code, error, output, output_bytes,
+                    run.started_at, ended, exit_code, error, output, output_bytes,
                 ))
         elif run is not None:
-            if changed:
-                self.store.execute(self._finish_run, (now, exit_code, error, output, output_bytes, job.id, run))
+            if row is not None:
+                self.store.execute(
+                    self._finish_run, (ended, exit_code, error, output, output_bytes, job.id, run, worker_id)
+                )
             else:
-                self.store.execute(self._run_output, (output, output_bytes, job.id, run))
-        return FinishResult(state if changed else None, run_at)
+                self.store.execute(self._run_output, (output, output_bytes, job.id, run, worker_id))
+        return FinishResult(state if row is not None else None, run_at)
 
     def finish_and_claim(
         self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, queues: Sequence[str] | None, **result: object
@@ -310,10 +324,13 @@ class JobQueue:
         """Hand back a claimed job that never started (its worker is stopping): pending, uncounted."""
         cursor = self.store.execute(
             self.store.sql(
-                "UPDATE job SET state = 'pending', attempts = attempts - 1, updated_at = ? "
+                "UPDATE job SET state = CASE WHEN cancel_requested_at IS NULL THEN 'pending' ELSE 'cancelled' END, "
+                "last_error = CASE WHEN cancel_requested_at IS NULL THEN last_error ELSE ? END, "
+                "finished_at = CASE WHEN cancel_requested_at IS NULL THEN finished_at ELSE ? END, "
+                "attempts = attempts - 1, updated_at = ?, cancel_requested_at = NULL "
                 "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ?"
             ),
-            (self.clock.now(), job.id, worker_id, job.attempts),
+            (CANCELLED_BY_USER, self.clock.now(), self.clock.now(), job.id, worker_id, job.attempts),
         )
         return cursor.rowcount == 1
 
@@ -353,8 +370,9 @@ class JobQueue:
                     run_at = now + backoff_delay(settings, attempts) if state is JobState.FAILED else None
                 self.store.execute(
                     self._finish_job,
-                    (state.value, attempts, run_at, now, now, None, error, job_id, worker_id, attempts),
-                )
+                    (state.value, state.value, attempts, run_at, now, now, None, state.value, error, job_id,
+                     worker_id, attempts),
+                ).fetchall()
                 closed = self.store.execute(
                     sql("UPDATE run SET finished_at = ?, error = ? WHERE job_id = ? AND worker_id = ? "
                         "AND attempt = ? AND finished_at IS NULL"),
@@ -528,7 +546,7 @@ class JobQueue:
     def counts(self) -> Counts:
         rows = self.store.execute("SELECT state, sum(n) FROM job_count GROUP BY state").fetchall()
         by_state = {state.value: 0 for state in JobState}
-        by_state.update({state: n for state, n in rows})
+        by_state.update({state: int(n) for state, n in rows})  # PostgreSQL's sum() is a Decimal
         return Counts(by_state)
 
     def runs(self, job_id: str) -> list[RunRecord]:

@@ -30,6 +30,7 @@ from queuectl.core.rescue import rescue_lost_workers
 from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
 from queuectl.core.settings import Settings
 from queuectl.core.wake import WakeSocket
+from queuectl.core.watchdog import Watchdog
 
 log = logging.getLogger("queuectl.worker")
 
@@ -74,6 +75,7 @@ class Worker:
         self._running: str | None = None  # the job in hand (claimed), so a heartbeat can tell strays from it
         self._next_beat = 0.0
         self._wake: WakeSocket | None = None
+        self._watchdog: Watchdog | None = None
 
     # ── signals ──────────────────────────────────────────────────────────────────────────────
 
@@ -121,6 +123,7 @@ class Worker:
     def run(self) -> int:
         """Run until stopped; returns the process exit code."""
         os.umask(0o077)
+        self._watchdog = Watchdog()
         self.settings = self._retrying("reading settings", self.config.settings, give_up_on_stop=True)
         try:
             self._wake = WakeSocket(self.id)
@@ -147,6 +150,7 @@ class Worker:
                 log.warning("could not record the stop: %s", describe_db_error(exc, self.store))
             if self._wake is not None:
                 self._wake.close()
+            self._watchdog.close()
             log.info("worker %s stopped", self.id)
         return 0
 
@@ -187,6 +191,11 @@ class Worker:
         if time.monotonic() < self._next_beat:
             return None
         self._next_beat = time.monotonic() + HEARTBEAT_INTERVAL
+        if self.store.replaced_or_deleted():
+            # SQLite keeps writing to the unlinked file: nothing this worker does would be seen.
+            log.error("the store %s was deleted or replaced; this worker stops (start it again)", self.store.path)
+            self.stop_requested = True
+            raise StopWorker()
         control = self._retrying("sending a heartbeat", lambda: self.registry.heartbeat(self.id))
         if control.lost:
             log.error("worker %s was declared lost by another process; exiting", self.id)
@@ -217,6 +226,8 @@ class Worker:
             proc = JobProcess(job.command, cwd=job.cwd, env=env, max_bytes=settings.log_max_bytes)
         except CouldNotStart as exc:
             return self._finish(job, RunStart(self.host, None, None, started_at), exit_code=None, error=str(exc))
+        if self._watchdog is not None:
+            self._watchdog.track(proc.pid)
         run: int | RunStart = RunStart(self.host, proc.pid, None, started_at)
         deadline = time.monotonic() + job.timeout if job.timeout > 0 else None
         outcome: dict[str, object] = {}
@@ -248,12 +259,15 @@ class Worker:
                         saved_bytes = proc.output_bytes
                         number = run
                         self._retrying("saving output",
-                                       lambda: self.queue.save_output(job.id, number, proc.output, proc.output_bytes))
+                                       lambda: self.queue.save_output(job.id, number, proc.output, proc.output_bytes, self.id))
                 if deadline is not None and not proc.killing:
                     # wake up in time for the deadline, not only at the next heartbeat
                     self._next_beat = min(self._next_beat, deadline)
         finally:
             proc.close()
+            if self._watchdog is not None:
+                self._watchdog.untrack(proc.pid)
+        ended_at = self.clock.now()
         exit_code, error = describe_exit(proc.returncode if proc.returncode is not None else -9)
         if "error" in outcome:
             error = str(outcome["error"])
@@ -262,6 +276,7 @@ class Worker:
         next_job = self._finish(
             job, run, exit_code=exit_code, error=error, output=proc.output, output_bytes=proc.output_bytes,
             cancelled=bool(outcome.get("cancelled")), interrupted=bool(outcome.get("interrupted")),
+            finished_at=ended_at,
         )
         if outcome.get("cancelled"):
             self._retrying("clearing a cancel request", lambda: self.registry.clear_cancel(self.id, job.id))

@@ -143,7 +143,7 @@ def seed(core: Core, clock: FrozenClock) -> None:
     assert claimed is not None and claimed.id == "deploy-web"
     number = q.start_run(claimed, W_BUSY, RunStart(HOST, 5150, 1.0, clock.now()))
     progress = b"building web image\nstep 3/7: installing dependencies\n"
-    q.save_output("deploy-web", number, progress, len(progress))
+    q.save_output("deploy-web", number, progress, len(progress), W_BUSY)
 
     at(-60)
     q.enqueue([JobSpec("python -m reports.nightly", id="nightly-report", queue="reports", cwd=CWD)],

@@ -1,0 +1,124 @@
+"""Fixtures of the PostgreSQL / several-hosts suite.
+
+`pq`: the CLI against a fresh database on the shared server (`pg_url`, tests/conftest.py) and a
+private QUEUECTL_HOME. `private_pg` + `pq_private`: the same against a private PostgreSQL
+cluster the test may stop and start (never the shared server, which parallel tests use).
+
+At teardown every process of the test is stopped and must be gone: workers are stopped (forced)
+through the store, Popen'd processes reaped, and anything still carrying the test's
+QUEUECTL_HOME is killed and fails the test. Job processes that a test orphaned on purpose (their
+worker was killed -9 "on another host", so no rescuer may kill them) are listed in
+`orphan_workers` and killed without failing the test. PostgreSQL unreachable fails, never skips.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+# The suite runs with --import-mode=importlib (no sys.path insertion): make the helpers module
+# next to this file importable, for this conftest and for the test modules.
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from pg_support import (  # noqa: E402
+    PgQueuectl,
+    PrivateCluster,
+    describe,
+    kill_all,
+    processes_of_home,
+    processes_of_workers,
+)
+
+
+def _new(tmp_path: Path, url: str) -> PgQueuectl:
+    work = tmp_path / "work"
+    work.mkdir()
+    return PgQueuectl(tmp_path / "qhome", work, url)  # the home is created by the first command
+
+
+def _reap(qc: PgQueuectl) -> list[str]:
+    problems: list[str] = []
+    try:
+        live = qc.probe.value("SELECT count(*) FROM worker WHERE state IN ('running', 'stopping')")
+    except Exception as exc:  # no schema (nothing ran) or no server
+        live = 0 if "does not exist" in str(exc) else None
+        if live is None:
+            problems.append(f"cannot read the workers at teardown: {str(exc).strip()}")
+    qc.close()
+    if live:
+        try:
+            stop = qc.run("worker", "stop", "--force", "--wait", "--timeout", "5", check=False, timeout=30)
+            if stop.returncode != 0:
+                problems.append(f"worker stop --force --wait failed ({stop.returncode}): {stop.stderr.strip()}")
+        except subprocess.TimeoutExpired:
+            problems.append("worker stop --force --wait hung")
+    for proc in qc.popens:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            problems.append(f"foreground process {proc.args} still running after the stop")
+            proc.kill()
+            proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr, proc.stdin):
+            if stream is not None:
+                stream.close()
+    # Orphans the test made on purpose: their "host" crashed, nobody else may kill them.
+    if qc.orphan_workers:
+        kill_all(processes_of_workers(qc.orphan_workers))
+    # Exiting workers and their killed jobs may take a moment to disappear.
+    left: list[psutil.Process] = []
+    deadline = time.monotonic() + 5
+    while True:
+        left = processes_of_home(qc.home)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if left:
+        problems.extend(describe(left))
+        kill_all(left)
+    return problems
+
+
+@pytest.fixture
+def pq(tmp_path: Path, pg_url: str):
+    """queuectl on a fresh PostgreSQL database; at teardown no process of the test may be left."""
+    qc = _new(tmp_path, pg_url)
+    try:
+        yield qc
+    finally:
+        leftovers = _reap(qc)
+        assert not leftovers, f"processes left behind by the test (killed now): {leftovers}"
+
+
+@pytest.fixture
+def private_pg():
+    """A PostgreSQL server of this test alone (its own port and data directory), removed afterwards."""
+    cluster = PrivateCluster()
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def pq_private(tmp_path: Path, private_pg: PrivateCluster):
+    """queuectl on a database of the private server (which the test may stop and start)."""
+    url = private_pg.create_database(f"queuectl_{uuid.uuid4().hex[:8]}")
+    qc = _new(tmp_path, url)
+    try:
+        yield qc
+    finally:
+        if not private_pg.running():  # the test failed while the server was down
+            private_pg.start()
+        leftovers = _reap(qc)
+        assert not leftovers, f"processes left behind by the test (killed now): {leftovers}"
