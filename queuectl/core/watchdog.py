@@ -1,9 +1,10 @@
-"""A worker's watchdog: a forked helper that kills the worker's job process groups if the
-worker dies without ending them (kill -9, OOM killer).
+"""A worker's watchdog: a forked helper that kills the worker's job processes if the worker dies
+without ending them (kill -9, OOM killer).
 
 Without it a job outlives its dead worker and may still run while its retry runs elsewhere —
-a rescuer on another host cannot reach it. The worker tells the watchdog each group it starts
-and ends through a pipe; the pipe's end of file means the worker is gone.
+a rescuer on another host cannot reach it. The watchdog only blocks on a pipe from the worker:
+end of file without a goodbye means the worker is gone, and every process whose environment
+carries its QUEUECTL_WORKER_ID is killed. No message per job: trivial jobs cost nothing extra.
 """
 
 from __future__ import annotations
@@ -11,59 +12,42 @@ from __future__ import annotations
 import os
 import signal
 
+_GOODBYE = b"bye"
+
 
 class Watchdog:
-    def __init__(self) -> None:
+    def __init__(self, worker_id: str) -> None:
         read_end, self._write_end = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the watchdog
             os.close(self._write_end)
-            _watch(read_end)
+            _watch(read_end, worker_id)
         os.close(read_end)
         os.set_inheritable(self._write_end, False)
 
-    def track(self, pgid: int) -> None:
-        self._send(f"+{pgid}\n")
-
-    def untrack(self, pgid: int) -> None:
-        self._send(f"-{pgid}\n")
-
-    def _send(self, line: str) -> None:
-        try:
-            os.write(self._write_end, line.encode())
-        except OSError:
-            pass  # the watchdog is gone: jobs still end with their worker in all other cases
-
     def close(self) -> None:
-        """The worker is exiting on its own terms: let the watchdog go."""
+        """The worker is exiting on its own terms: its jobs have ended; let the watchdog go."""
         try:
+            os.write(self._write_end, _GOODBYE)
             os.close(self._write_end)
             os.waitpid(self.pid, 0)
         except OSError:
             pass
 
 
-def _watch(fd: int) -> None:  # pragma: no cover - runs in the forked child
+def _watch(fd: int, worker_id: str) -> None:  # pragma: no cover - runs in the forked child
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)  # a Ctrl-C is for the worker, which stops gracefully
-    groups: set[int] = set()
-    pending = b""
+    said = b""
     try:
         while True:
-            chunk = os.read(fd, 4096)
+            chunk = os.read(fd, 64)
             if not chunk:
                 break
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line[:1] == b"+":
-                    groups.add(int(line[1:]))
-                elif line[:1] == b"-":
-                    groups.discard(int(line[1:]))
-        for pgid in groups:
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except OSError:
-                pass
+            said += chunk
+        if _GOODBYE not in said:
+            from queuectl.core.host import kill_processes_of_worker
+
+            kill_processes_of_worker(worker_id)
     finally:
         os._exit(0)

@@ -123,7 +123,7 @@ class Worker:
     def run(self) -> int:
         """Run until stopped; returns the process exit code."""
         os.umask(0o077)
-        self._watchdog = Watchdog()
+        self._watchdog = Watchdog(self.id)
         self.settings = self._retrying("reading settings", self.config.settings, give_up_on_stop=True)
         try:
             self._wake = WakeSocket(self.id)
@@ -226,8 +226,6 @@ class Worker:
             proc = JobProcess(job.command, cwd=job.cwd, env=env, max_bytes=settings.log_max_bytes)
         except CouldNotStart as exc:
             return self._finish(job, RunStart(self.host, None, None, started_at), exit_code=None, error=str(exc))
-        if self._watchdog is not None:
-            self._watchdog.track(proc.pid)
         run: int | RunStart = RunStart(self.host, proc.pid, None, started_at)
         deadline = time.monotonic() + job.timeout if job.timeout > 0 else None
         outcome: dict[str, object] = {}
@@ -265,8 +263,6 @@ class Worker:
                     self._next_beat = min(self._next_beat, deadline)
         finally:
             proc.close()
-            if self._watchdog is not None:
-                self._watchdog.untrack(proc.pid)
         ended_at = self.clock.now()
         exit_code, error = describe_exit(proc.returncode if proc.returncode is not None else -9)
         if "error" in outcome:
