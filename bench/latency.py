@@ -1,6 +1,6 @@
 """Enqueue → start latency on idle workers: the time from a job's creation to its run starting.
 
-    python bench/latency.py [--samples 200] [--workers 2]
+    python bench/latency.py [--samples 200] [--workers 2] [--db postgresql://…]
 
 Jobs are enqueued one at a time through the CLI's own path (JobQueue.enqueue + the wake-up
 hint), each after the previous one finished, so the workers are idle each time.
@@ -27,12 +27,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--db", help="a PostgreSQL URL (wake-ups by NOTIFY) instead of a SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, QUEUECTL_HOME=home)
         env.pop("QUEUECTL_DB", None)
+        if args.db:
+            env["QUEUECTL_DB"] = args.db
         os.environ.update(QUEUECTL_HOME=home)
-        store = open_store(f"sqlite:///{home}/queue.db")
+        store = open_store(args.db or f"sqlite:///{home}/queue.db")
         queue = JobQueue(store)
         settings = ConfigStore(store).settings()
         run = [sys.executable, "-m", "queuectl"]

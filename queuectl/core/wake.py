@@ -1,5 +1,6 @@
-"""Wake-up hints: `enqueue` pings idle workers on this host so they claim at once instead of
-at their next poll. A hint only: a lost datagram costs at most `poll_interval`."""
+"""Wake-up hints: `enqueue` pings idle workers so they claim at once instead of at their next
+poll — on SQLite a datagram to each worker on this host, on PostgreSQL a NOTIFY that reaches
+every host. A hint only: a lost one costs at most `poll_interval`."""
 
 from __future__ import annotations
 
@@ -35,8 +36,35 @@ class WakeSocket:
         self.sock.close()
 
 
+CHANNEL = "queuectl_wake"
+
+
+class PgListener:
+    """A worker's LISTEN on the store's own PostgreSQL connection (re-made after a reconnect)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn = store.db.connection()
+        store.execute(f"LISTEN {CHANNEL}")
+
+    @property
+    def current(self) -> bool:
+        return not self.store.db.is_closed() and self.store.db.connection() is self.conn
+
+    def fileno(self) -> int:
+        return self.conn.fileno()
+
+    def drain(self) -> None:
+        self.conn.poll()
+        self.conn.notifies.clear()
+
+
 def wake_workers(store: Store) -> int:
-    """Ping every live worker on this host; returns how many were pinged."""
+    """Ping idle workers: every host's through NOTIFY on PostgreSQL, this host's by datagram on
+    SQLite; returns how many datagrams were sent."""
+    if not store.is_sqlite:
+        store.execute(f"NOTIFY {CHANNEL}")
+        return 0
     rows = store.execute(
         store.sql(f"SELECT wake_addr FROM worker WHERE state IN {sql_in(LIVE_WORKER_STATES)} AND host = ? "
                   "AND wake_addr IS NOT NULL"),

@@ -29,7 +29,7 @@ from queuectl.core.registry import Control, WorkerRegistry
 from queuectl.core.rescue import rescue_lost_workers
 from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
 from queuectl.core.settings import Settings
-from queuectl.core.wake import WakeSocket
+from queuectl.core.wake import PgListener, WakeSocket
 from queuectl.core.watchdog import Watchdog
 
 log = logging.getLogger("queuectl.worker")
@@ -74,8 +74,10 @@ class Worker:
         self._signals = 0
         self._running: str | None = None  # the job in hand (claimed), so a heartbeat can tell strays from it
         self._next_beat = 0.0
+        self._next_poll = 0.0
         self._wake: WakeSocket | None = None
         self._watchdog: Watchdog | None = None
+        self._listener: PgListener | None = None
 
     # ── signals ──────────────────────────────────────────────────────────────────────────────
 
@@ -157,35 +159,58 @@ class Worker:
     def _loop(self) -> None:
         job: ClaimedJob | None = None  # claimed together with the previous job's finish
         try:
+            look = True  # look for work now: at start, after a job, when woken, when the poll is due
             while not self.stop_requested:
                 self._beat_if_due()
                 if self.stop_requested:
                     break
-                if job is None:
+                if job is None and (look or time.monotonic() >= self._next_poll):
                     job = self._retrying(
                         "claiming a job", lambda: self.queue.claim(self.id, self.queues), give_up_on_stop=True
                     )
+                    self._next_poll = time.monotonic() + self.settings.poll_interval
                 self._running = job.id if job is not None else None
                 if job is not None:
                     job = self._run_job(job)
                     self._running = job.id if job is not None else None
+                    self._next_poll = time.monotonic() + self.settings.poll_interval
+                    look = False  # finish_and_claim just looked
                     continue
                 if self.burst:
                     break
-                self._idle_wait()
+                look = self._idle_wait()
         finally:
             if job is not None:  # claimed but never started: hand it back untouched
                 handed = job
                 self._retrying("releasing a job", lambda: self.queue.release(handed, self.id))
 
-    def _idle_wait(self) -> None:
-        timeout = max(0.0, min(self.settings.poll_interval, self._next_beat - time.monotonic()))
-        if self._wake is not None:
-            ready, _, _ = select.select([self._wake], [], [], timeout)
-            if ready:
-                self._wake.drain()
-        else:
+    def _idle_wait(self) -> bool:
+        """Wait for a wake-up, the next poll or the next heartbeat; True when woken."""
+        timeout = max(0.0, min(self._next_poll, self._next_beat) - time.monotonic())
+        waits: list = [w for w in (self._wake, self._listen()) if w is not None]
+        if not waits:
             time.sleep(timeout)
+            return False
+        ready, _, _ = select.select(waits, [], [], timeout)
+        for source in ready:
+            try:
+                source.drain()
+            except Exception:  # the PostgreSQL connection broke: listen again next time
+                self._listener = None
+                time.sleep(timeout)  # do not spin on a dead socket
+                return False
+        return bool(ready)
+
+    def _listen(self) -> PgListener | None:
+        """On PostgreSQL, a LISTEN for wake-ups from every host (made again after a reconnect)."""
+        if self.store.is_sqlite:
+            return None
+        if self._listener is None or not self._listener.current:
+            try:
+                self._listener = PgListener(self.store)
+            except Exception:
+                self._listener = None
+        return self._listener
 
     def _beat_if_due(self) -> Control | None:
         if time.monotonic() < self._next_beat:

@@ -176,3 +176,15 @@ def test_cancel_from_another_host(pq):
     assert pq.probe.rows("SELECT state, cancel_job_id FROM worker") == [("running", None)]
     after = pq.enqueue("echo next")
     wait_until(lambda: pq.state(after) == "completed", message="the next job to complete")
+
+
+def test_a_job_enqueued_on_one_host_wakes_idle_workers_on_another(pq):
+    """NOTIFY reaches workers of every host: no waiting for their (here 30 s) poll."""
+    pq.config("poll_interval", 30)
+    pq.start_workers(1, host="host-a")
+    time.sleep(1.0)  # let the worker settle into its idle wait (its first poll has passed)
+    enqueued = time.time()
+    job_id = pq.run("enqueue", "true", host="host-b").stdout.strip()
+    wait_until(lambda: pq.state(job_id) == "completed", timeout=10, message="the job to run on host-a")
+    started = pq.runs(job_id)[0]["started_at"]
+    assert started - enqueued < 5.0, f"host-a's worker started the job {started - enqueued:.1f}s after it was enqueued"
