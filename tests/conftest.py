@@ -7,9 +7,13 @@ a test that needs it fails when it is not there — it never skips.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # proc_support, for every suite
 
 ADMIN_URL = os.environ.get("QUEUECTL_TEST_PG", "postgresql://postgres@127.0.0.1/test")
 

@@ -8,13 +8,12 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
+from proc_support import alive, group_members, processes_of_home, ts, wait_until  # noqa: F401
 
 CLI_TIMEOUT = 60.0
 
@@ -22,74 +21,17 @@ CLI_TIMEOUT = 60.0
 # ── polling ─────────────────────────────────────────────────────────────────────────────────
 
 
-def wait_until(pred: Callable[[], Any], timeout: float = 15, interval: float = 0.05, message: str = "") -> Any:
-    """Call `pred` until it returns something truthy (returned) or `timeout` passes (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = pred()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {message or pred} (last: {last!r})")
-        time.sleep(interval)
 
 
-def ts(iso_text: str | None) -> float | None:
-    """ISO-8601 (as printed by --json) → epoch seconds."""
-    if iso_text is None:
-        return None
-    return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
 
 
 # ── processes ───────────────────────────────────────────────────────────────────────────────
 
 
-def alive(pid: int | None) -> bool:
-    """True if `pid` is a running (non-zombie) process."""
-    if not pid:
-        return False
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
-def group_members(pgid: int) -> list[psutil.Process]:
-    """Live (non-zombie) processes in process group `pgid`."""
-    found = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            if os.getpgid(proc.pid) == pgid:
-                found.append(proc)
-        except (ProcessLookupError, psutil.Error, OSError):
-            continue
-    return found
 
 
-def processes_of_home(home: Path) -> list[psutil.Process]:
-    """Live processes whose environment or command line names this QUEUECTL_HOME."""
-    home_text = str(home)
-    me = os.getpid()
-    found = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        if proc.pid == me:
-            continue
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            env = proc.environ()
-            if env.get("QUEUECTL_HOME") == home_text:
-                found.append(proc)
-                continue
-            cmdline = proc.cmdline()
-            if any(home_text == arg or (home_text + os.sep) in arg for arg in cmdline):
-                found.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return found
 
 
 def describe(procs: Iterable[psutil.Process]) -> list[str]:

@@ -12,121 +12,24 @@ import glob
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import psutil
+from proc_support import (  # noqa: F401  (re-exported for the tests)
+    alive, describe, group_members, kill_all, processes_of_home, processes_of_workers, processes_where, ts, wait_until,
+)
 
 CLI_TIMEOUT = 60.0
 HOST_ENV = "QUEUECTL_HOST_ID"
 
 
 # ── polling ─────────────────────────────────────────────────────────────────────────────────
-
-
-def wait_until(pred: Callable[[], Any], timeout: float = 15, interval: float = 0.05, message: str = "") -> Any:
-    """Call `pred` until it returns something truthy (returned) or `timeout` passes (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = pred()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {message or pred} (last: {last!r})")
-        time.sleep(interval)
-
-
-def ts(iso_text: str | None) -> float | None:
-    """ISO-8601 (as printed by --json) → epoch seconds."""
-    if iso_text is None:
-        return None
-    return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
-
-
-# ── processes ───────────────────────────────────────────────────────────────────────────────
-
-
-def alive(pid: int | None) -> bool:
-    """True if `pid` is a running (non-zombie) process."""
-    if not pid:
-        return False
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def group_members(pgid: int) -> list[psutil.Process]:
-    """Live (non-zombie) processes in process group `pgid`."""
-    found = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            if os.getpgid(proc.pid) == pgid:
-                found.append(proc)
-        except (ProcessLookupError, psutil.Error, OSError):
-            continue
-    return found
-
-
-def processes_where(pred: Callable[[dict[str, str], list[str]], bool]) -> list[psutil.Process]:
-    """Live processes (not this one) for which pred(environ, cmdline) is true."""
-    me = os.getpid()
-    found = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        if proc.pid == me:
-            continue
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            if pred(proc.environ(), proc.cmdline()):
-                found.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return found
-
-
-def processes_of_home(home: Path) -> list[psutil.Process]:
-    """Live processes whose environment or command line names this QUEUECTL_HOME."""
-    text = str(home)
-    return processes_where(
-        lambda env, argv: env.get("QUEUECTL_HOME") == text or any(a == text or a.startswith(text + os.sep) for a in argv)
-    )
-
-
-def processes_of_workers(worker_ids: Iterable[str]) -> list[psutil.Process]:
-    """Live job processes started by these workers (they carry QUEUECTL_WORKER_ID), wherever they went."""
-    ids = set(worker_ids)
-    return processes_where(lambda env, argv: env.get("QUEUECTL_WORKER_ID") in ids)
-
-
-def kill_all(procs: Sequence[psutil.Process]) -> None:
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGKILL)
-        except psutil.Error:
-            pass
-    psutil.wait_procs(list(procs), timeout=5)
-
-
-def describe(procs: Iterable[psutil.Process]) -> list[str]:
-    out = []
-    for p in procs:
-        try:
-            out.append(f"{p.pid} {' '.join(p.cmdline())}")
-        except psutil.Error:
-            out.append(f"{p.pid} (gone)")
-    return out
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:

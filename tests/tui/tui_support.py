@@ -7,15 +7,13 @@ Nothing machine-specific may reach the screen: fixed ids, host "host-a", fixed p
 from __future__ import annotations
 
 import html
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import psutil
+from proc_support import alive, processes_of_home  # noqa: F401
 from textual.pilot import Pilot
 
 from queuectl.core.clock import Clock, FrozenClock
@@ -250,29 +248,3 @@ def wait_for(pred: Callable[[], Any], timeout: float = 10.0, message: str = "") 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {message or pred} (last: {result!r})")
         time.sleep(0.05)
-
-
-
-def processes_of_home(home: Path) -> list[psutil.Process]:
-    """Live processes started for this test: their environment names its QUEUECTL_HOME."""
-    me = os.getpid()
-    found = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        if proc.pid == me or proc.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        try:
-            if proc.environ().get("QUEUECTL_HOME") == str(home):
-                found.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return found
-
-
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
