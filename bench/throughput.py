@@ -1,6 +1,6 @@
 """Throughput of trivial jobs: queuectl workers vs a raw subprocess loop, measured in the same run.
 
-    python bench/throughput.py [--jobs 2000] [--workers 2]
+    python bench/throughput.py [--jobs 2000] [--workers 2 [4]] [--db postgresql://…]
 
 Baseline: N processes, each running `subprocess.run(["sh", "-c", "true"], capture_output=True)`
 in a loop (the machine's limit for spawning trivial commands). queuectl: the same number of jobs
@@ -44,14 +44,17 @@ def q(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return out.stdout
 
 
-def queuectl_rate(jobs: int, workers: int) -> float:
+def queuectl_rate(jobs: int, workers: int, db: str | None = None) -> float:
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, QUEUECTL_HOME=home)
         env.pop("QUEUECTL_DB", None)
+        if db:
+            env["QUEUECTL_DB"] = db
+            _empty(db)
         q(env, "pause")
         q(env, "enqueue", "-", stdin="".join('{"command": "true"}\n' for _ in range(jobs)))
         q(env, "worker", "start", "-c", str(workers))
-        queue = JobQueue(open_store(f"sqlite:///{home}/queue.db"))
+        queue = JobQueue(open_store(db or f"sqlite:///{home}/queue.db"))
         try:
             start = time.perf_counter()
             q(env, "resume")
@@ -64,14 +67,26 @@ def queuectl_rate(jobs: int, workers: int) -> float:
         return jobs / elapsed
 
 
+def _empty(url: str) -> None:
+    store = open_store(url)
+    with store.write():
+        store.execute("DELETE FROM run")
+        store.execute("DELETE FROM job")
+        store.execute("DELETE FROM worker")
+        store.execute("DELETE FROM setting")
+        store.execute("UPDATE job_count SET n = 0")
+    store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--db", help="a PostgreSQL URL to run against (its queuectl tables are emptied)")
     args = parser.parse_args()
-    for n in sorted({1, args.workers}):
+    for n in sorted({1, *args.workers}):
         raw = raw_rate(args.jobs, n)
-        ours = queuectl_rate(args.jobs, n)
+        ours = queuectl_rate(args.jobs, n, args.db)
         print(f"{args.jobs} `true` jobs, {n} worker(s): raw {raw:,.0f}/s  queuectl {ours:,.0f}/s  "
               f"ratio {ours / raw:.2f}x")
 
