@@ -368,11 +368,15 @@ class JobQueue:
                 else:
                     state, error = next_state_after_failure(attempts, max_retries), WORKER_LOST
                     run_at = now + backoff_delay(settings, attempts) if state is JobState.FAILED else None
-                self.store.execute(
+                changed = self.store.execute(
                     self._finish_job,
                     (state.value, state.value, attempts, run_at, now, now, None, state.value, error, job_id,
                      worker_id, attempts),
                 ).fetchall()
+                if not changed:
+                    # another rescuer got there first (PostgreSQL lets two run at once: the row
+                    # lock makes this UPDATE wait, then find the job no longer processing)
+                    continue
                 closed = self.store.execute(
                     sql("UPDATE run SET finished_at = ?, error = ? WHERE job_id = ? AND worker_id = ? "
                         "AND attempt = ? AND finished_at IS NULL"),

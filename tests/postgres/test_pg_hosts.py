@@ -124,6 +124,7 @@ def test_killed_host_is_recovered_by_the_other_host(pq):
     for v in victims:
         job = pq.show(v)
         assert (job["state"], job["attempts"]) == ("completed", 2)
+        assert len(job["runs"]) == 2, job["runs"]
         lost, rerun = job["runs"]
         assert (lost["error"], lost["host"], lost["worker_id"]) == ("worker lost", "host-a",
                                                                      first_runs[v]["worker_id"])
