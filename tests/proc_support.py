@@ -109,3 +109,51 @@ def describe(procs: Iterable[psutil.Process]) -> list[str]:
         except psutil.Error:
             out.append(f"{p.pid} (gone)")
     return out
+
+
+# ── teardown: every suite's reaper is made of these ──────────────────────────────────────────
+
+
+def force_stop_workers(run: Callable[..., Any]) -> list[str]:
+    """`queuectl worker stop --force --wait` through the suite's CLI runner; problems as text."""
+    import subprocess
+
+    try:
+        stop = run("worker", "stop", "--force", "--wait", "--timeout", "5", check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        return ["worker stop --force --wait hung"]
+    if stop.returncode != 0:
+        return [f"worker stop --force --wait failed ({stop.returncode}): {stop.stderr.strip()}"]
+    return []
+
+
+def reap_popens(popens: Iterable[Any], what: str = "foreground process") -> list[str]:
+    """Wait for (or kill) processes the test started itself and close their pipes."""
+    import subprocess
+
+    problems = []
+    for proc in popens:
+        if proc.poll() is None:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                problems.append(f"{what} {proc.args} still running after the stop")
+                proc.kill()
+                proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr, proc.stdin):
+            if stream is not None:
+                stream.close()
+    return problems
+
+
+def kill_leftovers(home: Path, settle: float = 5.0) -> list[str]:
+    """Processes still naming this QUEUECTL_HOME after `settle` seconds: described, then killed."""
+    deadline = time.monotonic() + settle
+    while True:
+        left = processes_of_home(home)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    problems = describe(left)
+    kill_all(left)
+    return problems

@@ -8,12 +8,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import psutil
-from proc_support import alive, group_members, processes_of_home, ts, wait_until  # noqa: F401
+from proc_support import alive, describe, group_members, processes_of_home, ts, wait_until  # noqa: F401
 
 CLI_TIMEOUT = 60.0
 
@@ -33,15 +32,6 @@ CLI_TIMEOUT = 60.0
 
 
 
-
-def describe(procs: Iterable[psutil.Process]) -> list[str]:
-    out = []
-    for p in procs:
-        try:
-            out.append(f"{p.pid} {' '.join(p.cmdline())}")
-        except psutil.Error:
-            out.append(f"{p.pid} (gone)")
-    return out
 
 
 # ── the CLI ─────────────────────────────────────────────────────────────────────────────────

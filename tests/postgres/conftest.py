@@ -13,13 +13,10 @@ worker was killed -9 "on another host", so no rescuer may kill them) are listed 
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
-import psutil
 import pytest
 
 # The suite runs with --import-mode=importlib (no sys.path insertion): make the helpers module
@@ -28,12 +25,11 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
+from proc_support import force_stop_workers, kill_leftovers, reap_popens  # noqa: E402
 from pg_support import (  # noqa: E402
     PgQueuectl,
     PrivateCluster,
-    describe,
     kill_all,
-    processes_of_home,
     processes_of_workers,
 )
 
@@ -54,36 +50,13 @@ def _reap(qc: PgQueuectl) -> list[str]:
             problems.append(f"cannot read the workers at teardown: {str(exc).strip()}")
     qc.close()
     if live:
-        try:
-            stop = qc.run("worker", "stop", "--force", "--wait", "--timeout", "5", check=False, timeout=30)
-            if stop.returncode != 0:
-                problems.append(f"worker stop --force --wait failed ({stop.returncode}): {stop.stderr.strip()}")
-        except subprocess.TimeoutExpired:
-            problems.append("worker stop --force --wait hung")
-    for proc in qc.popens:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            problems.append(f"foreground process {proc.args} still running after the stop")
-            proc.kill()
-            proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr, proc.stdin):
-            if stream is not None:
-                stream.close()
+        problems += force_stop_workers(qc.run)
+    problems += reap_popens(qc.popens)
     # Orphans the test made on purpose: their "host" crashed, nobody else may kill them.
     if qc.orphan_workers:
         kill_all(processes_of_workers(qc.orphan_workers))
     # Exiting workers and their killed jobs may take a moment to disappear.
-    left: list[psutil.Process] = []
-    deadline = time.monotonic() + 5
-    while True:
-        left = processes_of_home(qc.home)
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    if left:
-        problems.extend(describe(left))
-        kill_all(left)
+    problems += kill_leftovers(qc.home)
     return problems
 
 

@@ -28,6 +28,7 @@ _E2E = str(Path(__file__).resolve().parent.parent / "e2e")
 if _E2E not in sys.path:
     sys.path.insert(0, _E2E)
 
+from proc_support import force_stop_workers, kill_leftovers, reap_popens  # noqa: E402
 from e2e_support import (  # noqa: E402  (re-exported for the test modules)
     Queuectl,
     alive,
@@ -248,12 +249,7 @@ def reap(qc: RQueuectl) -> list[str]:
     problems: list[str] = []
     qc.close()
     if qc.db_path.exists() and not qc.store_broken:
-        try:
-            stop = qc.run("worker", "stop", "--force", "--wait", "--timeout", "5", check=False, timeout=30)
-            if stop.returncode != 0:
-                problems.append(f"worker stop --force --wait failed ({stop.returncode}): {stop.stderr.strip()}")
-        except subprocess.TimeoutExpired:
-            problems.append("worker stop --force --wait hung")
+        problems += force_stop_workers(qc.run)
     for w in qc.pool:
         if w.proc.poll() is None and qc.store_broken:
             w.proc.send_signal(signal.SIGTERM)  # the store cannot carry a stop request: ask directly
@@ -264,33 +260,8 @@ def reap(qc: RQueuectl) -> list[str]:
             problems.append(f"worker {w.id} (pid {w.pid}) still running after the stop")
             w.proc.kill()
             w.proc.wait(timeout=10)
-    for proc in [*qc.popens, *qc.own]:
-        if proc.poll() is None:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                problems.append(f"process {proc.args} still running after the stop")
-                proc.kill()
-                proc.wait(timeout=10)
-        for stream in (proc.stdout, proc.stderr, proc.stdin):
-            if stream is not None:
-                stream.close()
-    left: list[psutil.Process] = []
-    deadline = time.monotonic() + 5
-    while True:
-        left = processes_of_home(qc.home)
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    if left:
-        problems.extend(describe(left))
-        for p in left:
-            try:
-                p.send_signal(signal.SIGKILL)
-            except psutil.Error:
-                pass
-        psutil.wait_procs(left, timeout=5)
-    return problems
+    problems += reap_popens([*qc.popens, *qc.own], what="process")
+    return problems + kill_leftovers(qc.home)
 
 
 def make_q_for_module(root: Path) -> RQueuectl:
