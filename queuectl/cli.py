@@ -12,7 +12,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from functools import wraps
 from pathlib import Path
 from typing import Any, NoReturn
 

@@ -575,11 +575,3 @@ class JobQueue:
         if row is None:
             return None
         return RunOutput(job_id, row.number, row.finished_at is not None, bytes(row.output or b""), row.output_bytes)
-
-    def due_waiting(self) -> int:
-        """How many claimable jobs are due now (for `worker run --burst`)."""
-        row = self.store.execute(
-            self.store.sql(f"SELECT count(*) FROM job WHERE state IN {sql_in(CLAIMABLE)} AND run_at <= ?"),
-            (self.clock.now(),),
-        ).fetchone()
-        return row[0]

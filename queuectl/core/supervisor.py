@@ -133,28 +133,46 @@ def _settle_time(store: Store) -> float:
     return ConfigStore(store).settings().kill_grace + 3.0
 
 
+_WATCHED: dict[tuple[int, float], object] = {}  # psutil.Process per worker, kept between calls
+
+
 def process_stats(workers: Sequence[WorkerInfo], sample: float = 0.1) -> dict[str, ProcessStats]:
-    """CPU % (sampled over `sample` s) and RSS of live workers on this host, verified by create time."""
+    """CPU % and RSS of live workers on this host, verified by create time.
+
+    CPU % is measured since the previous call for the same worker (the TUI polls every second);
+    a worker seen for the first time is sampled over `sample` seconds, or shows no CPU figure yet
+    when `sample` is 0 (psutil's first reading of a process is always 0.0).
+    """
     import psutil
 
     here = host_id()
-    procs = {}
+    procs: dict[str, tuple[psutil.Process, bool]] = {}
     for w in workers:
         if w.host != here or w.state not in LIVE_WORKER_STATES:
+            continue
+        key = (w.pid, w.pid_created_at)
+        proc = _WATCHED.get(key)
+        if proc is not None:
+            procs[w.id] = (proc, True)
             continue
         try:
             proc = psutil.Process(w.pid)
             if abs(proc.create_time() - w.pid_created_at) < 0.05:
-                proc.cpu_percent(None)
-                procs[w.id] = proc
+                proc.cpu_percent(None)  # starts the measurement
+                _WATCHED[key] = proc
+                procs[w.id] = (proc, False)
         except psutil.Error:
             continue
-    if procs and sample > 0:
+    if sample > 0 and any(not seen for _, seen in procs.values()):
         time.sleep(sample)
     stats = {}
-    for worker_id, proc in procs.items():
+    for worker_id, (proc, seen) in procs.items():
         try:
-            stats[worker_id] = ProcessStats(proc.cpu_percent(None), proc.memory_info().rss)
+            cpu = proc.cpu_percent(None) if seen or sample > 0 else None
+            stats[worker_id] = ProcessStats(cpu, proc.memory_info().rss)
         except psutil.Error:
             stats[worker_id] = ProcessStats(None, None)
+    live = {(w.pid, w.pid_created_at) for w in workers}
+    for key in [k for k in _WATCHED if k not in live]:
+        del _WATCHED[key]
     return stats

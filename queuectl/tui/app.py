@@ -12,13 +12,11 @@ from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Input, Label, TabbedContent, TabPane
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.errors import QueuectlError
 from queuectl.core.settings import SETTINGS
-from queuectl.core.states import JobState
 from queuectl.tui import actions
 from queuectl.tui.commands import ActionCommands
 from queuectl.tui.messages import SnapshotFailed, SnapshotLoaded
