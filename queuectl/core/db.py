@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +54,12 @@ class Store:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.db.execute_sql(sql if self.is_sqlite else sql.replace("?", "%s"), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """`cursor.executemany`, its driver errors raised as Peewee's as `execute` does: on PostgreSQL
+        a raw psycopg2 error (a lock timeout, say) would reach callers as no DatabaseError at all."""
+        with peewee.__exception_wrapper__:
+            self.db.cursor().executemany(self.sql(sql), rows)
 
     @contextmanager
     def write(self) -> Iterator[None]:
@@ -228,7 +234,7 @@ def describe_db_error(exc: BaseException, store: Store | None = None) -> str:
     lowered = text.lower()
     if "not a database" in lowered or "malformed" in lowered:
         return f"the store{where} is not a queuectl database or is corrupt: {text}"
-    if "locked" in lowered or "busy" in lowered:
+    if "locked" in lowered or "busy" in lowered or "lock timeout" in lowered:  # (PostgreSQL: lock_timeout)
         return f"the store{where} is busy (locked by another process for too long); try again"
     if "full" in lowered or "i/o error" in lowered and _disk_nearly_full(store):
         return f"the store{where} is full (no space left on its disk): {text}"

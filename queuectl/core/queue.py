@@ -20,6 +20,7 @@ from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store
 from queuectl.core.migrations.m0002_job_counts import shard_expression
+from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
 from queuectl.core.models import Job, Run, database_proxy
 from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
@@ -137,8 +138,12 @@ class JobQueue:
             "UPDATE run SET output = ?, output_bytes = ? WHERE job_id = ? AND number = ? AND worker_id = ?"
         )
         # Inserts and deletes keep job_count set-based; state changes are counted by a trigger.
+        # On PostgreSQL under the shard's lock, as the trigger does (m0003_count_shard_lock).
+        shard = shard_expression(store)
+        source = (f"VALUES (?, {shard}, ?)" if store.is_sqlite
+                  else f"SELECT ?, {shard}, ? FROM (SELECT {shard_lock(store)}) AS shard_lock")
         self._count_add = sql(
-            "INSERT INTO job_count (state, shard, n) VALUES (?, " + shard_expression(store) + ", ?) "
+            f"INSERT INTO job_count (state, shard, n) {source} "
             "ON CONFLICT (state, shard) DO UPDATE SET n = job_count.n + excluded.n"
         )
 
@@ -158,9 +163,8 @@ class JobQueue:
             rows = [self._row(spec, settings, default_cwd, now) for spec in specs]
             try:
                 with self.store.write():
-                    cursor = self.store.db.cursor()
                     for start in range(0, len(rows), _ENQUEUE_CHUNK):
-                        cursor.executemany(self._insert_job, rows[start:start + _ENQUEUE_CHUNK])
+                        self.store.executemany(self._insert_job, rows[start:start + _ENQUEUE_CHUNK])
                     self.store.execute(self._count_add, (JobState.PENDING.value, len(rows)))
                 return [r[0] for r in rows]
             except Exception as exc:
@@ -424,11 +428,9 @@ class JobQueue:
                     raise InvalidTransition(
                         f"job {job_id} is {states[job_id]}; only jobs {'' if only_dead else 'that are '}{where} can be retried{hint}"
                     )
-            self.store.db.cursor().executemany(
-                self.store.sql(
-                    "UPDATE job SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, finished_at = NULL, "
-                    f"cancel_requested_at = NULL WHERE id = ? AND state IN {sql_in(allowed)}"
-                ),
+            self.store.executemany(
+                "UPDATE job SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, finished_at = NULL, "
+                f"cancel_requested_at = NULL WHERE id = ? AND state IN {sql_in(allowed)}",
                 [(now, now, job_id) for job_id in ids],
             )
         return ids
@@ -484,9 +486,7 @@ class JobQueue:
                     raise InvalidTransition(f"job {job_id} is running; cancel it first")
                 if only_dead and states[job_id] != JobState.DEAD:
                     raise InvalidTransition(f"job {job_id} is {states[job_id]}, not in the DLQ")
-            self.store.db.cursor().executemany(
-                self.store.sql("DELETE FROM job WHERE id = ? AND state <> 'processing'"), [(i,) for i in ids]
-            )
+            self.store.executemany("DELETE FROM job WHERE id = ? AND state <> 'processing'", [(i,) for i in ids])
             self._uncount(Counter(states[i] for i in ids))
         return ids
 

@@ -1,13 +1,16 @@
 """Helpers for the end-to-end tests: the CLI run as real subprocesses against a private
-QUEUECTL_HOME, polling with deadlines, process inspection with psutil.
+QUEUECTL_HOME and either store (the home's SQLite file, or a PostgreSQL URL), polling with
+deadlines, process inspection with psutil.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,53 +18,108 @@ from typing import Any
 from proc_support import alive, describe, group_members, processes_of_home, ts, wait_until  # noqa: F401
 
 CLI_TIMEOUT = 60.0
+HOST_ENV = "QUEUECTL_HOST_ID"  # the test-only override of the host name (queuectl/core/host.py)
 
 
-# ── polling ─────────────────────────────────────────────────────────────────────────────────
+# ── direct SQL on a PostgreSQL store ────────────────────────────────────────────────────────
 
 
+class Probe:
+    """Read-only SQL on a PostgreSQL store, behind the core's back; reconnects across server restarts."""
 
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn = None
 
+    def rows(self, sql: str, params: Sequence[Any] = (), *, timeout: float = 30) -> list[tuple]:
+        import psycopg2
 
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = psycopg2.connect(self.url, connect_timeout=3)
+                    self._conn.autocommit = True
+                with self._conn.cursor() as cur:
+                    cur.execute(sql, tuple(params))
+                    return cur.fetchall()
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                self.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
-# ── processes ───────────────────────────────────────────────────────────────────────────────
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.rows(sql, params)
+        return rows[0][0] if rows else None
 
-
-
-
-
-
-
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+            self._conn = None
 
 
 # ── the CLI ─────────────────────────────────────────────────────────────────────────────────
 
 
 class Queuectl:
-    """Drives `python -m queuectl` for one test, against that test's own home."""
+    """Drives `python -m queuectl` for one test, against that test's own home and store.
 
-    def __init__(self, home: Path, work: Path) -> None:
+    `store_url` None: the home's own SQLite file (QUEUECTL_DB unset, the default path is tested);
+    a URL (PostgreSQL): every process gets QUEUECTL_DB=<url>, the home then holds only worker logs.
+    """
+
+    def __init__(self, home: Path, work: Path, store_url: str | None = None) -> None:
         self.home = home
         self.work = work  # a scratch directory outside the home, the jobs' cwd
-        self.db_path = home / "queue.db"
+        self.db_path = home / "queue.db"  # the SQLite file (when the store is the default one)
+        self.store_url = store_url
+        self.backend = "postgresql" if store_url and store_url.startswith(("postgresql:", "postgres:")) else "sqlite"
         env = dict(os.environ)
         env.pop("QUEUECTL_DB", None)
-        env.pop("QUEUECTL_HOST_ID", None)
+        env.pop(HOST_ENV, None)
+        env.pop("QUEUECTL_DEBUG", None)
+        if store_url:
+            env["QUEUECTL_DB"] = store_url
         env["QUEUECTL_HOME"] = str(home)
         env["PYTHONUNBUFFERED"] = "1"
         self.env = env
         self.popens: list[subprocess.Popen] = []
         self._store = None
+        self.probe = Probe(store_url) if self.backend == "postgresql" else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.backend == "sqlite"
+
+    def url(self) -> str:
+        """The store's URL, as the processes of this test see it."""
+        return self.store_url or "sqlite:///" + str(self.db_path).lstrip("/")
+
+    def has_store(self) -> bool:
+        """True once a command created the store (SQLite: the file; PostgreSQL: the schema)."""
+        if self.probe is None:
+            return self.db_path.exists()
+        return self.probe.value("SELECT to_regclass('worker') IS NOT NULL") is True
 
     # running commands
+    def env_for(self, host: str | None) -> dict[str, str]:
+        """The environment of a process "on" `host` (QUEUECTL_HOST_ID), or on this machine (None)."""
+        return self.env if host is None else dict(self.env, **{HOST_ENV: host})
+
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "queuectl", *args]
 
     def run(self, *args: str, input: str | None = None, check: bool = True, timeout: float = CLI_TIMEOUT,
-            **kw: Any) -> subprocess.CompletedProcess:
+            host: str | None = None, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess:
+        # no input: stdin is /dev/null, never the test runner's (a command must not wait on it)
+        kw.setdefault("stdin", None if input is not None else subprocess.DEVNULL)
         proc = subprocess.run(
-            self.argv(*args), input=input, capture_output=True, text=True, env=self.env, cwd=self.work,
-            timeout=timeout, **kw,
+            self.argv(*args), input=input, capture_output=True, text=True, env=env or self.env_for(host),
+            cwd=self.work, timeout=timeout, **kw,
         )
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -69,8 +127,8 @@ class Queuectl:
             )
         return proc
 
-    def json(self, *args: str, input: str | None = None) -> Any:
-        return json.loads(self.run(*args, "--json", input=input).stdout)
+    def json(self, *args: str, input: str | None = None, host: str | None = None) -> Any:
+        return json.loads(self.run(*args, "--json", input=input, host=host).stdout)
 
     def popen(self, *args: str, **kw: Any) -> subprocess.Popen:
         kw.setdefault("stdout", subprocess.PIPE)
@@ -98,11 +156,15 @@ class Queuectl:
         self.config("backoff_base", backoff)
         self.config("poll_interval", poll)
 
-    def show(self, job_id: str) -> dict[str, Any]:
-        return self.json("show", job_id)
+    def show(self, job_id: str, host: str | None = None) -> dict[str, Any]:
+        return self.json("show", job_id, host=host)
 
-    def start_workers(self, n: int = 1) -> list[str]:
-        return self.json("worker", "start", "-c", str(n))["started"]
+    def start_workers(self, n: int = 1, host: str | None = None) -> list[str]:
+        return self.json("worker", "start", "-c", str(n), host=host)["started"]
+
+    def worker_log(self, worker_id: str) -> str:
+        path = self.home / "workers" / f"{worker_id}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def workers(self, include_stopped: bool = False) -> list[dict[str, Any]]:
         return self.json("worker", "list", *(["--all"] if include_stopped else []))
@@ -112,7 +174,7 @@ class Queuectl:
         if self._store is None:
             from queuectl.core.db import open_store
 
-            self._store = open_store("sqlite:///" + str(self.db_path).lstrip("/"), durable=False)
+            self._store = open_store(self.url(), durable=False)
         return self._store
 
     def job(self, job_id: str):
@@ -132,6 +194,20 @@ class Queuectl:
         from queuectl.core.queue import JobQueue
 
         return JobQueue(self.store()).counts().by_state
+
+    def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of a read-only query behind the core's back (a fresh read-only sqlite3 connection, or
+        the PostgreSQL probe), written with `?` placeholders like the core's own SQL."""
+        if self.probe is None:
+            con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
+            try:
+                return con.execute(query, tuple(params)).fetchall()
+            finally:
+                con.close()
+        # psycopg2 formats with %: a literal % (LIKE 'x-%') is doubled, `?` becomes %s
+        rows = self.probe.rows(query.replace("%", "%%").replace("?", "%s"), params)
+        # BYTEA comes back as memoryview (compared by content, but repr'd by address): bytes, as sqlite3 gives
+        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows]
 
     def worker_rows(self) -> dict[str, tuple]:
         rows = self.store().execute("SELECT id, state, pid, heartbeat_at FROM worker").fetchall()
@@ -156,3 +232,5 @@ class Queuectl:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self.probe is not None:
+            self.probe.close()

@@ -1,6 +1,7 @@
 """Helpers for the PostgreSQL / several-hosts tests: the CLI run as real subprocesses against a
-PostgreSQL store and a private QUEUECTL_HOME, direct SQL probes that survive a server restart,
-process inspection with psutil, and a private PostgreSQL cluster that a test may stop and start.
+PostgreSQL store and a private QUEUECTL_HOME (the e2e suite's Queuectl, reading through its SQL
+probe, which survives a server restart), process inspection with psutil, and a private PostgreSQL
+cluster that a test may stop and start.
 
 Several hosts on one machine: every process started "on" a host gets QUEUECTL_HOST_ID=<host>,
 the test-only override of `socket.gethostname()` (queuectl/core/host.py).
@@ -9,27 +10,24 @@ the test-only override of `socket.gethostname()` (queuectl/core/host.py).
 from __future__ import annotations
 
 import glob
-import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from proc_support import (  # noqa: F401  (re-exported for the tests)
+_E2E = str(Path(__file__).resolve().parent.parent / "e2e")
+if _E2E not in sys.path:
+    sys.path.insert(0, _E2E)
+
+from e2e_support import Queuectl  # noqa: E402
+from proc_support import (  # noqa: E402,F401  (re-exported for the tests)
     alive, describe, group_members, kill_all, processes_of_home, processes_of_workers, processes_where, ts, wait_until,
 )
-
-CLI_TIMEOUT = 60.0
-HOST_ENV = "QUEUECTL_HOST_ID"
-
-
-# ── polling ─────────────────────────────────────────────────────────────────────────────────
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -41,115 +39,17 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-# ── direct SQL on the test's database ───────────────────────────────────────────────────────
-
-
-class Probe:
-    """Read-only SQL on the store, for cheap polling; reconnects across server restarts."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._conn = None
-
-    def rows(self, sql: str, params: Sequence[Any] = (), *, timeout: float = 30) -> list[tuple]:
-        import psycopg2
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = psycopg2.connect(self.url, connect_timeout=3)
-                    self._conn.autocommit = True
-                with self._conn.cursor() as cur:
-                    cur.execute(sql, tuple(params))
-                    return cur.fetchall()
-            except (psycopg2.OperationalError, psycopg2.InterfaceError):
-                self.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        rows = self.rows(sql, params)
-        return rows[0][0] if rows else None
-
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:
-                pass
-            self._conn = None
-
-
 # ── the CLI ─────────────────────────────────────────────────────────────────────────────────
 
 
-class PgQueuectl:
-    """Drives `python -m queuectl` for one test against a PostgreSQL store and the test's own home."""
+class PgQueuectl(Queuectl):
+    """The e2e Queuectl on a PostgreSQL store, whose reads go through the probe (raw SQL that rides
+    out a server restart, where the core's store would fail) and come back as plain rows and dicts."""
 
     def __init__(self, home: Path, work: Path, db_url: str) -> None:
-        self.home = home
-        self.work = work  # scratch directory outside the home: the jobs' cwd
+        super().__init__(home, work, db_url)
         self.db_url = db_url
-        env = dict(os.environ)
-        env.pop(HOST_ENV, None)
-        env.pop("QUEUECTL_DEBUG", None)
-        env["QUEUECTL_DB"] = db_url
-        env["QUEUECTL_HOME"] = str(home)
-        env["PYTHONUNBUFFERED"] = "1"
-        self.env = env
-        self.popens: list[subprocess.Popen] = []
-        self.probe = Probe(db_url)
         self.orphan_workers: set[str] = set()  # workers whose job processes the test leaves orphaned
-
-    # running commands
-    def env_for(self, host: str | None) -> dict[str, str]:
-        env = dict(self.env)
-        if host is not None:
-            env[HOST_ENV] = host
-        return env
-
-    @staticmethod
-    def argv(*args: str) -> list[str]:
-        return [sys.executable, "-m", "queuectl", *args]
-
-    def run(self, *args: str, host: str | None = None, input: str | None = None, check: bool = True,
-            timeout: float = CLI_TIMEOUT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            self.argv(*args), input=input, capture_output=True, text=True, env=env or self.env_for(host),
-            cwd=self.work, timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"queuectl {' '.join(args)} exited {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
-            )
-        return proc
-
-    def json(self, *args: str, host: str | None = None, input: str | None = None) -> Any:
-        return json.loads(self.run(*args, "--json", host=host, input=input).stdout)
-
-    def enqueue(self, *args: str) -> str:
-        out = self.run("enqueue", *args).stdout.split()
-        assert len(out) == 1, out
-        return out[0]
-
-    def enqueue_many(self, jobs: Sequence[dict[str, Any]]) -> list[str]:
-        text = "".join(json.dumps(j) + "\n" for j in jobs)
-        return self.run("enqueue", "-", input=text).stdout.split()
-
-    def config(self, key: str, value: object) -> None:
-        self.run("config", "set", key, str(value))
-
-    def show(self, job_id: str, host: str | None = None) -> dict[str, Any]:
-        return self.json("show", job_id, host=host)
-
-    def start_workers(self, n: int, host: str | None = None) -> list[str]:
-        return self.json("worker", "start", "-c", str(n), host=host)["started"]
-
-    def worker_log(self, worker_id: str) -> str:
-        path = self.home / "workers" / f"{worker_id}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
 
     # direct reads, cheap enough to poll
     def state(self, job_id: str) -> str | None:
@@ -159,6 +59,7 @@ class PgQueuectl:
         return dict(self.probe.rows("SELECT id, state FROM job WHERE id = ANY(%s)", (list(ids),)))
 
     def counts(self) -> dict[str, int]:
+        """Jobs per state, only the states that have some."""
         return dict(self.probe.rows("SELECT state, count(*) FROM job GROUP BY state"))
 
     def runs(self, job_id: str) -> list[dict[str, Any]]:
@@ -180,11 +81,8 @@ class PgQueuectl:
                             "FROM job ORDER BY id"),
             self.probe.rows("SELECT job_id, number, finished_at, exit_code FROM run ORDER BY job_id, number"),
             self.probe.rows("SELECT key, value FROM setting ORDER BY key"),
-            self.probe.rows("SELECT state, n FROM job_count ORDER BY state"),
+            self.probe.rows("SELECT state, shard, n FROM job_count ORDER BY state, shard"),
         )
-
-    def close(self) -> None:
-        self.probe.close()
 
 
 # ── a private PostgreSQL cluster, that a test may stop and start ────────────────────────────

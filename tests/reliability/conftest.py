@@ -1,5 +1,7 @@
-"""Reliability fixtures: a private QUEUECTL_HOME per test, and a reaper that guarantees no process of
-the test survives it (workers the test started, detached workers, the jobs they ran).
+"""Reliability fixtures: a private QUEUECTL_HOME per test, on each store (`test_x[sqlite]`, the home's
+queue.db; `test_x[postgresql]`, a fresh database: `store_under_test`, tests/conftest.py; a test about
+SQLite itself is marked `backends("sqlite")`), and a reaper that guarantees no process of the test
+survives it (workers the test started, detached workers, the jobs they ran).
 
 Run the long versions with `python -m pytest tests/reliability -m slow`.
 """
@@ -22,9 +24,9 @@ from reliability_support import RQueuectl, make_q, reap, tmpfs  # noqa: E402
 
 
 @pytest.fixture
-def q(tmp_path: Path) -> Iterator[RQueuectl]:
+def q(tmp_path: Path, store_under_test: str | None) -> Iterator[RQueuectl]:
     """A queuectl for this test; at teardown every process of the test is stopped, and must be gone."""
-    qc = make_q(tmp_path / "qhome", tmp_path / "work")  # the home is not created: first use creates it
+    qc = make_q(tmp_path / "qhome", tmp_path / "work", store_under_test)  # the home: created by first use
     try:
         yield qc
     finally:
@@ -44,7 +46,7 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def qfs(small_fs: Path, tmp_path: Path) -> Iterator[RQueuectl]:
-    """Like `q`, with QUEUECTL_HOME on the small tmpfs."""
+    """Like `q`, with QUEUECTL_HOME (and so the SQLite store: these tests are SQLite's) on the small tmpfs."""
     qc = make_q(small_fs / "qhome", tmp_path / "work")
     try:
         yield qc

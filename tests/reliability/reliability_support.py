@@ -1,6 +1,6 @@
 """Helpers for the reliability tests: the end-to-end helpers (tests/e2e/e2e_support.py) plus
 workers this test starts and owns itself (so it can kill -9 them at any moment and reap them),
-raw store access behind the core's back, CPU sampling and log inspection.
+raw store access behind the core's back (`sql()`, on either store), CPU sampling and log inspection.
 
 Every process a test starts carries `QUEUECTL_HOME=<this test's home>` in its environment; the
 `q` fixture (conftest.py) finds leftovers by it and fails the test if any survive it.
@@ -12,7 +12,6 @@ import errno
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -131,8 +130,8 @@ class RQueuectl(Queuectl):
     """A Queuectl (CLI as subprocesses against a private home) that also starts, kills and reaps
     its own `worker run` processes, and reads the store directly."""
 
-    def __init__(self, home: Path, work: Path) -> None:
-        super().__init__(home, work)
+    def __init__(self, home: Path, work: Path, store_url: str | None = None) -> None:
+        super().__init__(home, work, store_url)
         self.pool: list[PoolWorker] = []
         self.own: list[subprocess.Popen] = []  # other processes the test started (reaped at teardown)
         self.store_broken = False  # set by tests that break the store on purpose: no `worker stop` at teardown
@@ -150,15 +149,7 @@ class RQueuectl(Queuectl):
 
         ConfigStore(self.store()).set_paused(paused)
 
-    # ── raw reads ───────────────────────────────────────────────────────────────────────────
-    def sql(self, query: str, params: tuple = ()) -> list[tuple]:
-        """Rows of a read-only query on a fresh sqlite3 connection (behind the core's back)."""
-        con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
-        try:
-            return con.execute(query, params).fetchall()
-        finally:
-            con.close()
-
+    # ── logs (raw reads of the store: Queuectl.sql) ─────────────────────────────────────────
     def worker_logs(self) -> dict[str, str]:
         folder = self.home / "workers"
         if not folder.exists():
@@ -216,7 +207,7 @@ class RQueuectl(Queuectl):
     def job_processes(self) -> list[psutil.Process]:
         """Live processes of this home that are not workers: job processes (and anything they left)."""
         workers = {w.pid for w in self.live_pool()}
-        rows = self.sql("SELECT pid FROM worker WHERE state IN ('running', 'stopping')") if self.db_path.exists() else []
+        rows = self.sql("SELECT pid FROM worker WHERE state IN ('running', 'stopping')") if self.has_store() else []
         workers |= {r[0] for r in rows}
         out = []
         for p in processes_of_home(self.home):
@@ -239,16 +230,18 @@ def tracebacks(logs: dict[str, str]) -> dict[str, str]:
 # ── fixtures' plumbing (also for module-scoped scenarios) ─────────────────────────────────────
 
 
-def make_q(home: Path, work: Path) -> RQueuectl:
+def make_q(home: Path, work: Path, store_url: str | None = None) -> RQueuectl:
+    """`store_url` None: the home's SQLite file; else a PostgreSQL URL (see Queuectl)."""
     work.mkdir(parents=True, exist_ok=True)
-    return RQueuectl(home, work)
+    return RQueuectl(home, work, store_url)
 
 
 def reap(qc: RQueuectl) -> list[str]:
     """Stop everything the test started; return what had to be killed (a test failure)."""
     problems: list[str] = []
-    qc.close()
-    if qc.db_path.exists() and not qc.store_broken:
+    stop = not qc.store_broken and qc.has_store()
+    qc.close()  # the test's own connections go first (on SQLite they could hold a lock)
+    if stop:
         problems += force_stop_workers(qc.run)
     for w in qc.pool:
         if w.proc.poll() is None and qc.store_broken:
@@ -264,8 +257,8 @@ def reap(qc: RQueuectl) -> list[str]:
     return problems + kill_leftovers(qc.home)
 
 
-def make_q_for_module(root: Path) -> RQueuectl:
-    return make_q(root / "qhome", root / "work")
+def make_q_for_module(root: Path, store_url: str | None = None) -> RQueuectl:
+    return make_q(root / "qhome", root / "work", store_url)
 
 
 def reap_module(qc: RQueuectl) -> None:

@@ -3,17 +3,20 @@ UTF-8 (a job id typed in a Latin-1 terminal, a file name from a foreign disk) an
 directory whose name is not UTF-8. Same promise: exit 1 or 2, one line on stderr, no traceback,
 no "internal error", the store as before.
 
-Run as real subprocesses: argv bytes only reach Python (as surrogate escapes) through exec.
+Run as real subprocesses: argv bytes only reach Python (as surrogate escapes) through exec. On both
+stores: the text would reach sqlite3 or psycopg2, which both refuse surrogates.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
+
+from reliability_support import RQueuectl, make_q_for_module, reap_module
 
 BAD = b"\xff\xfeid"
 
@@ -33,22 +36,19 @@ CASES = {  # one per code path that takes a job id, a worker id or a name from t
 }
 
 
-def _snapshot(db) -> dict:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in ("job", "run", "setting")}
-    finally:
-        con.close()
+def _snapshot(q: RQueuectl) -> dict:
+    return {t: sorted(q.sql(f"SELECT * FROM {t}"), key=repr) for t in ("job", "run", "setting")}
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("badinput")
-    env = dict(os.environ, QUEUECTL_HOME=str(tmp_path / "home"))
-    env.pop("QUEUECTL_DB", None)
-    subprocess.run([sys.executable, "-m", "queuectl", "enqueue", "--id", "p1", "true"], env=env, check=True,
-                   capture_output=True, cwd=tmp_path)
-    return tmp_path, env
+def q(tmp_path_factory, module_store_under_test) -> Iterator[RQueuectl]:
+    """One home (and store) for the module, on each store, holding one job."""
+    qc = make_q_for_module(tmp_path_factory.mktemp("badinput"), module_store_under_test)
+    try:
+        qc.enqueue("--id", "p1", "true")
+        yield qc
+    finally:
+        reap_module(qc)
 
 
 def _check(res: subprocess.CompletedProcess) -> None:
@@ -61,23 +61,19 @@ def _check(res: subprocess.CompletedProcess) -> None:
 
 
 @pytest.mark.parametrize("args", list(CASES.values()), ids=list(CASES))
-def test_non_utf8_arguments_are_refused_cleanly(home, args):
-    root, env = home
-    db = root / "home" / "queue.db"
-    before = _snapshot(db)
-    res = subprocess.run([sys.executable.encode(), b"-m", b"queuectl", *args], env=env, capture_output=True,
-                         cwd=root, timeout=60)
+def test_non_utf8_arguments_are_refused_cleanly(q, args):
+    before = _snapshot(q)
+    res = subprocess.run([sys.executable.encode(), b"-m", b"queuectl", *args], env=q.env, capture_output=True,
+                         cwd=q.work, timeout=60)
     _check(res)
-    assert _snapshot(db) == before
+    assert _snapshot(q) == before
 
 
-def test_enqueue_from_a_directory_whose_name_is_not_utf8(home):
-    root, env = home
-    db = root / "home" / "queue.db"
-    odd = os.path.join(os.fsencode(root), b"dir-\xff")
+def test_enqueue_from_a_directory_whose_name_is_not_utf8(q):
+    odd = os.path.join(os.fsencode(q.work), b"dir-\xff")
     os.mkdir(odd)
-    before = _snapshot(db)
-    res = subprocess.run([sys.executable, "-m", "queuectl", "enqueue", "true"], env=env, capture_output=True,
+    before = _snapshot(q)
+    res = subprocess.run([sys.executable, "-m", "queuectl", "enqueue", "true"], env=q.env, capture_output=True,
                          cwd=odd, timeout=60)
     _check(res)  # (or, were it accepted, the job must be enqueued: either way, no internal error)
-    assert _snapshot(db) == before
+    assert _snapshot(q) == before

@@ -96,8 +96,9 @@ def test_acknowledged_enqueues_survive_kill_9_of_everything(q: RQueuectl):
         assert present in (0, len(ids)), f"bulk {tag}: {present} of {len(ids)} jobs present"
     present = sum(1 for i in huge_ids if i in rows)
     assert present in (0, len(huge_ids)), f"the 60,000-job bulk is half there: {present}"
-    assert q.sql("PRAGMA integrity_check") == [("ok",)]
-    counts = dict(q.sql("SELECT state, n FROM job_count"))
+    if q.is_sqlite:  # (PostgreSQL: crash recovery is the server's, which the kill does not touch)
+        assert q.sql("PRAGMA integrity_check") == [("ok",)]
+    counts = dict(q.sql("SELECT state, sum(n) FROM job_count GROUP BY state"))  # (PostgreSQL: one row per shard)
     assert sum(counts.values()) == len(rows), f"job counts {counts} disagree with {len(rows)} jobs"
     print(f"\nkill -9 of {len(victims)} processes at {killed_at:.2f}: {len(acked)} acknowledged jobs all present; "
           f"the 60,000-job bulk {'committed' if present else 'not committed'}; "
@@ -118,6 +119,7 @@ def _strace(q: RQueuectl, out, *args: str) -> list[str]:
     return out.read_text().splitlines()
 
 
+@pytest.mark.backends("sqlite")  # SQLite's WAL and its fsyncs (PostgreSQL's are the server's)
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_enqueue_fsyncs_the_wal_before_acknowledging_and_workers_do_not_fsync_per_commit(q: RQueuectl, tmp_path):
     q.run("status")  # create the store first: then an enqueue's only job is to append

@@ -58,8 +58,8 @@ def _pids(path) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory):
-    q = make_q_for_module(tmp_path_factory.mktemp("trees"))
+def scenario(tmp_path_factory, module_store_under_test):
+    q = make_q_for_module(tmp_path_factory.mktemp("trees"), module_store_under_test)
     try:
         (q.work / "tree.sh").write_text(TREE_SH)
         q.configure(poll_interval=0.05, kill_grace=KILL_GRACE)

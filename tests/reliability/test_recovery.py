@@ -119,8 +119,8 @@ WORKER_TIMEOUT = 3.0
 
 
 @pytest.fixture(scope="module")
-def cross_host(tmp_path_factory):
-    q = make_q_for_module(tmp_path_factory.mktemp("cross"))
+def cross_host(tmp_path_factory, module_store_under_test):
+    q = make_q_for_module(tmp_path_factory.mktemp("cross"), module_store_under_test)
     try:
         q.configure(poll_interval=0.05, backoff_base=1, backoff_max=0, worker_timeout=WORKER_TIMEOUT)
         samples = _one_round(q, "x", True, timeout=WORKER_TIMEOUT)
