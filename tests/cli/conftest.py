@@ -1,5 +1,14 @@
 """Fixtures for the CLI tests: a private QUEUECTL_HOME, an in-process `run()` of `queuectl.cli.main`,
-a snapshot of the whole store, and a few core helpers that move jobs into a state without workers."""
+a snapshot of the whole store, and a few core helpers that move jobs into a state without workers.
+
+Every test runs on both stores, `test_x[sqlite]` (the home's queue.db) and `test_x[postgresql]` (a fresh
+database from tests/conftest.py's `pg_url`, which fails when PostgreSQL cannot be reached). Two markers
+narrow that, so nothing is collected only to be skipped:
+- `@pytest.mark.backends("sqlite")`: the test is about one store's own behaviour (the SQLite file's
+  mode, a directory given as the store, ...) and runs on that store only;
+- `@pytest.mark.no_store`: the test never opens a store (help, version, completion scripts) and runs
+  once; its teardown fails if it did open one after all.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from proc_support import wait_until
+from queuectl import cli as cli_module
 from queuectl.cli import main
 from queuectl.core.clock import SYSTEM_CLOCK
 from queuectl.core.config import ConfigStore
@@ -22,6 +33,22 @@ from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
 
 WORKER = "w-test"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "backends(*names): run this CLI test on these stores only (default: all)")
+    config.addinivalue_line("markers", "no_store: this CLI test opens no store; it runs once, on no backend")
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrise `backend` (every CLI test depends on it through the autouse `home`) over the stores."""
+    if "backend" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("no_store"):
+        return
+    marker = metafunc.definition.get_closest_marker("backends")
+    names = marker.args if marker else BACKENDS
+    assert names and set(names) <= set(BACKENDS), f"unknown backends {names}"
+    metafunc.parametrize("backend", names, indirect=True)
 
 
 @dataclass(frozen=True)
@@ -38,18 +65,56 @@ class Result:
         return [line for line in self.err.splitlines() if line.strip()]
 
 
+@pytest.fixture
+def backend(request) -> str | None:
+    """The test's store: "sqlite" or "postgresql" (see pytest_generate_tests); None for a no_store test."""
+    return getattr(request, "param", None)
+
+
+@pytest.fixture
+def pg_store_url(backend, request) -> str | None:
+    """The test's PostgreSQL database (QUEUECTL_DB), or None on SQLite."""
+    return request.getfixturevalue("pg_url") if backend == "postgresql" else None
+
+
 @pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
-    """Every CLI test gets its own QUEUECTL_HOME and works in an empty directory of its own."""
+def home(backend, pg_store_url, tmp_path, monkeypatch) -> Path:
+    """Every CLI test gets its own QUEUECTL_HOME and works in an empty directory of its own.
+
+    On PostgreSQL QUEUECTL_DB names the test's database; the home still holds worker logs."""
     root = tmp_path / "home"
     monkeypatch.setenv("QUEUECTL_HOME", str(root))
-    monkeypatch.delenv("QUEUECTL_DB", raising=False)
+    if pg_store_url:
+        monkeypatch.setenv("QUEUECTL_DB", pg_store_url)
+    else:
+        monkeypatch.delenv("QUEUECTL_DB", raising=False)
     monkeypatch.delenv("QUEUECTL_DEBUG", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    return root
+    yield root
+    if backend is None:
+        assert not (root / "queue.db").exists(), "a no_store test opened the store: let it run on the backends"
+    if pg_store_url:
+        # Every connection the test opened (the core's, each run()'s, each snapshot's) must be closed by
+        # now: pg_url's DROP DATABASE ... WITH (FORCE) would otherwise cut a leak off silently. A closed
+        # connection's server process leaves pg_stat_activity a moment later, hence the polling.
+        wait_until(lambda: _other_connections(pg_store_url) == 0, timeout=5, interval=0.01,
+                   message="the test's PostgreSQL connections to close")
+
+
+def _other_connections(url: str) -> int:
+    import psycopg2
+
+    con = psycopg2.connect(url, connect_timeout=5)
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid()")
+            return cur.fetchone()[0]
+    finally:
+        con.close()
 
 
 @pytest.fixture
@@ -70,6 +135,13 @@ def run(capsys, monkeypatch):
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         else:  # pragma: no cover - main always exits
             raise AssertionError("queuectl.cli.main returned instead of exiting")
+        finally:
+            # A real `queuectl` process exits after one command and its connection goes with it; in-process
+            # the store stays open, held by cli._OPENED. Close it as the exit would: on PostgreSQL every
+            # run() would otherwise keep a server connection (a Hypothesis test makes more than
+            # max_connections of them).
+            while cli_module._OPENED:
+                cli_module._OPENED.pop().close()
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 
@@ -153,9 +225,17 @@ def core(home):
     c.close()
 
 
-def snapshot(home: Path) -> dict[str, list[tuple]]:
-    """Every row of every table of the store (read with plain sqlite3, behind the core's back)."""
-    path = home / "queue.db"
+def snapshot(home: Path, pg_url: str | None = None) -> dict[str, list[tuple]]:
+    """Every row of every table of the store, read behind the core's back (plain sqlite3 or psycopg2,
+    read-only): the home's queue.db, or the PostgreSQL database `pg_url`.
+
+    {} is "no store yet": no SQLite file, or a PostgreSQL database that no command has migrated (the
+    database itself exists from the start of the test). An empty store has its tables, with no rows.
+    """
+    return _snapshot_postgresql(pg_url) if pg_url else _snapshot_sqlite(home / "queue.db")
+
+
+def _snapshot_sqlite(path: Path) -> dict[str, list[tuple]]:
     if not path.exists():
         return {}
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -166,6 +246,28 @@ def snapshot(home: Path) -> dict[str, list[tuple]]:
         con.close()
 
 
+def _snapshot_postgresql(url: str) -> dict[str, list[tuple]]:
+    import psycopg2
+
+    con = psycopg2.connect(url, connect_timeout=5)
+    try:
+        # one read-only transaction: every table as of the same moment, as SQLite's reader sees it
+        con.set_session(readonly=True, isolation_level="REPEATABLE READ")
+        with con.cursor() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name")
+            tables = [r[0] for r in cur.fetchall()]
+            rows = {}
+            for table in tables:
+                cur.execute(f'SELECT * FROM "{table}"')
+                # BYTEA comes back as memoryview, whose repr is an address: compare and sort its bytes
+                rows[table] = sorted((tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                                      for row in cur.fetchall()), key=repr)
+        return rows
+    finally:
+        con.close()
+
+
 @pytest.fixture
-def store_snapshot(home):
-    return lambda: snapshot(home)
+def store_snapshot(home, pg_store_url):
+    return lambda: snapshot(home, pg_store_url)

@@ -1,13 +1,17 @@
 """A bad input changes nothing: exit 2 (bad usage/input) or 1 (no such job, wrong state), exactly one
 line on stderr naming what was wrong, never a traceback, and the store exactly as before.
 
-One table; every row runs against a store seeded with jobs in every state and one overridden setting.
+One table; every row runs against a store seeded with jobs in every state and one overridden setting,
+on both stores. A store that cannot be used has a table per backend: the SQLite file's own failures
+(a directory, a file that is not SQLite) and PostgreSQL's (no server, no such database, a password).
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +26,7 @@ class Case:
     stdin: str | None = None
     files: dict[str, str] = field(default_factory=dict)
     seed: str = "basic"  # "basic": jobs in every state + a setting; "empty": a fresh, empty store
+    hides: tuple[str, ...] = ()  # never printed (a password in a store URL)
 
 
 def c(*args: str, code: int = 2, mentions: tuple[str, ...] | str = (), **kw) -> Case:
@@ -192,10 +197,25 @@ CASES: dict[str, Case] = {
     "db-url-ftp-enqueue": c("--db", "ftp://x", "enqueue", "echo", mentions="ftp://x"),
     "db-url-sqlite-no-path": c("--db", "sqlite:///", "list", mentions="sqlite:///"),
     "tui-port-zero": c("tui", "--port", "0", mentions="--port"),
-    # ── a store that cannot be used (exit 1) ───────────────────────────────────────────────
+}
+
+# ── a store that cannot be used (exit 1); the seeded store is the test's own, of the same backend ──
+SQLITE_STORE_CASES: dict[str, Case] = {
     "db-is-a-directory": c("--db", "sqlite:///{work}", "status", code=1, mentions="{work}"),
     "db-is-not-a-database": c("--db", "sqlite:///{work}/junk.db", "list", code=1, mentions="junk.db",
                               files={"junk.db": "this is not SQLite " * 200}),
+}
+UNREACHABLE = "postgresql://queuectl@127.0.0.1:1/queuectl"  # port 1 of the loopback refuses at once
+POSTGRESQL_STORE_CASES: dict[str, Case] = {
+    "db-pg-unreachable": c("--db", UNREACHABLE, "status", code=1, mentions=("cannot reach", UNREACHABLE)),
+    "db-pg-unreachable-enqueue": c("--db", UNREACHABLE, "enqueue", "echo", code=1, mentions=UNREACHABLE),
+    "db-pg-no-such-database": c("--db", "{pg}/queuectl_no_such_db", "list", code=1,  # {pg}: the test server
+                                mentions=("queuectl_no_such_db", "does not exist")),
+    "db-pg-password-in-userinfo": c("--db", "postgresql://queuectl:s3cret-pw@127.0.0.1:1/queuectl", "status",
+                                    code=1, mentions="postgresql://queuectl:***@127.0.0.1:1/queuectl",
+                                    hides=("s3cret-pw",)),
+    "db-pg-password-in-query": c("--db", "postgresql://queuectl@127.0.0.1:1/queuectl?password=s3cret-pw",
+                                 "enqueue", "echo", code=1, mentions="?password=***", hides=("s3cret-pw",)),
 }
 
 
@@ -213,6 +233,27 @@ def seed_basic(core) -> None:
 
 @pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
 def test_bad_input_changes_nothing(case: Case, run, core, store_snapshot, workdir):
+    check_refused(case, run, core, store_snapshot, workdir)
+
+
+@pytest.mark.backends("sqlite")
+@pytest.mark.parametrize("case", list(SQLITE_STORE_CASES.values()), ids=list(SQLITE_STORE_CASES))
+def test_unusable_sqlite_store_changes_nothing(case: Case, run, core, store_snapshot, workdir):
+    check_refused(case, run, core, store_snapshot, workdir)
+
+
+@pytest.mark.backends("postgresql")
+@pytest.mark.parametrize("case", list(POSTGRESQL_STORE_CASES.values()), ids=list(POSTGRESQL_STORE_CASES))
+def test_unusable_postgresql_store_changes_nothing(case: Case, run, core, store_snapshot, workdir, pg_store_url):
+    check_refused(case, run, core, store_snapshot, workdir, pg_server=pg_store_url.rsplit("/", 1)[0])
+
+
+def check_refused(case: Case, run, core, store_snapshot, workdir: Path, pg_server: str = "") -> None:
+    """Run `case` on a seeded store: refused with one line on stderr, and the store as it was."""
+
+    def expand(text: str) -> str:
+        return text.replace("{work}", str(workdir)).replace("{pg}", pg_server)
+
     if case.seed == "basic":
         seed_basic(core)
     for name, text in case.files.items():
@@ -220,7 +261,7 @@ def test_bad_input_changes_nothing(case: Case, run, core, store_snapshot, workdi
     before = store_snapshot()
     assert before, "the seeded store should exist"
 
-    result = run(*(a.replace("{work}", str(workdir)) for a in case.args), input=case.stdin)
+    result = run(*(expand(a) for a in case.args), input=case.stdin)
 
     assert result.code == case.code, f"exit {result.code}, expected {case.code}; stderr: {result.err!r}"
     assert "Traceback" not in result.err and "Traceback" not in result.out
@@ -229,12 +270,41 @@ def test_bad_input_changes_nothing(case: Case, run, core, store_snapshot, workdi
     lines = result.err.strip("\n").split("\n")
     assert len(lines) == 1 and lines[0].strip(), f"expected one non-empty stderr line, got {result.err!r}"
     assert lines[0].startswith("queuectl: error:"), lines[0]
-    for word in (m.replace("{work}", str(workdir)) for m in case.mentions):
+    for word in map(expand, case.mentions):
         assert word.lower() in lines[0].lower(), f"{word!r} not named in {lines[0]!r}"
+    for secret in case.hides:
+        assert secret not in result.err, f"{secret!r} printed in {lines[0]!r}"
     after = store_snapshot()
     assert after == before, "a refused command changed the store"
     if case.seed == "empty":
         assert after["job"] == [] and after["run"] == []
+
+
+def test_another_applications_database_is_refused_and_left_alone(run, store_snapshot, home, pg_store_url):
+    """A store URL that names some other application's database (one with its own `job` table): every
+    command exits 1 with one line, and the queuectl schema it began to create is rolled back."""
+    create = "CREATE TABLE job (name TEXT); INSERT INTO job VALUES ('theirs')"
+    if pg_store_url:
+        import psycopg2
+
+        con = psycopg2.connect(pg_store_url)
+        with con, con.cursor() as cur:
+            cur.execute(create)
+    else:
+        home.mkdir()
+        con = sqlite3.connect(home / "queue.db")
+        con.executescript(create)
+    con.close()
+    before = store_snapshot()
+    assert before == {"job": [("theirs",)]}
+
+    for args in (["status"], ["list"], ["enqueue", "true"]):
+        result = run(*args)
+        assert (result.code, result.out) == (1, ""), result
+        assert len(result.err_lines) == 1 and "Traceback" not in result.err
+        # SQLite: "table job already exists"; PostgreSQL: 'relation "job" already exists'
+        assert "job" in result.err and "already exists" in result.err, result.err
+    assert store_snapshot() == before
 
 
 # ── the same promise over generated job objects ─────────────────────────────────────────────

@@ -638,6 +638,7 @@ def test_config_is_stored_not_per_process(ok, core):
 # ── global behaviour ────────────────────────────────────────────────────────────────────────
 
 
+@pytest.mark.no_store
 def test_bare_queuectl_prints_help(run):
     result = run()
     assert result.code == 0 and result.err == ""
@@ -645,6 +646,7 @@ def test_bare_queuectl_prints_help(run):
     assert "Also accepted:" in result.out and "dlq-retry" in " ".join(result.out.split())
 
 
+@pytest.mark.no_store
 def test_help_hides_the_aliases(run):
     out = run("--help").out
     commands = out.split("Commands:")[1].split("Also accepted:")[0]
@@ -654,6 +656,7 @@ def test_help_hides_the_aliases(run):
                          "config-set"}
 
 
+@pytest.mark.no_store
 @pytest.mark.parametrize("flag", ["--version", "-V"])
 def test_version(run, flag):
     result = run(flag)
@@ -672,6 +675,7 @@ def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tup
 COMMAND_PATHS = _command_paths(cli)
 
 
+@pytest.mark.no_store
 def test_every_documented_command_exists():
     names = {" ".join(p) for p in COMMAND_PATHS}
     for expected in ("enqueue", "list", "status", "stats", "show", "logs", "wait", "retry", "cancel", "delete",
@@ -682,11 +686,13 @@ def test_every_documented_command_exists():
         assert expected in names, expected
 
 
+@pytest.mark.no_store
 def test_top_level_help_has_examples(run):
     out = run("--help").out
     assert "queuectl enqueue '" in out and "queuectl worker start" in out
 
 
+@pytest.mark.no_store
 @pytest.mark.parametrize("path", COMMAND_PATHS, ids=[" ".join(p) for p in COMMAND_PATHS])
 def test_every_command_help_has_an_example(run, path):
     result = run(*path, "--help")
@@ -695,6 +701,7 @@ def test_every_command_help_has_an_example(run, path):
     assert "Example" in result.out, f"`queuectl {' '.join(path)} --help` shows no example"
 
 
+@pytest.mark.no_store
 @pytest.mark.parametrize("group", ["dlq", "worker", "config"])
 def test_bare_group_prints_its_help(run, group):
     """Like bare `queuectl`: the group's help, readable, on stdout, exit 0 (not crushed into one error line)."""
@@ -704,22 +711,28 @@ def test_bare_group_prints_its_help(run, group):
     assert "list" in result.out.split("Commands:")[1]
 
 
-def test_db_option_and_env_select_the_store(ok, tmp_path, monkeypatch):
+def test_db_option_and_env_select_the_store(ok, tmp_path, monkeypatch, pg_store_url):
+    """--db, then QUEUECTL_DB, select a store other than the home's queue.db: another SQLite file, or
+    the test's PostgreSQL database."""
     other = tmp_path / "other" / "q.db"
-    url = f"sqlite:///{other}"
+    url = pg_store_url or f"sqlite:///{other}"
+    monkeypatch.delenv("QUEUECTL_DB", raising=False)  # the default store is the home's queue.db again
     ok("--db", url, "enqueue", "--id", "elsewhere", "true")
-    assert other.exists()
+    assert other.exists() == (pg_store_url is None)
     assert list_ids(ok) == []
     assert [j["id"] for j in ok("--db", url, "list", "--json").json()] == ["elsewhere"]
     monkeypatch.setenv("QUEUECTL_DB", url)
     assert list_ids(ok) == ["elsewhere"]
 
 
-def test_fresh_home_is_private(ok, home):
+def test_fresh_home_is_private(ok, home, backend):
     assert not home.exists()
     ok("status")
-    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
-    assert stat.S_IMODE(os.stat(home / "queue.db").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700  # worker logs live here whatever the store
+    if backend == "sqlite":
+        assert stat.S_IMODE(os.stat(home / "queue.db").st_mode) == 0o600
+    else:  # the store is the PostgreSQL database: no SQLite file appears beside it
+        assert not (home / "queue.db").exists()
 
 
 def test_worker_list_with_no_workers(ok):

@@ -1,6 +1,7 @@
 """Headless commands start fast: they never import Textual, Rich or psycopg2 (nor does the core).
 
-Each check runs in a fresh interpreter, where sys.modules shows exactly what was loaded.
+Each check runs in a fresh interpreter, where sys.modules shows exactly what was loaded. The checks
+run on the default SQLite store: a PostgreSQL store needs psycopg2, and loads it only then (the last test).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import textwrap
 import pytest
 
 HEAVY = ("textual", "rich", "psycopg2")
+
+pytestmark = pytest.mark.backends("sqlite")
 
 PRELUDE = textwrap.dedent(
     """
@@ -40,15 +43,18 @@ PRELUDE = textwrap.dedent(
 )
 
 
-def run_python(code: str, home) -> dict:
+def run_python(code: str, home, db: str | None = None) -> dict:
     env = {**os.environ, "QUEUECTL_HOME": str(home)}
     env.pop("QUEUECTL_DB", None)
+    if db:
+        env["QUEUECTL_DB"] = db
     proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.no_store
 def test_importing_the_cli_loads_nothing_heavy(home):
     result = run_python(
         """
@@ -110,6 +116,7 @@ def test_every_headless_command_loads_nothing_heavy(home):
     assert {k: v for k, v in result["codes"].items() if v != 0} == {"wait j1 --timeout 0.1": 1}
 
 
+@pytest.mark.no_store
 def test_core_modules_load_nothing_heavy(home):
     result = run_python(
         """
@@ -126,3 +133,18 @@ def test_core_modules_load_nothing_heavy(home):
     for expected in ("queuectl.core.queue", "queuectl.core.specs", "queuectl.core.settings", "queuectl.core.db",
                      "queuectl.core.worker", "queuectl.core.supervisor", "queuectl.core.migrations"):
         assert expected in result["modules"]
+
+
+@pytest.mark.backends("postgresql")
+def test_headless_commands_on_postgresql_load_the_driver_only(home, pg_store_url):
+    result = run_python(
+        """
+        codes = [call("enqueue", "--id", "j1", "echo hi")[0]]
+        codes += [call(*args)[0] for args in (["status"], ["list", "--json"], ["show", "j1"], ["logs", "j1"])]
+        print(json.dumps({"codes": codes, "heavy": heavy()}))
+        """,
+        home,
+        db=pg_store_url,
+    )
+    assert result["codes"] == [0] * 5
+    assert {m.split(".")[0] for m in result["heavy"]} == {"psycopg2"}
