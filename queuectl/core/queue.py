@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
@@ -72,8 +72,7 @@ class _JobIds:
 new_job_id = _JobIds().new
 
 
-@dataclass(frozen=True, slots=True)
-class FinishResult:
+class FinishResult(NamedTuple):
     """What a finish did: the job's new state, or None when fenced off (the job was recovered)."""
 
     state: JobState | None

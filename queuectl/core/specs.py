@@ -10,9 +10,8 @@ import json
 from collections.abc import Mapping
 import math
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TypeGuard
+from typing import NamedTuple, TypeGuard
 
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec
 
@@ -50,8 +49,7 @@ _UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _ID_RULE = "id: must match [A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
 
 
-@dataclass(frozen=True, slots=True)
-class JobSpec:
+class JobSpec(NamedTuple):
     """A validated job description; None fields are filled by the CLI or the queue at enqueue."""
 
     command: str
