@@ -1147,4 +1147,16 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         click.echo(f"queuectl: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
                    "(set QUEUECTL_DEBUG=1 for a traceback)", err=True)
         code = 1
+    finally:
+        _close_opened()
     sys.exit(code)
+
+
+def _close_opened() -> None:
+    """Close the stores this call opened: `main` called in-process (tests, scripts) must not leak
+    a connection per call (PostgreSQL allows only so many)."""
+    while _OPENED:
+        try:
+            _OPENED.pop().close()
+        except Exception:  # closing a broken connection must not hide the command's outcome
+            pass
