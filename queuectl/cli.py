@@ -11,7 +11,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -259,9 +258,9 @@ def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | Non
             if len(specs) > 1:
                 raise InvalidInput("--id names one job, but the input has several")
             if specs[0].id is None:
-                specs = [replace(specs[0], id=validate_job_id(job_id))]
+                specs = [specs[0]._replace(id=validate_job_id(job_id))]
     base = os.getcwd()
-    specs = [replace(s, cwd=os.path.normpath(os.path.join(base, s.cwd))) if s.cwd else s for s in specs]
+    specs = [s._replace(cwd=os.path.normpath(os.path.join(base, s.cwd))) if s.cwd else s for s in specs]
     store = ctx.store()
     from queuectl.core.wake import wake_workers
 
@@ -1148,4 +1147,16 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         click.echo(f"queuectl: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
                    "(set QUEUECTL_DEBUG=1 for a traceback)", err=True)
         code = 1
+    finally:
+        _close_opened()
     sys.exit(code)
+
+
+def _close_opened() -> None:
+    """Close the stores this call opened: `main` called in-process (tests, scripts) must not leak
+    a connection per call (PostgreSQL allows only so many)."""
+    while _OPENED:
+        try:
+            _OPENED.pop().close()
+        except Exception:  # closing a broken connection must not hide the command's outcome
+            pass

@@ -11,7 +11,6 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,17 @@ from queuectl.core.errors import InvalidInput, StoreUnavailable
 BUSY_TIMEOUT_S = 10.0
 
 
-@dataclass
 class Store:
     """An open store: a Peewee database plus what the core needs to know about its backend."""
 
-    db: peewee.Database
-    url: str
-    backend: str  # "sqlite" or "postgresql"
-    path: Path | None = None
-    busy_timeout: float = BUSY_TIMEOUT_S
-    inode: int | None = None
+    def __init__(self, db: peewee.Database, url: str, backend: str, path: Path | None = None,
+                 busy_timeout: float = BUSY_TIMEOUT_S, inode: int | None = None) -> None:
+        self.db = db
+        self.url = url
+        self.backend = backend  # "sqlite" or "postgresql"
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.inode = inode
 
     def replaced_or_deleted(self) -> bool:
         """True when this SQLite file was deleted or replaced since it was opened (its writes go nowhere)."""

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
@@ -44,6 +44,9 @@ _ID_COUNTER_BITS = 18
 _ENQUEUE_CHUNK = 5000
 
 
+_ID_PAIRS = [a + b for a in _ID_ALPHABET for b in _ID_ALPHABET]  # 10 bits -> 2 characters
+
+
 class _JobIds:
     """12-character ids that sort by creation time: 42 bits of milliseconds, 18 of counter.
 
@@ -57,24 +60,32 @@ class _JobIds:
         self._ms = 0
         self._counter = 0
 
-    def new(self) -> str:
+    def take(self, count: int) -> list[str]:
+        """`count` new ids, in order (one clock read and one lock for the whole batch)."""
+        ids: list[str] = []
         with self._lock:
             ms = int(time.time() * 1000) - _ID_EPOCH_MS
             if ms > self._ms:
-                self._ms, self._counter = ms, secrets.randbits(_ID_COUNTER_BITS - 1)
-            else:
+                self._ms, self._counter = ms, secrets.randbits(_ID_COUNTER_BITS - 1) - 1
+            for _ in range(count):
                 self._counter += 1
-                if self._counter >> _ID_COUNTER_BITS:
+                if self._counter >> _ID_COUNTER_BITS:  # this millisecond's counter is used up: borrow the next
                     self._ms, self._counter = self._ms + 1, secrets.randbits(_ID_COUNTER_BITS - 1)
-            n = (self._ms << _ID_COUNTER_BITS) | self._counter
-        return "".join(_ID_ALPHABET[(n >> (5 * i)) & 31] for i in range(11, -1, -1))
+                ids.append(_encode_id((self._ms << _ID_COUNTER_BITS) | self._counter))
+        return ids
 
 
-new_job_id = _JobIds().new
+def _encode_id(n: int) -> str:
+    """60 bits -> 12 base32 characters, most significant first (so ids sort like numbers)."""
+    pairs = _ID_PAIRS
+    return (pairs[n >> 50 & 1023] + pairs[n >> 40 & 1023] + pairs[n >> 30 & 1023]
+            + pairs[n >> 20 & 1023] + pairs[n >> 10 & 1023] + pairs[n & 1023])
 
 
-@dataclass(frozen=True, slots=True)
-class FinishResult:
+new_job_ids = _JobIds().take
+
+
+class FinishResult(NamedTuple):
     """What a finish did: the job's new state, or None when fenced off (the job was recovered)."""
 
     state: JobState | None
@@ -160,7 +171,8 @@ class JobQueue:
             duplicate = next(i for i in given if i in seen or seen.add(i))  # type: ignore[func-returns-value]
             raise DuplicateJob(f"duplicate id in input: {duplicate}")
         for attempt in range(3):
-            rows = [self._row(spec, settings, default_cwd, now) for spec in specs]
+            fresh = iter(new_job_ids(len(specs) - len(given)))
+            rows = [self._row(spec, spec.id or next(fresh), settings, default_cwd, now) for spec in specs]
             try:
                 with self.store.write():
                     for start in range(0, len(rows), _ENQUEUE_CHUNK):
@@ -179,9 +191,9 @@ class JobQueue:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _row(spec: JobSpec, settings: Settings, default_cwd: str | None, now: float) -> tuple[object, ...]:
+    def _row(spec: JobSpec, job_id: str, settings: Settings, default_cwd: str | None, now: float) -> tuple[object, ...]:
         return (
-            spec.id or new_job_id(), spec.command, spec.cwd or default_cwd,
+            job_id, spec.command, spec.cwd or default_cwd,
             json.dumps(spec.env, separators=(",", ":")) if spec.env else None,
             spec.queue, spec.priority,
             settings.max_retries if spec.max_retries is None else spec.max_retries,

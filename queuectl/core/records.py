@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def iso(ts: float | None) -> str | None:
@@ -19,8 +18,7 @@ def _jsonable(data: dict[str, Any], time_keys: tuple[str, ...]) -> dict[str, Any
     return {k: (iso(v) if k in time_keys else v) for k, v in data.items()}
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedJob:
+class ClaimedJob(NamedTuple):
     """What a worker needs to run a job it has just claimed."""
 
     id: str
@@ -33,8 +31,7 @@ class ClaimedJob:
     queue: str
 
 
-@dataclass(frozen=True, slots=True)
-class RunStart:
+class RunStart(NamedTuple):
     """A run not yet recorded: a short job's run is written once, with its result."""
 
     host: str
@@ -43,8 +40,7 @@ class RunStart:
     started_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class JobRecord:
+class JobRecord(NamedTuple):
     id: str
     command: str
     state: str
@@ -85,14 +81,13 @@ class JobRecord:
         return self.finished_at - self.started_at
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = self._asdict()
         # env values may be secrets: show which variables are set, not their values.
         data["env"] = sorted(self.env) if self.env else None
         return _jsonable(data, self.TIME_KEYS)
 
 
-@dataclass(frozen=True, slots=True)
-class RunRecord:
+class RunRecord(NamedTuple):
     job_id: str
     number: int
     attempt: int
@@ -112,13 +107,12 @@ class RunRecord:
         return None if self.finished_at is None else max(0.0, self.finished_at - self.started_at)
 
     def to_json(self) -> dict[str, Any]:
-        data = _jsonable(asdict(self), self.TIME_KEYS)
+        data = _jsonable(self._asdict(), self.TIME_KEYS)
         data["duration"] = self.duration
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class RunOutput:
+class RunOutput(NamedTuple):
     job_id: str
     number: int
     finished: bool
@@ -126,8 +120,7 @@ class RunOutput:
     output_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerInfo:
+class WorkerInfo(NamedTuple):
     id: str
     host: str
     pid: int
@@ -143,15 +136,14 @@ class WorkerInfo:
     TIME_KEYS = ("started_at", "heartbeat_at", "stopped_at")
 
     def to_json(self) -> dict[str, Any]:
-        data = _jsonable(asdict(self), self.TIME_KEYS)
+        data = _jsonable(self._asdict(), self.TIME_KEYS)
         data.pop("pid_created_at")
         data["queues"] = list(self.queues) if self.queues else None
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class Counts:
-    by_state: dict[str, int] = field(default_factory=dict)
+class Counts(NamedTuple):
+    by_state: dict[str, int]
 
     @property
     def total(self) -> int:

@@ -6,7 +6,7 @@ A worker's row is how every other process (CLI, TUI, other hosts) sees it and ta
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.db import Store
@@ -17,8 +17,7 @@ from queuectl.core.states import LIVE_WORKER_STATES, WorkerState, sql_in
 _LIVE = sql_in(LIVE_WORKER_STATES)
 
 
-@dataclass(frozen=True, slots=True)
-class Control:
+class Control(NamedTuple):
     """What a heartbeat learned: whether to stop (and how), which job to kill, whether we were declared lost."""
 
     lost: bool
@@ -27,8 +26,7 @@ class Control:
     cancel_job_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerRow:
+class WorkerRow(NamedTuple):
     id: str
     host: str
     pid: int

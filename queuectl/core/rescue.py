@@ -7,7 +7,7 @@ first; then each of its jobs counts a failed run with the error `worker lost`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from queuectl.core.db import Store
 from queuectl.core.host import host_id, is_same_process, kill_group_if_ours, kill_processes_of_worker
@@ -17,8 +17,7 @@ from queuectl.core.settings import Settings
 from queuectl.core.states import LIVE_WORKER_STATES, JobState, sql_in
 
 
-@dataclass(frozen=True, slots=True)
-class Rescued:
+class Rescued(NamedTuple):
     worker_id: str
     jobs: list[tuple[str, JobState]]
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from queuectl.core.errors import InvalidInput, InvalidSetting
 
 
-@dataclass(frozen=True)
-class SettingDef:
+class SettingDef(NamedTuple):
     """One setting: its default, its type (int or float) and its inclusive range."""
 
     key: str
@@ -108,8 +107,7 @@ def parse_value(key: str, raw: str | int | float) -> int | float:
     return int(value) if as_int else float(value)
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """The effective settings: stored values over the defaults."""
 
     max_retries: int = 3

@@ -7,12 +7,11 @@ InvalidInput subclass whose message names the field (and the job or line, in a b
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import math
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TypeGuard
+from typing import NamedTuple, TypeGuard
 
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec
 
@@ -50,8 +49,7 @@ _UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _ID_RULE = "id: must match [A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
 
 
-@dataclass(frozen=True, slots=True)
-class JobSpec:
+class JobSpec(NamedTuple):
     """A validated job description; None fields are filled by the CLI or the queue at enqueue."""
 
     command: str
@@ -75,12 +73,12 @@ def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_text(field: str, value: str) -> None:
-    """Refuse NUL bytes and lone surrogates, which no store or exec can carry."""
+def _check_text(field: str, value: str) -> int:
+    """Refuse NUL bytes and lone surrogates, which no store or exec can carry; the UTF-8 length."""
     if "\x00" in value:
         raise InvalidJobSpec(f"{field}: must not contain a NUL byte")
     try:
-        value.encode("utf-8")
+        return len(value.encode("utf-8"))
     except UnicodeEncodeError:
         raise InvalidJobSpec(f"{field}: must be valid Unicode text (no lone surrogates)") from None
 
@@ -174,8 +172,7 @@ def _command(value: object) -> str:
         raise InvalidJobSpec(f"command: must be a string, got {_show(value)}")
     if not value.strip():
         raise InvalidJobSpec("command: must not be empty")
-    _check_text("command", value)
-    if len(value.encode("utf-8")) > MAX_COMMAND_BYTES:
+    if _check_text("command", value) > MAX_COMMAND_BYTES:
         raise InvalidJobSpec(f"command: must be at most {MAX_COMMAND_BYTES} bytes")
     return value
 
@@ -237,6 +234,13 @@ def _queue(value: object) -> str:
     return value
 
 
+# Each field's validator; run_at's also needs `now`.
+_CHECKS: dict[str, Callable[[object], object]] = {
+    "command": _command, "id": validate_job_id, "max_retries": _max_retries, "priority": _priority,
+    "timeout": _timeout, "cwd": _cwd, "env": _env, "queue": _queue,
+}
+
+
 def _unknown_field(key: object) -> InvalidJobSpec:
     known = ", ".join(FIELDS)
     if key in READ_ONLY_FIELDS:
@@ -261,18 +265,10 @@ def spec_from_mapping(obj: object, now: float, defaults: Mapping[str, object] | 
             raise _unknown_field(key)
     if obj.get("command") is None:
         raise InvalidJobSpec("command: required")
-    get = obj.get
-    return JobSpec(
-        command=_command(obj["command"]),
-        id=None if get("id") is None else validate_job_id(get("id")),
-        max_retries=None if get("max_retries") is None else _max_retries(get("max_retries")),
-        priority=0 if get("priority") is None else _priority(get("priority")),
-        run_at=None if get("run_at") is None else parse_run_at(get("run_at"), now),
-        timeout=None if get("timeout") is None else _timeout(get("timeout")),
-        cwd=None if get("cwd") is None else _cwd(get("cwd")),
-        env=None if get("env") is None else _env(get("env")),
-        queue="default" if get("queue") is None else _queue(get("queue")),
-    )
+    # Only the fields present are checked, in the object's own order (a bulk job is mostly a command).
+    fields = {key: _CHECKS[key](value) if key != "run_at" else parse_run_at(value, now)
+              for key, value in obj.items() if value is not None}
+    return JobSpec(**fields)  # type: ignore[arg-type]
 
 
 def _decode(text: str) -> object:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
 
 from queuectl.core.db import Store
 
@@ -15,8 +16,7 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[index]
 
 
-@dataclass(frozen=True, slots=True)
-class Stats:
+class Stats(NamedTuple):
     window: float
     runs: int
     succeeded: int
@@ -32,7 +32,7 @@ class Stats:
     wait_max: float | None
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        return self._asdict()
 
 
 def compute_stats(store: Store, now: float, window: float) -> Stats:

@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from queuectl.core import paths
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
@@ -32,8 +32,7 @@ class WorkerStartFailed(QueuectlError):
     """A worker process exited or never registered."""
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessStats:
+class ProcessStats(NamedTuple):
     cpu_percent: float | None
     rss_bytes: int | None
 
