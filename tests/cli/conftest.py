@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from proc_support import wait_until
-from queuectl import cli as cli_module
 from queuectl.cli import main
 from queuectl.core.clock import SYSTEM_CLOCK
 from queuectl.core.config import ConfigStore
@@ -135,13 +134,6 @@ def run(capsys, monkeypatch):
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         else:  # pragma: no cover - main always exits
             raise AssertionError("queuectl.cli.main returned instead of exiting")
-        finally:
-            # A real `queuectl` process exits after one command and its connection goes with it; in-process
-            # the store stays open, held by cli._OPENED. Close it as the exit would: on PostgreSQL every
-            # run() would otherwise keep a server connection (a Hypothesis test makes more than
-            # max_connections of them).
-            while cli_module._OPENED:
-                cli_module._OPENED.pop().close()
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
 
