@@ -103,6 +103,14 @@ def pg_url(_pg_session_database: str) -> str:
     return _pg_session_database
 
 
+@pytest.fixture
+def pg_url_own() -> Iterator[str]:
+    """A new PostgreSQL database of this test alone, which it may drop (pg_url's database is shared,
+    one after another, by the tests of its process); dropped afterwards."""
+    with _fresh_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
 def pg_url_module() -> Iterator[str]:
     """A new, empty PostgreSQL database for a module-scoped scenario; dropped after the module."""

@@ -39,6 +39,7 @@ from reliability_support import (
     fill_fs,
     make_q,
     one_line_error,
+    reap,
     reap_module,
     tmpfs,
     tracebacks,
@@ -354,27 +355,38 @@ def test_worker_notices_its_store_was_deleted(q: RQueuectl):
         f"within 5 s of its store being deleted the worker logged nothing about it:\n{noticed[-1500:]}")
 
 
-@pytest.mark.backends("postgresql")  # the counterpart of the deleted SQLite file above
-def test_worker_backs_off_while_its_database_is_dropped_and_the_cli_says_so_in_one_line(q: RQueuectl):
+@pytest.fixture
+def q_droppable(tmp_path: Path, pg_url_own: str) -> Iterator[RQueuectl]:
+    """`q` on a PostgreSQL database of this test alone, so that it may drop it."""
+    qc = make_q(tmp_path / "qhome", tmp_path / "work", pg_url_own)
+    try:
+        yield qc
+    finally:
+        leftovers = reap(qc)
+        assert not leftovers, f"processes left behind by the test (killed now): {leftovers}"
+
+
+# the PostgreSQL counterpart of the deleted SQLite file above
+def test_worker_backs_off_while_its_database_is_dropped_and_the_cli_says_so_in_one_line(q_droppable: RQueuectl):
     """The database is dropped under a worker. To a PostgreSQL client that is a store that went away,
     like an outage it cannot tell from this (a database may be restored): the worker logs store errors
     with back-off at low CPU and no traceback, and the CLI fails in one line, exit 1."""
     import psycopg2
 
-    q.configure(poll_interval=0.05)
-    q.close()
-    w = q.spawn_worker()
-    q.wait_registered([w])
-    job_id = q.enqueue("echo done")
-    q.wait_state(job_id, "completed")
-    q.close()
-    q.store_broken = True
+    q_droppable.configure(poll_interval=0.05)
+    q_droppable.close()
+    w = q_droppable.spawn_worker()
+    q_droppable.wait_registered([w])
+    job_id = q_droppable.enqueue("echo done")
+    q_droppable.wait_state(job_id, "completed")
+    q_droppable.close()
+    q_droppable.store_broken = True
     admin = psycopg2.connect(os.environ.get("QUEUECTL_TEST_PG", "postgresql://postgres@127.0.0.1/test"),
                              connect_timeout=5)  # (the server of tests/conftest.py's databases)
     try:
         admin.autocommit = True
         with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE "{q.store_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+            cur.execute(f'DROP DATABASE "{q_droppable.store_url.rsplit("/", 1)[1]}" WITH (FORCE)')
     finally:
         admin.close()
     try:
@@ -383,7 +395,7 @@ def test_worker_backs_off_while_its_database_is_dropped_and_the_cli_says_so_in_o
                    timeout=15, message="the worker to retry against the dropped database")
         cpu = cpu_percent(w.pid)
         for args in (("status",), ("enqueue", "true"), ("worker", "list")):
-            line = one_line_error(q.run(*args, check=False), 1)
+            line = one_line_error(q_droppable.run(*args, check=False), 1)
             assert "does not exist" in line, line
     finally:
         # An idle worker retrying its claim stops at once; one retrying a heartbeat ignores SIGTERM
@@ -394,7 +406,7 @@ def test_worker_backs_off_while_its_database_is_dropped_and_the_cli_says_so_in_o
             w.proc.wait(timeout=3)
             print(f"\nthe worker exited on SIGTERM ({w.proc.returncode})")
         except subprocess.TimeoutExpired:
-            q.kill9(w)
+            q_droppable.kill9(w)
             print("\nthe worker ignored SIGTERM (retrying its heartbeat): killed")
     log = w.log.read_text()
     assert not tracebacks({"log": log}), log
