@@ -13,7 +13,6 @@ one store's own behaviour (the SQLite file, its locks, its WAL) says so with
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -22,18 +21,22 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # proc_support, for every suite
+sys.path.insert(0, str(Path(__file__).parent))  # proc_support, pg_admin: for every suite
 
-ADMIN_URL = os.environ.get("QUEUECTL_TEST_PG", "postgresql://postgres@127.0.0.1/test")
+from pg_admin import ADMIN_URL, run_sql  # noqa: E402
+
 BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "backends(*names): run this test on these stores only (default: all)")
+    config.addinivalue_line("markers", "no_store: the test opens no store; it runs once, on no backend")
 
 
 def pytest_generate_tests(metafunc):
     """Parametrise the store fixtures over the stores (the `backends` marker narrows them)."""
+    if metafunc.definition.get_closest_marker("no_store"):
+        return
     marker = metafunc.definition.get_closest_marker("backends")
     names = marker.args if marker else BACKENDS
     for fixture in ("store_under_test", "module_store_under_test"):
@@ -42,34 +45,15 @@ def pytest_generate_tests(metafunc):
             metafunc.parametrize(fixture, names, indirect=True)
 
 
-def _admin():
-    import psycopg2
-
-    conn = psycopg2.connect(ADMIN_URL, connect_timeout=5)
-    conn.autocommit = True
-    return conn
-
-
 @contextmanager
 def _fresh_database() -> Iterator[str]:
     """A new, empty PostgreSQL database; dropped (its connections cut) afterwards."""
     name = f"queuectl_test_{uuid.uuid4().hex[:12]}"
-    conn = _admin()
+    run_sql(f'CREATE DATABASE "{name}"')
     try:
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+        yield f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     finally:
-        conn.close()
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        conn = _admin()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            conn.close()
+        run_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -86,20 +70,11 @@ def pg_url(_pg_session_database: str) -> str:
     Emptying (cut its connections, drop and re-create the public schema) takes ~10 ms where
     CREATE + DROP DATABASE take ~300 ms; with some 700 PostgreSQL tests that is minutes of CI.
     """
-    import psycopg2
-
-    conn = psycopg2.connect(_pg_session_database, connect_timeout=5)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            # A previous test's processes are reaped by its own teardown; a connection that
-            # outlived it anyway is cut here, so it cannot hold a lock on the schema.
-            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-            cur.execute("DROP SCHEMA public CASCADE")
-            cur.execute("CREATE SCHEMA public")
-    finally:
-        conn.close()
+    # A previous test's processes are reaped by its own teardown; a connection that outlived it
+    # anyway is cut here, so it cannot hold a lock on the schema.
+    run_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            "DROP SCHEMA public CASCADE", "CREATE SCHEMA public", url=_pg_session_database)
     return _pg_session_database
 
 
@@ -120,8 +95,10 @@ def pg_url_module() -> Iterator[str]:
 
 @pytest.fixture
 def store_under_test(request) -> str | None:
-    """None: the home's SQLite file; else a fresh PostgreSQL database's URL (see pytest_generate_tests)."""
-    return None if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    """None: the home's SQLite file; else a fresh PostgreSQL database's URL (see pytest_generate_tests).
+
+    A `no_store` test is not parametrised: it gets None, and its own suite checks it opened nothing."""
+    return None if getattr(request, "param", "sqlite") == "sqlite" else request.getfixturevalue("pg_url")
 
 
 @pytest.fixture(scope="module")

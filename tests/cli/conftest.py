@@ -32,22 +32,6 @@ from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
 
 WORKER = "w-test"
-BACKENDS = ("sqlite", "postgresql")
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "backends(*names): run this CLI test on these stores only (default: all)")
-    config.addinivalue_line("markers", "no_store: this CLI test opens no store; it runs once, on no backend")
-
-
-def pytest_generate_tests(metafunc):
-    """Parametrise `backend` (every CLI test depends on it through the autouse `home`) over the stores."""
-    if "backend" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("no_store"):
-        return
-    marker = metafunc.definition.get_closest_marker("backends")
-    names = marker.args if marker else BACKENDS
-    assert names and set(names) <= set(BACKENDS), f"unknown backends {names}"
-    metafunc.parametrize("backend", names, indirect=True)
 
 
 @dataclass(frozen=True)
@@ -64,27 +48,15 @@ class Result:
         return [line for line in self.err.splitlines() if line.strip()]
 
 
-@pytest.fixture
-def backend(request) -> str | None:
-    """The test's store: "sqlite" or "postgresql" (see pytest_generate_tests); None for a no_store test."""
-    return getattr(request, "param", None)
-
-
-@pytest.fixture
-def pg_store_url(backend, request) -> str | None:
-    """The test's PostgreSQL database (QUEUECTL_DB), or None on SQLite."""
-    return request.getfixturevalue("pg_url") if backend == "postgresql" else None
-
-
 @pytest.fixture(autouse=True)
-def home(backend, pg_store_url, tmp_path, monkeypatch) -> Path:
+def home(store_under_test, request, tmp_path, monkeypatch) -> Path:
     """Every CLI test gets its own QUEUECTL_HOME and works in an empty directory of its own.
 
     On PostgreSQL QUEUECTL_DB names the test's database; the home still holds worker logs."""
     root = tmp_path / "home"
     monkeypatch.setenv("QUEUECTL_HOME", str(root))
-    if pg_store_url:
-        monkeypatch.setenv("QUEUECTL_DB", pg_store_url)
+    if store_under_test:
+        monkeypatch.setenv("QUEUECTL_DB", store_under_test)
     else:
         monkeypatch.delenv("QUEUECTL_DB", raising=False)
     monkeypatch.delenv("QUEUECTL_DEBUG", raising=False)
@@ -93,13 +65,13 @@ def home(backend, pg_store_url, tmp_path, monkeypatch) -> Path:
     work.mkdir()
     monkeypatch.chdir(work)
     yield root
-    if backend is None:
+    if request.node.get_closest_marker("no_store"):
         assert not (root / "queue.db").exists(), "a no_store test opened the store: let it run on the backends"
-    if pg_store_url:
+    if store_under_test:
         # Every connection the test opened (the core's, each run()'s, each snapshot's) must be closed by
         # now: pg_url's DROP DATABASE ... WITH (FORCE) would otherwise cut a leak off silently. A closed
         # connection's server process leaves pg_stat_activity a moment later, hence the polling.
-        wait_until(lambda: _other_connections(pg_store_url) == 0, timeout=5, interval=0.01,
+        wait_until(lambda: _other_connections(store_under_test) == 0, timeout=5, interval=0.01,
                    message="the test's PostgreSQL connections to close")
 
 
@@ -261,5 +233,5 @@ def _snapshot_postgresql(url: str) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture
-def store_snapshot(home, pg_store_url):
-    return lambda: snapshot(home, pg_store_url)
+def store_snapshot(home, store_under_test):
+    return lambda: snapshot(home, store_under_test)

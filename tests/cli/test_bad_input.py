@@ -244,8 +244,8 @@ def test_unusable_sqlite_store_changes_nothing(case: Case, run, core, store_snap
 
 @pytest.mark.backends("postgresql")
 @pytest.mark.parametrize("case", list(POSTGRESQL_STORE_CASES.values()), ids=list(POSTGRESQL_STORE_CASES))
-def test_unusable_postgresql_store_changes_nothing(case: Case, run, core, store_snapshot, workdir, pg_store_url):
-    check_refused(case, run, core, store_snapshot, workdir, pg_server=pg_store_url.rsplit("/", 1)[0])
+def test_unusable_postgresql_store_changes_nothing(case: Case, run, core, store_snapshot, workdir, store_under_test):
+    check_refused(case, run, core, store_snapshot, workdir, pg_server=store_under_test.rsplit("/", 1)[0])
 
 
 def check_refused(case: Case, run, core, store_snapshot, workdir: Path, pg_server: str = "") -> None:
@@ -280,14 +280,14 @@ def check_refused(case: Case, run, core, store_snapshot, workdir: Path, pg_serve
         assert after["job"] == [] and after["run"] == []
 
 
-def test_another_applications_database_is_refused_and_left_alone(run, store_snapshot, home, pg_store_url):
+def test_another_applications_database_is_refused_and_left_alone(run, store_snapshot, home, store_under_test):
     """A store URL that names some other application's database (one with its own `job` table): every
     command exits 1 with one line, and the queuectl schema it began to create is rolled back."""
     create = "CREATE TABLE job (name TEXT); INSERT INTO job VALUES ('theirs')"
-    if pg_store_url:
+    if store_under_test:
         import psycopg2
 
-        con = psycopg2.connect(pg_store_url)
+        con = psycopg2.connect(store_under_test)
         with con, con.cursor() as cur:
             cur.execute(create)
     else:

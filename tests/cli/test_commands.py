@@ -711,25 +711,25 @@ def test_bare_group_prints_its_help(run, group):
     assert "list" in result.out.split("Commands:")[1]
 
 
-def test_db_option_and_env_select_the_store(ok, tmp_path, monkeypatch, pg_store_url):
+def test_db_option_and_env_select_the_store(ok, tmp_path, monkeypatch, store_under_test):
     """--db, then QUEUECTL_DB, select a store other than the home's queue.db: another SQLite file, or
     the test's PostgreSQL database."""
     other = tmp_path / "other" / "q.db"
-    url = pg_store_url or f"sqlite:///{other}"
+    url = store_under_test or f"sqlite:///{other}"
     monkeypatch.delenv("QUEUECTL_DB", raising=False)  # the default store is the home's queue.db again
     ok("--db", url, "enqueue", "--id", "elsewhere", "true")
-    assert other.exists() == (pg_store_url is None)
+    assert other.exists() == (store_under_test is None)
     assert list_ids(ok) == []
     assert [j["id"] for j in ok("--db", url, "list", "--json").json()] == ["elsewhere"]
     monkeypatch.setenv("QUEUECTL_DB", url)
     assert list_ids(ok) == ["elsewhere"]
 
 
-def test_fresh_home_is_private(ok, home, backend):
+def test_fresh_home_is_private(ok, home, store_under_test):
     assert not home.exists()
     ok("status")
     assert stat.S_IMODE(os.stat(home).st_mode) == 0o700  # worker logs live here whatever the store
-    if backend == "sqlite":
+    if store_under_test is None:
         assert stat.S_IMODE(os.stat(home / "queue.db").st_mode) == 0o600
     else:  # the store is the PostgreSQL database: no SQLite file appears beside it
         assert not (home / "queue.db").exists()

@@ -136,7 +136,7 @@ def test_core_modules_load_nothing_heavy(home):
 
 
 @pytest.mark.backends("postgresql")
-def test_headless_commands_on_postgresql_load_the_driver_only(home, pg_store_url):
+def test_headless_commands_on_postgresql_load_the_driver_only(home, store_under_test):
     result = run_python(
         """
         codes = [call("enqueue", "--id", "j1", "echo hi")[0]]
@@ -144,7 +144,7 @@ def test_headless_commands_on_postgresql_load_the_driver_only(home, pg_store_url
         print(json.dumps({"codes": codes, "heavy": heavy()}))
         """,
         home,
-        db=pg_store_url,
+        db=store_under_test,
     )
     assert result["codes"] == [0] * 5
     assert {m.split(".")[0] for m in result["heavy"]} == {"psycopg2"}

@@ -25,6 +25,7 @@ if _E2E not in sys.path:
     sys.path.insert(0, _E2E)
 
 from e2e_support import Queuectl  # noqa: E402
+from pg_admin import run_sql  # noqa: E402
 from proc_support import (  # noqa: E402,F401  (re-exported for the tests)
     alive, describe, group_members, kill_all, processes_of_home, processes_of_workers, processes_where, ts, wait_until,
 )
@@ -165,15 +166,7 @@ class PrivateCluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     def create_database(self, name: str) -> str:
-        import psycopg2
-
-        conn = psycopg2.connect(self.url("postgres"), connect_timeout=5)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            conn.close()
+        run_sql(f'CREATE DATABASE "{name}"', url=self.url("postgres"))
         return self.url(name)
 
     def destroy(self) -> None:

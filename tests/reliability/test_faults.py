@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from pg_admin import run_sql
 from reliability_support import (
     SHORT_BUSY_CLI,
     RQueuectl,
@@ -371,8 +372,6 @@ def test_worker_backs_off_while_its_database_is_dropped_and_the_cli_says_so_in_o
     """The database is dropped under a worker. To a PostgreSQL client that is a store that went away,
     like an outage it cannot tell from this (a database may be restored): the worker logs store errors
     with back-off at low CPU and no traceback, and the CLI fails in one line, exit 1."""
-    import psycopg2
-
     q_droppable.configure(poll_interval=0.05)
     q_droppable.close()
     w = q_droppable.spawn_worker()
@@ -381,14 +380,7 @@ def test_worker_backs_off_while_its_database_is_dropped_and_the_cli_says_so_in_o
     q_droppable.wait_state(job_id, "completed")
     q_droppable.close()
     q_droppable.store_broken = True
-    admin = psycopg2.connect(os.environ.get("QUEUECTL_TEST_PG", "postgresql://postgres@127.0.0.1/test"),
-                             connect_timeout=5)  # (the server of tests/conftest.py's databases)
-    try:
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE "{q_droppable.store_url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    finally:
-        admin.close()
+    run_sql(f'DROP DATABASE "{q_droppable.store_url.rsplit("/", 1)[1]}" WITH (FORCE)')
     try:
         wait_until(lambda: len(re.findall(r"store error while [a-z ]+: .*does not exist.*; retrying in",
                                           w.log.read_text())) >= 3,
