@@ -1,7 +1,8 @@
 """`queuectl tui --web`: serve the TUI to a browser through textual-serve (the optional `web` extra).
 
-Each browser session runs its own `python -m queuectl --db URL tui` process, spawned by
-textual-serve in this process's session. When the server stops (SIGTERM, SIGINT, an error) it
+Each browser session runs its own `python -m queuectl tui` process, spawned by textual-serve in
+this process's session, with the store in its environment (QUEUECTL_DB), not on its command line
+where `ps` would show a password. When the server stops (SIGTERM, SIGINT, an error) it
 ends every such process: terminate, wait, kill. Workers a session started are detached (a
 session of their own), so they are not session processes and keep running, as with the
 terminal TUI.
@@ -57,9 +58,9 @@ def require_textual_serve() -> None:
         raise QueuectlError(INSTALL_HINT) from None
 
 
-def session_command(store_url: str) -> str:
-    """The shell command textual-serve runs for each browser session."""
-    return shlex.join([sys.executable, "-m", "queuectl", "--db", store_url, "tui"])
+def session_command() -> str:
+    """The shell command textual-serve runs for each browser session (its store: QUEUECTL_DB)."""
+    return shlex.join([sys.executable, "-m", "queuectl", "tui"])
 
 
 def open_url(host: str, port: int) -> str:
@@ -161,12 +162,14 @@ def serve(store_url: str, host: str = "127.0.0.1", port: int = 8000, allow_remot
 
     local = is_loopback(host)
     url = open_url(host, port)
+    # Sessions inherit this process's environment (textual-serve copies os.environ for each one).
+    os.environ["QUEUECTL_DB"] = store_url
 
     class QueuectlServer(Server):
         """textual-serve's Server, plus: origin checks, a short shutdown, and no session left behind."""
 
         def __init__(self) -> None:
-            super().__init__(session_command(store_url), host=host, port=port, title="queuectl")
+            super().__init__(session_command(), host=host, port=port, title="queuectl")
             self._sockets: set[asyncio.Task] = set()
             self._exiting = False
 

@@ -6,6 +6,7 @@ that must leave no session process behind while a worker started from the page k
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -62,6 +63,13 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
         time.sleep(interval)
 
 
+def _argv_and_env(proc: psutil.Process) -> tuple[list[str], dict[str, str]]:
+    try:
+        return proc.cmdline(), proc.environ()
+    except psutil.Error:  # exited meanwhile
+        return [], {}
+
+
 def gone(proc: psutil.Process) -> bool:
     """Ended (a zombie counts: nothing runs; this container's init may not reap orphans)."""
     try:
@@ -71,11 +79,13 @@ def gone(proc: psutil.Process) -> bool:
 
 
 def running_with(marker: str) -> list[psutil.Process]:
-    """Live processes whose command line mentions `marker` (the test's private store path)."""
+    """Live processes whose command line or environment mentions `marker` (the test's private store path)."""
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and marker in " ".join(proc.info["cmdline"] or ()):
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if marker in " ".join(proc.info["cmdline"] or ()) or any(marker in v for v in proc.environ().values()):
                 found.append(proc)
         except psutil.Error:
             continue
@@ -85,12 +95,13 @@ def running_with(marker: str) -> list[psutil.Process]:
 class Server:
     """`python -m queuectl tui --web` as a subprocess, its output in files; always reaped."""
 
-    def __init__(self, tmp_path: Path, *args: str) -> None:
+    def __init__(self, tmp_path: Path, *args: str, db: str | None = None) -> None:
         self.port = free_port()
         self.out_path, self.err_path = tmp_path / "server.out", tmp_path / "server.err"
+        store = ["--db", db] if db else []
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "queuectl", "tui", "--web", "--port", str(self.port), *args],
+                [sys.executable, "-m", "queuectl", *store, "tui", "--web", "--port", str(self.port), *args],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
             )
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -126,8 +137,8 @@ class Server:
 def start_server(tmp_path, home):
     servers: list[Server] = []
 
-    def _start(*args: str) -> Server:
-        server = Server(tmp_path, *args)
+    def _start(*args: str, db: str | None = None) -> Server:
+        server = Server(tmp_path, *args, db=db)
         servers.append(server)
         return server
 
@@ -187,11 +198,9 @@ def test_what_counts_as_loopback(host, loopback):
     assert web.is_loopback(host) is loopback
 
 
-def test_the_session_command_is_quoted_and_names_the_store():
-    cmd = web.session_command("sqlite:///tmp/a dir/it's.db")
-    import shlex
-
-    assert shlex.split(cmd) == [sys.executable, "-m", "queuectl", "--db", "sqlite:///tmp/a dir/it's.db", "tui"]
+def test_the_session_command_carries_no_store_url():
+    """The store (maybe with a password) reaches sessions through QUEUECTL_DB, never their argv."""
+    assert shlex.split(web.session_command()) == [sys.executable, "-m", "queuectl", "tui"]
 
 
 def test_the_printed_store_url_hides_a_password():
@@ -257,14 +266,16 @@ def test_a_session_process_that_ignores_sigterm_is_killed():
 
 
 @pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
-def test_stopping_the_server_ends_an_open_session(start_server, how):
+def test_stopping_the_server_ends_an_open_session(start_server, how, tmp_path):
     """A session opened over the WebSocket (no browser needed); SIGTERM to the server, or SIGINT to the
-    whole process group as Ctrl-C in a terminal sends it."""
+    whole process group as Ctrl-C in a terminal sends it. The session's store, given by --db, reaches
+    it through its environment, not its command line (where `ps` would show a password)."""
     import asyncio
 
     import aiohttp
 
-    server = start_server()
+    store_url = f"sqlite:///{tmp_path}/elsewhere.db"
+    server = start_server(db=store_url)
     server.wait_ready()
     server_proc = psutil.Process(server.proc.pid)
 
@@ -277,6 +288,7 @@ def test_stopping_the_server_ends_an_open_session(start_server, how):
                     assert message.type == aiohttp.WSMsgType.BINARY, message
                     received += len(message.data)
                 spawned = [c for c in server_proc.children(recursive=True) if not gone(c)]
+                seen = [_argv_and_env(c) for c in spawned]
                 started = time.monotonic()
                 if how == "sigterm":
                     server.proc.send_signal(signal.SIGTERM)
@@ -284,10 +296,12 @@ def test_stopping_the_server_ends_an_open_session(start_server, how):
                     os.killpg(server.proc.pid, signal.SIGINT)
                 while (await asyncio.wait_for(ws.receive(), 15)).type == aiohttp.WSMsgType.BINARY:
                     pass
-                return spawned, started
+                return spawned, seen, started
 
-    spawned, started = asyncio.run(session())
+    spawned, seen, started = asyncio.run(session())
     assert spawned, "the session's app process"
+    assert not [argv for argv, _ in seen if store_url in " ".join(argv)], seen
+    assert any(env.get("QUEUECTL_DB") == store_url for _, env in seen), "the store in the sessions' environment"
     server.proc.wait(15)
     took = time.monotonic() - started
     assert server.proc.returncode == 0, server.err
@@ -391,7 +405,7 @@ def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_serve
                     c.pid for pid in worker_pids for c in psutil.Process(pid).children(recursive=True)}
                 spawned = [c for c in server_proc.children(recursive=True) if c.pid not in worker_family]
                 assert spawned and {s.pid for s in sessions} <= {s.pid for s in spawned}
-                assert running_with(db_path), "the session runs with the store URL on its command line"
+                assert running_with(db_path), "the session runs with the store URL in its environment"
 
                 server.proc.send_signal(signal.SIGTERM)
                 server.proc.wait(15)
@@ -400,7 +414,7 @@ def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_serve
         assert server.proc.returncode == 0, server.err
         survivors = [p for p in spawned if not gone(p)]
         assert not survivors, f"session processes left running: {survivors}"
-        leftovers = [p for p in running_with(db_path) if p.pid not in worker_pids]
+        leftovers = [p for p in running_with(db_path) if p.pid not in worker_family]
         assert not leftovers, f"processes on the test store left running: {leftovers}"
         assert worker_pids and all(not gone(psutil.Process(pid)) for pid in worker_pids), \
             "the detached worker should keep running"
