@@ -15,6 +15,7 @@ from queuectl.core.records import WorkerInfo
 from queuectl.core.states import LIVE_WORKER_STATES, WorkerState, sql_in
 
 _LIVE = sql_in(LIVE_WORKER_STATES)
+WORKER_ROW_RETENTION = 7 * 86400.0  # how long `worker list --all` remembers a stopped or lost worker
 
 
 class Control(NamedTuple):
@@ -53,6 +54,9 @@ class WorkerRegistry:
     ) -> None:
         now = self.clock.now()
         with self.store.write():
+            # Each start forgets workers that ended long ago: without it every worker ever started
+            # stays a row (hidden from `worker list` unless --all) for as long as the store lives.
+            self._prune(now - WORKER_ROW_RETENTION)
             self.store.execute(
                 self.store.sql(
                     "INSERT INTO worker (id, host, pid, pid_created_at, queues, state, started_at, heartbeat_at, "
@@ -156,8 +160,10 @@ class WorkerRegistry:
 
     def prune(self, older_than: float) -> int:
         """Forget stopped and lost workers that ended more than `older_than` seconds ago."""
-        cutoff = self.clock.now() - older_than
         with self.store.write():
-            return self.store.execute(
-                self.store.sql("DELETE FROM worker WHERE state IN ('stopped', 'lost') AND stopped_at < ?"), (cutoff,)
-            ).rowcount
+            return self._prune(self.clock.now() - older_than)
+
+    def _prune(self, cutoff: float) -> int:
+        return self.store.execute(
+            self.store.sql("DELETE FROM worker WHERE state IN ('stopped', 'lost') AND stopped_at < ?"), (cutoff,)
+        ).rowcount
