@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store
