@@ -1,12 +1,13 @@
-"""Fixtures shared by every suite: a fresh PostgreSQL database per test (or per module) that asks
-for one, and the store a test of processes runs on.
+"""Fixtures shared by every suite: an empty PostgreSQL database for each test that asks for one
+(one database per test process, emptied before each test; a fresh one per module, or for a test that
+drops it), and the store a test runs on.
 
 PostgreSQL must be reachable at QUEUECTL_TEST_PG (default postgresql://postgres@127.0.0.1/test):
 a test that needs it fails when it is not there — it never skips.
 
 `store_under_test` (and `module_store_under_test`, for module-scoped scenarios) runs each test that
 depends on it on both stores, `test_x[sqlite]` and `test_x[postgresql]`: it is None for SQLite (the
-home's default queue.db, QUEUECTL_DB unset) or the URL of a fresh PostgreSQL database. A test about
+home's default queue.db, QUEUECTL_DB unset) or the URL of an empty PostgreSQL database. A test about
 one store's own behaviour (the SQLite file, its locks, its WAL) says so with
 `@pytest.mark.backends("sqlite")` and is collected once, never as a skipped variant.
 """
@@ -95,7 +96,7 @@ def pg_url_module() -> Iterator[str]:
 
 @pytest.fixture
 def store_under_test(request) -> str | None:
-    """None: the home's SQLite file; else a fresh PostgreSQL database's URL (see pytest_generate_tests).
+    """None: the home's SQLite file; else an empty PostgreSQL database's URL (see pytest_generate_tests).
 
     A `no_store` test is not parametrised: it gets None, and its own suite checks it opened nothing."""
     return None if getattr(request, "param", "sqlite") == "sqlite" else request.getfixturevalue("pg_url")

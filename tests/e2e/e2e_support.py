@@ -77,7 +77,6 @@ class Queuectl:
         self.work = work  # a scratch directory outside the home, the jobs' cwd
         self.db_path = home / "queue.db"  # the SQLite file (when the store is the default one)
         self.store_url = store_url
-        self.backend = "postgresql" if store_url and store_url.startswith(("postgresql:", "postgres:")) else "sqlite"
         env = dict(os.environ)
         env.pop("QUEUECTL_DB", None)
         env.pop(HOST_ENV, None)
@@ -89,11 +88,12 @@ class Queuectl:
         self.env = env
         self.popens: list[subprocess.Popen] = []
         self._store = None
-        self.probe = Probe(store_url) if self.backend == "postgresql" else None
+        # raw reads behind the core's back: a fresh sqlite3 connection each time, or this probe
+        self.probe = Probe(store_url) if store_url and not store_url.startswith("sqlite:") else None
 
     @property
     def is_sqlite(self) -> bool:
-        return self.backend == "sqlite"
+        return self.probe is None
 
     def url(self) -> str:
         """The store's URL, as the processes of this test see it."""

@@ -49,7 +49,6 @@ class PgQueuectl(Queuectl):
 
     def __init__(self, home: Path, work: Path, db_url: str) -> None:
         super().__init__(home, work, db_url)
-        self.db_url = db_url
         self.orphan_workers: set[str] = set()  # workers whose job processes the test leaves orphaned
 
     # direct reads, cheap enough to poll

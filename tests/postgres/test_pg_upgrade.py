@@ -27,7 +27,7 @@ def _version_1_store(url: str, work: str) -> None:
 
 
 def test_store_of_an_earlier_release_is_migrated(pq):
-    _version_1_store(pq.db_url, str(pq.work))
+    _version_1_store(pq.store_url, str(pq.work))
     new = pq.enqueue("echo after-upgrade")
     pq.run("worker", "run", "--burst", timeout=60)
     assert pq.states(["old-1", new]) == {"old-1": "completed", new: "completed"}

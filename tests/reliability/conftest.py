@@ -20,18 +20,14 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from reliability_support import RQueuectl, make_q, reap, tmpfs  # noqa: E402
+from reliability_support import RQueuectl, owned_q, tmpfs  # noqa: E402
 
 
 @pytest.fixture
 def q(tmp_path: Path, store_under_test: str | None) -> Iterator[RQueuectl]:
     """A queuectl for this test; at teardown every process of the test is stopped, and must be gone."""
-    qc = make_q(tmp_path / "qhome", tmp_path / "work", store_under_test)  # the home: created by first use
-    try:
+    with owned_q(tmp_path / "qhome", tmp_path / "work", store_under_test) as qc:  # the home: made by first use
         yield qc
-    finally:
-        leftovers = reap(qc)
-        assert not leftovers, f"processes left behind by the test (killed now): {leftovers}"
 
 
 @pytest.fixture
@@ -47,9 +43,5 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def qfs(small_fs: Path, tmp_path: Path) -> Iterator[RQueuectl]:
     """Like `q`, with QUEUECTL_HOME (and so the SQLite store: these tests are SQLite's) on the small tmpfs."""
-    qc = make_q(small_fs / "qhome", tmp_path / "work")
-    try:
+    with owned_q(small_fs / "qhome", tmp_path / "work") as qc:
         yield qc
-    finally:
-        leftovers = reap(qc)
-        assert not leftovers, f"processes left behind by the test (killed now): {leftovers}"

@@ -41,7 +41,7 @@ from e2e_support import (  # noqa: E402  (re-exported for the test modules)
 __all__ = [
     "RQueuectl", "PoolWorker", "alive", "describe", "group_members", "processes_of_home", "ts", "wait_until",
     "SHORT_BUSY_CLI", "cpu_percent", "one_line_error", "median", "fill_fs", "tmpfs", "tracebacks",
-    "make_q", "reap", "make_q_for_module", "reap_module",
+    "make_q", "reap", "owned_q", "make_q_for_module", "reap_module",
 ]
 
 # `python -c SHORT_BUSY_CLI ARGS…` is `queuectl ARGS…` with the store's busy timeout cut from
@@ -255,6 +255,17 @@ def reap(qc: RQueuectl) -> list[str]:
             w.proc.wait(timeout=10)
     problems += reap_popens([*qc.popens, *qc.own], what="process")
     return problems + kill_leftovers(qc.home)
+
+
+@contextmanager
+def owned_q(home: Path, work: Path, store_url: str | None = None) -> Iterator[RQueuectl]:
+    """A queuectl for one test; at its end every process of the test is stopped, and must be gone."""
+    qc = make_q(home, work, store_url)
+    try:
+        yield qc
+    finally:
+        leftovers = reap(qc)
+        assert not leftovers, f"processes left behind by the test (killed now): {leftovers}"
 
 
 def make_q_for_module(root: Path, store_url: str | None = None) -> RQueuectl:

@@ -40,7 +40,7 @@ from reliability_support import (
     fill_fs,
     make_q,
     one_line_error,
-    reap,
+    owned_q,
     reap_module,
     tmpfs,
     tracebacks,
@@ -359,12 +359,8 @@ def test_worker_notices_its_store_was_deleted(q: RQueuectl):
 @pytest.fixture
 def q_droppable(tmp_path: Path, pg_url_own: str) -> Iterator[RQueuectl]:
     """`q` on a PostgreSQL database of this test alone, so that it may drop it."""
-    qc = make_q(tmp_path / "qhome", tmp_path / "work", pg_url_own)
-    try:
+    with owned_q(tmp_path / "qhome", tmp_path / "work", pg_url_own) as qc:
         yield qc
-    finally:
-        leftovers = reap(qc)
-        assert not leftovers, f"processes left behind by the test (killed now): {leftovers}"
 
 
 # the PostgreSQL counterpart of the deleted SQLite file above
