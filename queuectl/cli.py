@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from queuectl import __version__, render
+from queuectl import __version__, render, safe_text
 from queuectl.core.errors import InvalidInput, QueuectlError, StoreUnavailable
 
 ALIASES_LINE = (
@@ -160,27 +160,112 @@ def cli(ctx: click.Context, db_url: str | None) -> None:
 # ── enqueue ─────────────────────────────────────────────────────────────────────────────────
 
 
-def _read_source(source: str) -> str | None:
-    """The JSON text behind SOURCE, or None when SOURCE is a raw shell command."""
-    stripped = source.lstrip()
-    if source == "-":
-        return sys.stdin.read()
-    if stripped.startswith(("{", "[")):
-        return source
-    path_text = source[1:] if source.startswith("@") else source
-    path = Path(path_text).expanduser()
-    if source.startswith("@") or path.is_file() or path_text.endswith((".json", ".ndjson", ".jsonl")):
+JOB_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
+JOB_FILE_MAX_BYTES = 64 * 1024 * 1024  # far above any real batch (~1M jobs of NDJSON), far below a hang
+
+
+def _is_job_source(word: str) -> bool:
+    """Whether one SOURCE word names jobs rather than a command: -, @FILE, JSON text, or a name
+    without spaces ending in .json, .jsonl or .ndjson. Decided from the text alone: a command is
+    never looked up as a path."""
+    stripped = word.lstrip()
+    return (word == "-" or word.startswith("@") or stripped.startswith(("{", "["))
+            or (word.endswith(JOB_FILE_SUFFIXES) and not any(c.isspace() for c in word)))
+
+
+def _read_capped(stream: Any, name: str) -> str:
+    data = stream.read(JOB_FILE_MAX_BYTES + 1)
+    if len(data) > JOB_FILE_MAX_BYTES:
+        raise InvalidInput(f"{name} is larger than {JOB_FILE_MAX_BYTES // (1024 * 1024)} MiB")
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"cannot read {name}: not valid UTF-8") from None
+
+
+def _read_job_file(path_text: str) -> str:
+    """A job file's text: a regular file only (a FIFO or a device would hang or never end), capped."""
+    import stat
+
+    path = os.path.expanduser(path_text)
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InvalidInput(f"no such file: {path_text}") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path_text}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidInput(f"cannot read {path_text}: not a regular file")
+    with open(fd, "rb") as f:
         try:
-            return path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InvalidInput(f"no such file: {path_text}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"cannot read {path_text}: {getattr(exc, 'strerror', None) or exc}") from None
+            return _read_capped(f, path_text)
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {path_text}: {exc.strerror or exc}") from None
+
+
+def _read_source(source: str) -> str | None:
+    """The JSON text behind one SOURCE word, or None when it is a shell command."""
+    if source == "-":
+        return _read_capped(getattr(sys.stdin, "buffer", sys.stdin), "stdin")
+    if source.lstrip().startswith(("{", "[")):
+        return source
+    if source.startswith("@"):
+        return _read_job_file(source[1:])
+    if _is_job_source(source):
+        return _read_job_file(source)
     return None
 
 
-@cli.command()
-@click.argument("source", required=False)
+class EnqueueCommand(click.Command):
+    """`enqueue`, whose SOURCE may be a command's words: `enqueue ls -la`, `enqueue -- ls -la`.
+
+    Options come before the command. The first word that is not an option decides: a bare program
+    name (no spaces, not a job source) starts the command, and every word after it is the command's
+    (`-la` too); a job source or a quoted shell string is one word, and options may still follow it
+    (`enqueue jobs.ndjson --json`, as before)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {name: not (p.is_flag or p.count) for p in self.get_params(ctx) if isinstance(p, click.Option)
+                       for name in (*p.opts, *p.secondary_opts)}
+        i = 0
+        while i < len(args):
+            word = args[i]
+            if word == "--":
+                ctx.meta["queuectl.argv"] = True
+                break
+            if word.startswith("-") and word != "-":
+                long_form = word.startswith("--")
+                attached = "=" in word if long_form else len(word) > 2
+                name = word.split("=", 1)[0] if long_form else word[:2]
+                i += 2 if takes_value.get(name) and not attached else 1
+                continue
+            if not _is_job_source(word) and not any(c.isspace() for c in word):
+                ctx.meta["queuectl.argv"] = True
+                args = [*args[:i], "--", *args[i:]]
+            break
+        return super().parse_args(ctx, args)
+
+
+def _enqueue_words(words: tuple[str, ...], argv: bool) -> tuple[str | None, str | None]:
+    """(command, JSON text) from SOURCE's words; exactly one is not None."""
+    if argv:
+        return (words[0] if len(words) == 1 else shlex.join(words)), None
+    if len(words) > 1:
+        raise InvalidInput(
+            f"'{safe_text.one_line(words[0])[:60]}' takes no further words "
+            f"(got {safe_text.one_line(shlex.join(words[1:]))[:60]}): options go before the command; "
+            "to run a program with arguments: queuectl enqueue [OPTIONS] [--] PROGRAM ARGS..."
+        )
+    text = _read_source(words[0])
+    return (words[0], None) if text is None else (None, text)
+
+
+@cli.command(cls=EnqueueCommand)
+@click.argument("source", nargs=-1)
 @click.option("--command", "-C", "command", help="The shell command (instead of SOURCE).")
 @click.option("--id", "job_id", help="Job id (default: generated).")
 @click.option("--max-retries", type=int, help="Retries after the first run (default: config max_retries).")
@@ -193,22 +278,28 @@ def _read_source(source: str) -> str | None:
 @click.option("--env", "-e", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Environment variable; repeatable.")
 @json_option
 @pass_ctx
-def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | None, max_retries: int | None,
+def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str | None, max_retries: int | None,
             priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
             queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], as_json: bool) -> None:
     """Add a job (or many) to the queue; prints each new job's id.
 
     \b
     SOURCE is one of:
-      'CMD'          a shell command (anything not starting with { or [)
-      '{"command": "make test", "priority": 5}'   a JSON object
-      FILE.json | @FILE   a JSON object, an array of objects, or NDJSON
+      'CMD'          one argument: a shell command, run by sh -c
+      PROGRAM ARGS…  several words: one command, run exactly as given (quoted for sh)
+      -- PROGRAM ARGS…   the same; after -- every word is the command's
+      '{"command": "make test", "priority": 5}'   a JSON object (or an array of them)
+      NAME.json | NAME.jsonl | NAME.ndjson | @FILE   a job file: JSON object, array or NDJSON
       -              the same, read from stdin
-    Flags fill in the fields a JSON job leaves unset.
+    Options go before the command: in 'queuectl enqueue ls -la' the -la is ls's. Only a job file
+    by this rule is read (a regular file, at most 64 MiB); './build.sh' runs the script. Flags
+    fill in the fields a JSON job leaves unset.
 
     \b
     Examples:
       queuectl enqueue 'sleep 5 && echo done'
+      queuectl enqueue ./build.sh --release
+      queuectl enqueue --queue io -- rsync -a src/ 'my dst/'
       queuectl enqueue '{"id":"build-1","command":"make","max_retries":2}'
       queuectl enqueue --command 'backup.sh' --delay 10m --timeout 1h
       queuectl enqueue jobs.ndjson
@@ -217,13 +308,15 @@ def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | Non
     from queuectl.core.specs import parse_jobs_text, spec_from_mapping, validate_job_id
 
     clock_now = time.time()
-    if source is not None and command is not None:
+    if source and command is not None:
         raise InvalidInput("give the job either as SOURCE or with --command, not both")
-    if source is None and command is None:
+    if not source and command is None:
         raise InvalidInput("nothing to enqueue: give a command, JSON, a file, - for stdin, or --command")
     if run_at is not None and delay is not None:
         raise InvalidInput("give --run-at or --delay, not both")
-    text = _read_source(source) if source is not None else None
+    text = None
+    if source:
+        command, text = _enqueue_words(source, click.get_current_context().meta.get("queuectl.argv", False))
     overrides: dict[str, Any] = {}
     if job_id is not None:
         overrides["id"] = job_id
@@ -250,7 +343,7 @@ def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | Non
             env[key] = value
         overrides["env"] = env
     if text is None:
-        specs = [spec_from_mapping({**overrides, "command": source if source is not None else command}, clock_now)]
+        specs = [spec_from_mapping({**overrides, "command": command}, clock_now)]
     else:
         defaults = {k: v for k, v in overrides.items() if k != "id"}
         specs = parse_jobs_text(text, clock_now, defaults=defaults)

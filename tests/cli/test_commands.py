@@ -141,9 +141,12 @@ def test_enqueue_at_file_of_any_name(ok, workdir):
     assert ok("enqueue", "@batch.txt").out.splitlines() == ["f1", "f2"]
 
 
-def test_enqueue_existing_file_without_json_extension(ok, workdir):
+def test_enqueue_existing_file_without_json_extension_is_a_command(ok, workdir):
+    """Only @FILE or a .json/.jsonl/.ndjson name is a job file; any other path is a command to run."""
     (workdir / "batch").write_text('{"id":"g1","command":"echo 1"}\n{"id":"g2","command":"echo 2"}\n')
-    assert ok("enqueue", str(workdir / "batch")).out.splitlines() == ["g1", "g2"]
+    job_id = ok("enqueue", str(workdir / "batch")).out.strip()
+    assert show(ok, job_id)["command"] == str(workdir / "batch")
+    assert ok("enqueue", "@" + str(workdir / "batch")).out.splitlines() == ["g1", "g2"]
 
 
 def test_enqueue_file_with_bom_and_crlf(ok, workdir):
