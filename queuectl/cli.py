@@ -367,9 +367,38 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
         emit_json(ids)
     else:
         click.echo("\n".join(ids))
+        _hint_if_unserved(ctx, {s.queue for s in specs})
+
+
+def _hint_if_unserved(ctx: Ctx, queues: set[str]) -> None:
+    """On a terminal, say why jobs will wait: no live worker serves their queue, or the queue is paused.
+
+    One line on stderr, for a person only: never when stderr is piped (scripts), never with --json."""
+    if not queues or not sys.stderr.isatty():
+        return
+    settings = ctx.config().settings()
+    serving = [w for w in ctx.registry().list(worker_timeout=settings.worker_timeout) if w.state == "running"]
+    unserved = sorted(q for q in queues if not any(w.queues is None or q in w.queues for w in serving))
+    if not serving:
+        hint = "no worker is running — start one with: queuectl worker start"
+    elif unserved:
+        names = ", ".join(safe_text.one_line(q) for q in unserved)
+        hint = (f"no worker serves queue {names} — start one with: queuectl worker start "
+                + " ".join(f"-q {shlex.quote(safe_text.one_line(q))}" for q in unserved))
+    elif ctx.config().is_paused():
+        hint = "the queue is paused: nothing starts until queuectl resume"
+    else:
+        return
+    click.echo(f"queuectl: {hint}", err=True)
 
 
 # ── reading ─────────────────────────────────────────────────────────────────────────────────
+
+
+# Job-controlled text (command, error, id, queue, cwd, env names) in a table or `show`: one line, no
+# escape sequence or control (a command's OSC could retitle the terminal). --json keeps the exact text;
+# `logs` prints the raw bytes, like cat.
+clean = safe_text.one_line
 
 
 def _job_rows(jobs: Sequence[Any], now: float, colour: bool) -> list[list[str]]:
@@ -377,10 +406,11 @@ def _job_rows(jobs: Sequence[Any], now: float, colour: bool) -> list[list[str]]:
     for j in jobs:
         when = render.age(j.run_at, now) if j.state in ("pending", "failed") and j.run_at > now else render.age(j.created_at, now)
         rows.append([
-            j.id, render.state(j.state, colour), f"{j.attempts}/{j.max_retries + 1}", str(j.priority), j.queue,
+            clean(j.id), render.state(j.state, colour), f"{j.attempts}/{j.max_retries + 1}", str(j.priority),
+            clean(j.queue),
             when, render.duration(j.duration) if j.state not in ("pending", "processing") else
             (render.duration(now - j.started_at) if j.state == "processing" and j.started_at else "-"),
-            "-" if j.exit_code is None else str(j.exit_code), j.command,
+            "-" if j.exit_code is None else str(j.exit_code), clean(j.command),
         ])
     return rows
 
@@ -507,17 +537,17 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
     from queuectl.core.records import iso
 
     fields = [
-        ("id", job.id), ("state", render.state(job.state, colour)), ("command", job.command),
+        ("id", clean(job.id)), ("state", render.state(job.state, colour)), ("command", clean(job.command)),
         ("attempts", f"{job.attempts} of {job.max_retries + 1} (max_retries {job.max_retries})"),
-        ("priority", str(job.priority)), ("queue", job.queue),
+        ("priority", str(job.priority)), ("queue", clean(job.queue)),
         ("timeout", "none" if not job.timeout else render.duration(job.timeout)),
-        ("cwd", job.cwd or "-"), ("env", ", ".join(sorted(job.env)) if job.env else "-"),
+        ("cwd", clean(job.cwd) if job.cwd else "-"), ("env", ", ".join(sorted(map(clean, job.env))) if job.env else "-"),
         ("created", f"{iso(job.created_at)} ({render.age(job.created_at, now)})"),
         ("run at", f"{iso(job.run_at)} ({render.age(job.run_at, now)})"),
         ("started", f"{iso(job.started_at)} ({render.age(job.started_at, now)})" if job.started_at else "-"),
         ("finished", f"{iso(job.finished_at)} ({render.age(job.finished_at, now)})" if job.finished_at else "-"),
-        ("worker", job.worker_id or "-"), ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
-        ("last error", job.last_error or "-"),
+        ("worker", clean(job.worker_id or "-")), ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
+        ("last error", clean(job.last_error or "-")),
     ]
     if job.cancel_requested_at:
         fields.append(("cancel", f"requested {render.age(job.cancel_requested_at, now)}"))
@@ -527,9 +557,9 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
         click.echo("")
         click.echo(render.table(
             ["RUN", "ATTEMPT", "WORKER", "HOST", "STARTED", "TOOK", "EXIT", "OUTPUT", "ERROR"],
-            [[str(r.number), str(r.attempt), r.worker_id, r.host, render.age(r.started_at, now),
+            [[str(r.number), str(r.attempt), clean(r.worker_id), clean(r.host), render.age(r.started_at, now),
               render.duration(r.duration) if r.finished_at else "running",
-              "-" if r.exit_code is None else str(r.exit_code), render.size(r.output_bytes), r.error or "-"]
+              "-" if r.exit_code is None else str(r.exit_code), render.size(r.output_bytes), clean(r.error or "-")]
              for r in runs],
         ))
 
@@ -612,8 +642,9 @@ def wait(ctx: Ctx, job_ids: tuple[str, ...], timeout_text: str | None, as_json: 
     timeout = _parse_duration_option("--timeout", timeout_text)
     queue = ctx.queue()
     ids = list(dict.fromkeys(job_ids))
-    for job_id in ids:
-        queue.get(job_id)  # unknown ids fail at once
+    jobs = [queue.get(job_id) for job_id in ids]  # unknown ids fail at once
+    if not as_json:
+        _hint_if_unserved(ctx, {j.queue for j in jobs if j.state not in FINISHED})
     deadline = None if timeout is None else time.monotonic() + timeout
     progress = _progress(len(ids)) if len(ids) > 1 and sys.stderr.isatty() and not as_json else None
     states: dict[str, str] = {}
@@ -819,8 +850,8 @@ def dlq_list(ctx: Ctx, limit: int, as_json: bool) -> None:
     now = time.time()
     click.echo(render.table(
         ["ID", "RUNS", "DIED", "EXIT", "LAST ERROR", "COMMAND"],
-        [[j.id, str(j.attempts), render.age(j.finished_at, now), "-" if j.exit_code is None else str(j.exit_code),
-          j.last_error or "-", j.command] for j in jobs],
+        [[clean(j.id), str(j.attempts), render.age(j.finished_at, now), "-" if j.exit_code is None else str(j.exit_code),
+          clean(j.last_error or "-"), clean(j.command)] for j in jobs],
         shrink=5,
     ))
 
