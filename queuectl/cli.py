@@ -1165,14 +1165,15 @@ def config_reset(ctx: Ctx, key: str, as_json: bool) -> None:
 def tui(ctx: Ctx, web: bool, host: str, port: int, allow_remote: bool) -> None:
     """The full-screen terminal UI: live jobs, DLQ, workers and settings (? lists every key).
 
-    With --web, serve it to a browser instead: each browser session runs its own TUI process, all
-    ended when the server stops (Ctrl+C). It listens on 127.0.0.1 unless --host and --allow-remote
-    say otherwise; there is no login.
+    With --web, serve it to a browser instead: each browser session runs its own TUI process,
+    ended when its browser leaves, and all when the server stops (Ctrl+C). Open the printed URL:
+    its random token is required on every request (then kept in a cookie). It listens on
+    127.0.0.1 unless --host and --allow-remote say otherwise.
 
     \b
     Examples:
       queuectl tui
-      queuectl tui --web --port 8080         # then open http://127.0.0.1:8080
+      queuectl tui --web --port 8080         # then open the printed http://127.0.0.1:8080/?token=…
     """
     if web:
         from queuectl import web as web_view

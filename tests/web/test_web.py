@@ -1,11 +1,13 @@
-"""`queuectl tui --web`: the missing-extra hint, the loopback guard, the origin checks, and a real browser
-(Debian's chromium driven by Playwright) retrying a dead job through the served TUI, then a SIGTERM
-that must leave no session process behind while a worker started from the page keeps running.
+"""`queuectl tui --web`: the missing-extra hint, the loopback guard, the token and origin checks on every
+route, a busy port, sessions that end when their browser leaves, and a real browser (Debian's chromium
+driven by Playwright) retrying a dead job through the served TUI, then a SIGTERM that must leave no
+session process behind while a worker started from the page keeps running.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import socket
@@ -14,6 +16,7 @@ import sys
 import textwrap
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -104,7 +107,14 @@ class Server:
                 [sys.executable, "-m", "queuectl", *store, "tui", "--web", "--port", str(self.port), *args],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
             )
-        self.url = f"http://127.0.0.1:{self.port}/"
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.url = ""  # the URL the server printed, with its token (wait_ready)
+        self.token = ""
+
+    @property
+    def cookie(self) -> dict[str, str]:
+        """The header a browser sends once the printed URL has set its cookie."""
+        return {"Cookie": f"{web.token_cookie(self.port)}={self.token}"}
 
     @property
     def out(self) -> str:
@@ -120,6 +130,15 @@ class Server:
                 raise AssertionError(f"server exited {self.proc.returncode}: {self.out} {self.err}")
             return "open http://" in self.out
         wait_for(ready, timeout, "the server's URL line")
+        self.url = self.out.split("open ", 1)[1].split()[0]
+        self.token = urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query)["token"][0]
+
+    def session_processes(self) -> list[psutil.Process]:
+        """The server's live descendants (this test starts no worker from a page)."""
+        try:
+            return [c for c in psutil.Process(self.proc.pid).children(recursive=True) if not gone(c)]
+        except psutil.NoSuchProcess:
+            return []
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -230,21 +249,110 @@ def test_allow_remote_warns_and_prints_the_url(start_server):
     assert server.proc.returncode == 0
 
 
-def test_foreign_hosts_and_origins_are_refused(start_server):
+UPGRADE = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+           "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+ROUTES = ["/", "/static/js/textual.js", "/static/", "/download/x"]
+
+
+def test_foreign_hosts_and_origins_are_refused_on_every_route(start_server):
+    """Even with the token: a foreign Host (DNS rebinding) or another site's page (Origin) is refused."""
     server = start_server()
     server.wait_ready()
-    base = f"http://127.0.0.1:{server.port}"
-    assert http_status(base + "/") == 200
-    assert http_status(f"http://localhost:{server.port}/") == 200
-    # DNS rebinding: a foreign name that resolves to 127.0.0.1.
-    assert http_status(base + "/", {"Host": f"evil.example:{server.port}"}) == 403
-    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
-    # Cross-site WebSocket hijacking: another site's page opening our socket.
-    assert http_status(base + "/ws", {**upgrade, "Origin": "http://evil.example"}) == 403
+    base, cookie = server.base, server.cookie
+    assert http_status(base + "/", cookie) == 200
+    assert http_status(f"http://localhost:{server.port}/", cookie) == 200
+    assert http_status(base + "/static/js/textual.js", cookie) == 200
+    for route in [*ROUTES, "/ws"]:
+        # DNS rebinding: a foreign name that resolves to 127.0.0.1.
+        assert http_status(base + route, {**cookie, "Host": f"evil.example:{server.port}"}) == 403, route
+        # Cross-site requests: another site's page fetching our files or opening our socket.
+        assert http_status(base + route, {**cookie, "Origin": "http://evil.example"}) == 403, route
+    assert http_status(base + "/ws", {**cookie, **UPGRADE, "Origin": "http://evil.example"}) == 403
     assert "session opened" not in server.err
     server.close()
     assert server.proc.returncode == 0
+
+
+def test_every_route_needs_the_token(start_server):
+    """Jupyter's model: the printed URL's token, traded for an HttpOnly cookie on the first page load."""
+    server = start_server()
+    server.wait_ready()
+    assert re.fullmatch(rf"http://127\.0\.0\.1:{server.port}/\?token=[A-Za-z0-9_-]{{43}}", server.url)
+    base = server.base
+    wrong = {"Cookie": f"{web.token_cookie(server.port)}={'x' * 43}"}
+    for route in ROUTES:
+        assert http_status(base + route) == 403, route
+        assert http_status(base + route, wrong) == 403, route
+        assert http_status(base + route + "?token=" + "x" * 43) == 403, route
+    assert http_status(base + "/ws", UPGRADE) == 403
+    assert http_status(base + "/ws?token=nope", UPGRADE) == 403
+    # The printed URL: a redirect that sets the cookie and drops the token from the address bar.
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        opener.open(server.url + "&fontsize=14", timeout=5)
+    assert redirect.value.code == 302
+    assert redirect.value.headers["Location"] == "/?fontsize=14"
+    set_cookie = redirect.value.headers["Set-Cookie"]
+    assert set_cookie.startswith(f"{web.token_cookie(server.port)}={server.token};")
+    assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+    assert http_status(base + "/?fontsize=14", server.cookie) == 200
+    assert "session opened" not in server.err
+    server.close()
+    assert server.proc.returncode == 0
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_a_websocket_without_the_token_is_refused(start_server):
+    """Another local user's plain WebSocket client (issue 13 item 9): refused without the token, no
+    process started; with it (cookie or ?token=) it gets a session, which ends when the client leaves."""
+    import asyncio
+
+    import aiohttp
+
+    server = start_server()
+    server.wait_ready()
+    ws_url = f"{server.base}/ws?width=100&height=30"
+
+    async def connect(url: str, headers: dict[str, str] | None = None) -> int:
+        """The handshake's status, or 101 once the app has drawn (then the client leaves)."""
+        async with aiohttp.ClientSession() as client:
+            try:
+                async with client.ws_connect(url, headers=headers) as ws:
+                    received = 0
+                    while received < 1000:
+                        message = await asyncio.wait_for(ws.receive(), 20)
+                        assert message.type == aiohttp.WSMsgType.BINARY, message
+                        received += len(message.data)
+                    return 101
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+
+    assert asyncio.run(connect(ws_url)) == 403
+    assert asyncio.run(connect(ws_url + "&token=" + "x" * 43)) == 403
+    assert server.session_processes() == [] and "session opened" not in server.err
+    assert asyncio.run(connect(ws_url, server.cookie)) == 101
+    assert asyncio.run(connect(ws_url + "&token=" + server.token)) == 101
+    assert server.err.count("session opened") == 2
+    wait_for(lambda: server.session_processes() == [], 10, "the sessions' processes to end once their clients left")
+    assert server.proc.poll() is None
+    server.close()
+    assert server.proc.returncode == 0
+
+
+def test_a_busy_port_is_reported_before_any_url(home):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "queuectl", "tui", "--web", "--port", str(port)],
+                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1
+    assert proc.stdout == ""  # before: the URL was printed first, then the error
+    assert proc.stderr == f"queuectl: error: cannot serve on 127.0.0.1:{port}: address already in use\n"
 
 
 def test_a_session_process_that_ignores_sigterm_is_killed():
@@ -281,7 +389,7 @@ def test_stopping_the_server_ends_an_open_session(start_server, how, tmp_path):
 
     async def session() -> tuple[list[psutil.Process], float]:
         async with aiohttp.ClientSession() as client:
-            async with client.ws_connect(f"http://127.0.0.1:{server.port}/ws?width=100&height=30") as ws:
+            async with client.ws_connect(f"{server.base}/ws?width=100&height=30&token={server.token}") as ws:
                 received = 0
                 while received < 1000:  # the app is drawing
                     message = await asyncio.wait_for(ws.receive(), 15)
@@ -347,6 +455,16 @@ def live_workers() -> list:
         store.close()
 
 
+def open_app(page, server: Server) -> list[psutil.Process]:
+    """Open the printed URL in `page`, start the app, wait until it draws; the session's processes."""
+    page.goto(server.url)
+    size = page.viewport_size
+    page.mouse.click(size["width"] / 2, size["height"] / 2)  # the start dialog
+    # The first bytes from the app reveal the terminal (a canvas: no page text to assert on).
+    page.wait_for_function("document.body.classList.contains('-first-byte')", timeout=20_000)
+    return wait_for(server.session_processes, 10, "the session's app process")
+
+
 def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_server, home, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
@@ -355,7 +473,7 @@ def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_serve
     db_path = str(seed_dead_job())
     server = start_server()
     server.wait_ready()
-    assert f"open http://127.0.0.1:{server.port}" in server.out
+    assert server.url.startswith(f"http://127.0.0.1:{server.port}/?token=")
     server_proc = psutil.Process(server.proc.pid)
     worker_pids: list[int] = []
     try:
@@ -363,12 +481,7 @@ def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_serve
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1200, "height": 720})
-                page.goto(server.url)
-                page.mouse.click(600, 360)  # the start dialog
-                # The first bytes from the app reveal the terminal (a canvas: no page text to assert on).
-                page.wait_for_function("document.body.classList.contains('-first-byte')", timeout=20_000)
-                sessions = wait_for(lambda: [c for c in server_proc.children(recursive=True) if not gone(c)],
-                                    10, "the session's app process")
+                sessions = open_app(page, server)
                 page.focus(".xterm-helper-textarea")  # keys go to xterm.js's input, not the page
                 wait_for(lambda: "session opened" in server.err, 5, "the session to open")
                 # F2 shows the DLQ tab, its cursor on the dead job; r retries it. Pressed again until the
@@ -421,6 +534,41 @@ def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_serve
         assert "session opened" in server.err
     finally:
         _stop_workers(worker_pids)
+
+
+@pytest.mark.parametrize("how", ["one-shot-screenshot", "closed-tab"])
+def test_a_browser_that_leaves_ends_its_session(start_server, tmp_path, how):
+    """Issue 11 §6: a session whose browser left must not run (and spin) until the server stops. Before,
+    a one-shot `chromium --headless --screenshot` visit left its app at 70-90 % CPU."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+    server = start_server()
+    server.wait_ready()
+    if how == "one-shot-screenshot":
+        shot = tmp_path / "one-shot.png"
+        subprocess.run([CHROMIUM, "--headless", *CHROMIUM_ARGS, f"--user-data-dir={tmp_path / 'profile'}",
+                        f"--screenshot={shot}", "--window-size=1280,800", server.url],
+                       capture_output=True, timeout=90, stdin=subprocess.DEVNULL)
+        assert shot.exists()
+        wait_for(lambda: "session opened" in server.err, 10, "the visit to open a session")
+    else:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1000, "height": 600})
+                open_app(page, server)
+                page.close()  # the tab closes; the browser stays
+                wait_for(lambda: server.session_processes() == [], 10, "the session to end after its tab closed")
+            finally:
+                browser.close()
+    wait_for(lambda: server.session_processes() == [], 10, "no session process left 10 s after the browser left")
+    assert server.proc.poll() is None, "the server keeps running"
+    assert http_status(server.base + "/", server.cookie) == 200
+    wait_for(lambda: "session closed" in server.err, 10, "the server to log the session's end")
+    server.close()
+    assert server.proc.returncode == 0
 
 
 def _stop_workers(pids: list[int]) -> None:
