@@ -541,7 +541,8 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
         ("attempts", f"{job.attempts} of {job.max_retries + 1} (max_retries {job.max_retries})"),
         ("priority", str(job.priority)), ("queue", clean(job.queue)),
         ("timeout", "none" if not job.timeout else render.duration(job.timeout)),
-        ("cwd", clean(job.cwd) if job.cwd else "-"), ("env", ", ".join(sorted(map(clean, job.env))) if job.env else "-"),
+        ("cwd", clean(job.cwd) if job.cwd else "-"),
+        ("env", ", ".join(sorted(map(clean, job.env))) if job.env else "-"),
         ("created", f"{iso(job.created_at)} ({render.age(job.created_at, now)})"),
         ("run at", f"{iso(job.run_at)} ({render.age(job.run_at, now)})"),
         ("started", f"{iso(job.started_at)} ({render.age(job.started_at, now)})" if job.started_at else "-"),
@@ -850,8 +851,8 @@ def dlq_list(ctx: Ctx, limit: int, as_json: bool) -> None:
     now = time.time()
     click.echo(render.table(
         ["ID", "RUNS", "DIED", "EXIT", "LAST ERROR", "COMMAND"],
-        [[clean(j.id), str(j.attempts), render.age(j.finished_at, now), "-" if j.exit_code is None else str(j.exit_code),
-          clean(j.last_error or "-"), clean(j.command)] for j in jobs],
+        [[clean(j.id), str(j.attempts), render.age(j.finished_at, now),
+          "-" if j.exit_code is None else str(j.exit_code), clean(j.last_error or "-"), clean(j.command)] for j in jobs],
         shrink=5,
     ))
 
