@@ -103,6 +103,31 @@ def test_a_long_command_is_never_taken_for_a_path(ok, command):
     assert command_of(ok, job_id) == command
 
 
+def test_a_path_in_an_unreadable_directory_is_a_command_or_a_clean_error(ok, workdir, store_snapshot):
+    """Before: `internal error: PermissionError`. A command is never stat()ed; a job file named there
+    is one line, exit 2. As root, the subprocess drops the capabilities that bypass permissions."""
+    secret = workdir / "secret"
+    secret.mkdir()
+    secret.chmod(0)
+    drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+
+    def enqueue(word: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*drop, sys.executable, "-m", "queuectl", "enqueue", word], capture_output=True,
+                              text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+    try:
+        proc = enqueue(f"{secret}/run.sh")
+        assert proc.returncode == 0 and proc.stderr == "", proc
+        assert command_of(ok, proc.stdout.strip()) == f"{secret}/run.sh"
+        before = store_snapshot()
+        proc = enqueue(f"{secret}/jobs.json")
+        assert proc.returncode == 2, proc
+        assert proc.stderr == f"queuectl: error: cannot read {secret}/jobs.json: Permission denied\n"
+        assert store_snapshot() == before
+    finally:
+        secret.chmod(0o700)
+
+
 def test_options_may_still_follow_a_job_source(ok, workdir):
     (workdir / "jobs.ndjson").write_text('{"id":"n1","command":"echo 1"}\n')
     assert ok("enqueue", "jobs.ndjson", "--json").json() == ["n1"]
