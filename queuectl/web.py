@@ -309,16 +309,16 @@ def serve(store_url: str, host: str = "127.0.0.1", port: int = 8000, allow_remot
 
         async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
             """textual-serve's session loop, with a Session that is ended whole when the browser leaves."""
+            websocket = web.WebSocketResponse(heartbeat=15)
+            await websocket.prepare(request)  # not a WebSocket handshake: 400, and no session
+            width = to_int(request.query.get("width", "80"), 80)
+            height = to_int(request.query.get("height", "24"), 24)
             task = asyncio.current_task()
             assert task is not None
             self._sockets.add(task)
-            websocket = web.WebSocketResponse(heartbeat=15)
-            width = to_int(request.query.get("width", "80"), 80)
-            height = to_int(request.query.get("height", "24"), 24)
             session: Session | None = None
             click.echo(f"session opened from {request.remote}", err=True)
             try:
-                await websocket.prepare(request)
                 session = Session(self.command, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
                                   close=websocket.close, download_manager=self.download_manager, debug=self.debug)
                 await session.start(width, height)

@@ -296,7 +296,8 @@ def test_every_route_needs_the_token(start_server):
     assert set_cookie.startswith(f"{web.token_cookie(server.port)}={server.token};")
     assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
     assert http_status(base + "/?fontsize=14", server.cookie) == 200
-    assert "session opened" not in server.err
+    assert http_status(base + "/ws", server.cookie) == 400  # not a handshake: no session, no traceback
+    assert "session opened" not in server.err and "Traceback" not in server.err and "Unhandled" not in server.err
     server.close()
     assert server.proc.returncode == 0
 
