@@ -38,12 +38,14 @@ class Ctx:
         self.db_url = db_url
         self._store = None
 
-    def store(self, durable: bool = True):  # -> Store
+    def store(self, durable: bool = True, recover: bool = True):  # -> Store
         if self._store is None:
             from queuectl.core.db import open_store
 
             self._store = open_store(self.db_url, durable=durable)
             _OPENED.append(self._store)
+            if recover:
+                recover_dead_workers(self._store)
         return self._store
 
     def queue(self):
@@ -60,6 +62,21 @@ class Ctx:
         from queuectl.core.registry import WorkerRegistry
 
         return WorkerRegistry(self.store())
+
+
+def recover_dead_workers(store: Any) -> None:
+    """Before a command reads workers or jobs: a worker of this host whose process is gone is
+    declared lost and its jobs recovered now (README: "A worker that dies"); said on stderr."""
+    from queuectl.core.rescue import recover_dead_local_workers
+
+    _say_rescued(recover_dead_local_workers(store))
+
+
+def _say_rescued(rescued_workers: Sequence[Any]) -> None:
+    for rescued in rescued_workers:
+        jobs = ", ".join(f"{job_id} is now {state}" for job_id, state in rescued.jobs)
+        click.echo(f"queuectl: worker {rescued.worker_id} had died (its process is gone); recorded as lost"
+                   + (f": {jobs}" if jobs else ""), err=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -261,7 +278,7 @@ def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | Non
                 specs = [specs[0]._replace(id=validate_job_id(job_id))]
     base = os.getcwd()
     specs = [s._replace(cwd=os.path.normpath(os.path.join(base, s.cwd))) if s.cwd else s for s in specs]
-    store = ctx.store()
+    store = ctx.store(recover=False)  # reads no worker or job: the hot path stays as it was
     from queuectl.core.wake import wake_workers
 
     ids = ctx.queue().enqueue(specs, ctx.config().settings(), default_cwd=base)
@@ -855,7 +872,7 @@ def worker_run(ctx: Ctx, queues: tuple[str, ...], burst: bool, worker_id: str | 
     _check_queues(queues)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
-    store = ctx.store(durable=False)
+    store = ctx.store(durable=False, recover=False)  # a worker rescues at each heartbeat, the first one now
     w = Worker(store, worker_id=worker_id, queues=queues or None, burst=burst)
     w.install_signal_handlers()
     sys.exit(w.run())
@@ -881,7 +898,7 @@ def worker_stop(ctx: Ctx, worker_ids: tuple[str, ...], wait_: bool, timeout_text
 
     timeout = _parse_duration_option("--timeout", timeout_text)
     asked, left = stop_workers(ctx.store(), list(worker_ids) or None, force=force, wait=wait_ or timeout is not None,
-                               timeout=timeout)
+                               timeout=timeout, on_rescued=_say_rescued)
     if as_json:
         emit_json({"stopping": asked, "still_running": left})
     elif not asked:
