@@ -507,7 +507,11 @@ def _follow(queue: Any, job_id: str, number: int | None, out: Any) -> None:
         time.sleep(0.2)
         out = queue.output(job_id, number)
     printed = 0
+    recheck = time.monotonic() + 1.0
     while True:
+        if time.monotonic() >= recheck:  # the run's worker killed meanwhile: the run ends as lost
+            recover_dead_workers(queue.store)
+            recheck = time.monotonic() + 1.0
         new = out.output_bytes - printed
         if new > 0:
             chunk = out.output[-new:] if new <= len(out.output) else out.output
@@ -541,8 +545,12 @@ def wait(ctx: Ctx, job_ids: tuple[str, ...], timeout_text: str | None, as_json: 
     deadline = None if timeout is None else time.monotonic() + timeout
     progress = _progress(len(ids)) if len(ids) > 1 and sys.stderr.isatty() and not as_json else None
     states: dict[str, str] = {}
+    recheck = time.monotonic() + 1.0
     try:
         while True:
+            if time.monotonic() >= recheck:  # a worker of this host killed meanwhile: its jobs go on now
+                recover_dead_workers(queue.store)
+                recheck = time.monotonic() + 1.0
             states = {job_id: queue.get(job_id).state for job_id in ids}
             done = sum(1 for s in states.values() if s in FINISHED)
             if progress is not None:

@@ -159,3 +159,17 @@ def test_a_live_worker_is_left_alone(q: RQueuectl):
         assert _worker_state(q, w.id) == "running" and q.state(job) == "processing"
     finally:
         os.kill(w.pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("command", [("wait", "{job}", "--json"), ("logs", "-f", "{job}")])
+def test_a_waiting_command_sees_the_worker_die_while_it_waits(q: RQueuectl, command: tuple[str, ...]):
+    """`wait` and `logs -f` started before the kill: the run ends as lost within a second or two."""
+    w, job, job_pid = _busy_worker(q, max_retries=0)  # one run: the lost run makes it dead, so `wait` ends
+    waiter = q.popen(*(a.format(job=job) for a in command))
+    time.sleep(0.5)
+    q.kill9(w)
+    out, err = waiter.communicate(timeout=15)
+    assert f"worker {w.id} had died" in err, err
+    assert q.state(job) == "dead"
+    assert [(r.attempt, r.error) for r in q.runs(job)] == [(1, "worker lost")]
+    assert not alive(job_pid)
