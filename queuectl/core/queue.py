@@ -439,8 +439,10 @@ class JobQueue:
                     raise InvalidTransition(
                         f"job {job_id} is {states[job_id]}; only jobs {'' if only_dead else 'that are '}{where} can be retried{hint}"
                     )
+            # the previous run's error and exit code stay in its run row, not on a job that has not run since
             self.store.executemany(
                 "UPDATE job SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, finished_at = NULL, "
+                "last_error = NULL, exit_code = NULL, "
                 f"cancel_requested_at = NULL WHERE id = ? AND state IN {sql_in(allowed)}",
                 [(now, now, job_id) for job_id in ids],
             )
@@ -452,7 +454,7 @@ class JobQueue:
             return self.store.execute(
                 self.store.sql(
                     "UPDATE job SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, "
-                    "finished_at = NULL WHERE state = 'dead'"
+                    "finished_at = NULL, last_error = NULL, exit_code = NULL WHERE state = 'dead'"
                 ),
                 (now, now),
             ).rowcount

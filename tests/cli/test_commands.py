@@ -715,6 +715,7 @@ def test_db_option_and_env_select_the_store(ok, tmp_path, monkeypatch, store_und
     """--db, then QUEUECTL_DB, select a store other than the home's queue.db: another SQLite file, or
     the test's PostgreSQL database."""
     other = tmp_path / "other" / "q.db"
+    other.parent.mkdir()  # an explicit store's folder must exist
     url = store_under_test or f"sqlite:///{other}"
     monkeypatch.delenv("QUEUECTL_DB", raising=False)  # the default store is the home's queue.db again
     ok("--db", url, "enqueue", "--id", "elsewhere", "true")
