@@ -324,29 +324,71 @@ def _state_option(value: str | None):
 
 
 @cli.command("list")
-@click.option("--state", "-s", "state_name", shell_complete=_complete_states, help="Only jobs in this state (pending, processing, completed, failed, dead, cancelled).")
+@click.option("--state", "-s", "state_name", shell_complete=_complete_states, help="Only jobs in this state (pending, processing, completed, failed, dead, cancelled; all = any).")
 @click.option("--queue", "-q", "queue_name", help="Only jobs of this queue.")
-@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=50, show_default=True, help="At most this many.")
+@click.option("--limit", "-n", type=click.IntRange(1, 100_000), help="At most this many (default 50).")
+@click.option("--all", "list_all", is_flag=True, help="Every matching job, streamed (no limit).")
 @json_option
 @pass_ctx
-def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: int, as_json: bool) -> None:
-    """Jobs, newest first.
+def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: int | None, list_all: bool,
+             as_json: bool) -> None:
+    """Jobs, newest first; pending and failed ones in the order they will run.
+
+    Shows 50 by default and says so on stderr when there are more ("50 of 60").
 
     \b
     Examples:
       queuectl list
       queuectl list --state failed --limit 10
       queuectl list -s dead --json
+      queuectl list --all --json > jobs.json
     """
-    state = _state_option(state_name)
-    jobs = ctx.queue().list_jobs(state=state, queue=queue_name, limit=limit)
+    if list_all and limit is not None:
+        raise InvalidInput("give --limit or --all, not both")
+    state = None if state_name is not None and state_name.strip().lower() == "all" else _state_option(state_name)
+    queue = ctx.queue()
+    if list_all:
+        _list_all(queue.iter_jobs(state=state, queue=queue_name, run_order=True), as_json, state)
+        return
+    limit = limit or 50
+    jobs = queue.list_jobs(state=state, queue=queue_name, limit=limit, run_order=True)
     if as_json:
         emit_json([j.to_json() for j in jobs])
-        return
-    if not jobs:
+    elif not jobs:
         click.echo("no jobs" + (f" in state {state}" if state else ""))
+    else:
+        click.echo(render.table(JOB_HEADERS, _job_rows(jobs, time.time(), _colour()), shrink=8))
+    if len(jobs) == limit and not as_json:
+        total = queue.count_jobs(state=state, queue=queue_name)
+        if total > limit:
+            click.echo(f"{limit:,} of {total:,} jobs shown — -n N or --all for more", err=True)
+
+
+def _list_all(jobs: Any, as_json: bool, state: Any) -> None:
+    """Print every job as it streams in: a JSON array, or the table in chunks whose columns only widen."""
+    import itertools
+
+    if as_json:
+        out = sys.stdout
+        first = next(jobs, None)  # a store error comes before any output
+        out.write("[")
+        for n, job in enumerate(itertools.chain([first], jobs) if first is not None else ()):
+            text = json.dumps(job.to_json(), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            out.write(("\n  " if n == 0 else ",\n  ") + text)
+        out.write("\n]\n" if first is not None else "]\n")
+        out.flush()
         return
-    click.echo(render.table(JOB_HEADERS, _job_rows(jobs, time.time(), _colour()), shrink=8))
+    colour, headers, shown = _colour(), list(JOB_HEADERS), 0
+    while chunk := list(itertools.islice(jobs, 1000)):
+        rows = _job_rows(chunk, time.time(), colour)
+        lines = render.table(headers, rows, shrink=8).split("\n")
+        click.echo("\n".join(lines if shown == 0 else lines[1:]))
+        # later chunks keep at least these widths: pad the headers (their line is not printed again)
+        widths = [max(len(h), *(render._visible_len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        headers = [h.ljust(w) for h, w in zip(headers, widths)]
+        shown += len(chunk)
+    if shown == 0:
+        click.echo("no jobs" + (f" in state {state}" if state else ""))
 
 
 @cli.command()
