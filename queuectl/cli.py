@@ -288,7 +288,11 @@ def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | Non
         except Exception:
             pass  # only a hint: workers poll anyway
     if as_json:
-        emit_json(ids)
+        # the created jobs as `show --json` gives them: one object for a job given inline (a command,
+        # --command, a JSON object); an array for a bulk (a file or stdin, whatever it holds, a JSON array)
+        jobs = [{**job.to_json(), "runs": []} for job in ctx.queue().get_many(ids)]
+        inline = text is None or (text is source and text.lstrip().startswith("{"))
+        emit_json(jobs[0] if inline and len(jobs) == 1 else jobs)
     else:
         click.echo("\n".join(ids))
 
@@ -705,21 +709,24 @@ def delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
 
 @cli.command()
 @click.option("--state", "-s", "state_names", multiple=True, shell_complete=_complete_states,
-              help="completed, dead or cancelled; repeatable (default: all three).")
+              help="completed, dead or cancelled; repeatable (default: completed and cancelled).")
 @click.option("--older-than", help="Only jobs that finished longer ago than this (7d, 12h, …).")
 @json_option
 @pass_ctx
 def purge(ctx: Ctx, state_names: tuple[str, ...], older_than: str | None, as_json: bool) -> None:
-    """Remove finished jobs in bulk.
+    """Remove finished jobs in bulk: completed and cancelled ones unless --state says otherwise.
+
+    Dead jobs stay (the DLQ is there to be looked at) unless named: --state dead, or dlq purge.
 
     \b
     Examples:
       queuectl purge --state completed --older-than 7d
-      queuectl purge
+      queuectl purge                         # completed and cancelled
+      queuectl purge --state dead            # the DLQ too (= queuectl dlq purge)
     """
-    from queuectl.core.states import PURGEABLE
+    from queuectl.core.states import PURGEABLE, JobState
 
-    states = [_state_option(s) for s in state_names] or list(PURGEABLE)
+    states = [_state_option(s) for s in state_names] or [JobState.COMPLETED, JobState.CANCELLED]
     for s in states:
         if s not in PURGEABLE:
             raise InvalidInput(f"--state: purge takes completed, dead or cancelled, not {s}")
@@ -878,6 +885,8 @@ def worker() -> None:
 @pass_ctx
 def worker_start(ctx: Ctx, count: int, queues: tuple[str, ...], as_json: bool) -> None:
     """Start detached workers; returns once they are running. Logs: $QUEUECTL_HOME/workers/ID.log
+
+    For a worker in the foreground (scripts, containers, systemd), use `queuectl worker run`.
 
     \b
     Example:

@@ -538,6 +538,14 @@ class JobQueue:
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
+    def get_many(self, ids: Sequence[str]) -> list[JobRecord]:
+        """The jobs with these ids, in the order given (unknown ids are left out)."""
+        found: dict[str, JobRecord] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            found.update((r.id, JobRecord.from_row(r)) for r in Job.select(*_RECORD_COLUMNS).where(Job.id.in_(chunk)))
+        return [found[i] for i in ids if i in found]
+
     def get(self, job_id: str) -> JobRecord:
         row = Job.get_or_none(Job.id == job_id)
         if row is None:
