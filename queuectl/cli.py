@@ -21,7 +21,8 @@ from queuectl.core.errors import InvalidInput, QueuectlError, StoreUnavailable
 
 ALIASES_LINE = (
     "Also accepted: worker-start, worker-stop, dlq-list, dlq-retry, config-get, config-set, "
-    "config get-all, config show, inspect, kill; list --state dead is the DLQ."
+    "config get-all, config show, inspect, kill, add, metrics, init, dashboard, worker status, dlq show, "
+    "enqueue --file, -d; list --state dead is the DLQ."
 )
 
 
@@ -203,16 +204,18 @@ def _read_source(source: str) -> str | None:
 @click.option("--max-retries", type=int, help="Retries after the first run (default: config max_retries).")
 @click.option("--priority", "-p", type=int, help="Higher runs first (default 0).")
 @click.option("--run-at", help="Not before this time: ISO-8601 (UTC unless an offset is given) or epoch seconds.")
-@click.option("--delay", help="Not before this long from now: 90, 30s, 5m, 2h, 1d.")
+@click.option("--delay", "-d", help="Not before this long from now: 90, 30s, 5m, 2h, 1d.")
 @click.option("--timeout", help="Kill a run after this long (seconds or 30s/5m/2h); 0 = none.")
 @click.option("--queue", "-q", "queue_name", help="Queue name (default 'default').")
 @click.option("--cwd", help="Working directory (default: the current one).")
 @click.option("--env", "-e", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Environment variable; repeatable.")
+@click.option("--file", "job_file", hidden=True, help="= @FILE (another version's spelling).")
 @json_option
 @pass_ctx
 def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | None, max_retries: int | None,
             priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
-            queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], as_json: bool) -> None:
+            queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], job_file: str | None,
+            as_json: bool) -> None:
     """Add a job (or many) to the queue; prints each new job's id.
 
     \b
@@ -234,6 +237,10 @@ def enqueue(ctx: Ctx, source: str | None, command: str | None, job_id: str | Non
     from queuectl.core.specs import parse_jobs_text, spec_from_mapping, validate_job_id
 
     clock_now = time.time()
+    if job_file is not None:
+        if source is not None:
+            raise InvalidInput("give the jobs either as SOURCE or with --file, not both")
+        source = "@" + job_file
     if source is not None and command is not None:
         raise InvalidInput("give the job either as SOURCE or with --command, not both")
     if source is None and command is None:
@@ -645,9 +652,10 @@ def _wake(ctx: Ctx) -> None:
 @cli.command()
 @click.argument("job_ids", nargs=-1, required=True, shell_complete=_complete_job_ids)
 @click.option("--force", is_flag=True, help="Also run completed jobs again.")
+@click.option("--reset", is_flag=True, hidden=True, help="Accepted from other versions: a retry always resets.")
 @json_option
 @pass_ctx
-def retry(ctx: Ctx, job_ids: tuple[str, ...], force: bool, as_json: bool) -> None:
+def retry(ctx: Ctx, job_ids: tuple[str, ...], force: bool, reset: bool, as_json: bool) -> None:
     """Put failed, dead or cancelled jobs back to pending with attempts reset.
 
     \b
@@ -1051,11 +1059,11 @@ def _fmt(value: int | float) -> str:
 
 
 @config.command("get")
-@click.argument("key", shell_complete=_complete_setting_keys)
+@click.argument("key", required=False, shell_complete=_complete_setting_keys)
 @json_option
 @pass_ctx
-def config_get(ctx: Ctx, key: str, as_json: bool) -> None:
-    """One setting's value.
+def config_get(ctx: Ctx, key: str | None, as_json: bool) -> None:
+    """One setting's value (no KEY: every setting, as config list).
 
     \b
     Example:
@@ -1063,6 +1071,9 @@ def config_get(ctx: Ctx, key: str, as_json: bool) -> None:
     """
     from queuectl.core.settings import normalize_key
 
+    if key is None:
+        click.get_current_context().invoke(config_list, as_json=as_json)
+        return
     name = normalize_key(key)
     value = ctx.config().settings().as_dict()[name]
     emit_json({name: value}) if as_json else click.echo(_fmt(value))
@@ -1166,6 +1177,49 @@ _alias(cli, "config-get", config_get)
 _alias(cli, "config-set", config_set)
 _alias(config, "show", config_list)
 _alias(config, "get-all", config_list)
+_alias(cli, "add", enqueue)
+_alias(cli, "metrics", stats)
+_alias(worker, "status", worker_list)
+_alias(dlq, "show", show)
+
+
+@cli.command("init", hidden=True)
+@pass_ctx
+def init(ctx: Ctx) -> None:
+    """Create the store (and the home) now and say where (other versions' first step; any command does it).
+
+    \b
+    Example:
+      queuectl init
+    """
+    from queuectl.core.db import redact
+
+    store = ctx.store()
+    where = str(store.path) if store.path is not None else redact(store.url)
+    from queuectl.core import paths
+
+    click.echo(f"store ready at {where} (home {paths.home()})")
+
+
+@cli.command("dashboard", hidden=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="The port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--addr", metavar="HOST:PORT", help="Both at once, as other versions spell it.")
+@click.option("--allow-remote", is_flag=True, help="Allow a --host other than loopback (see tui --help).")
+@click.pass_context
+def dashboard(click_ctx: click.Context, port: int, host: str, addr: str | None, allow_remote: bool) -> None:
+    """= tui --web (another version's spelling), with --addr HOST:PORT accepted.
+
+    \b
+    Example:
+      queuectl dashboard --addr 127.0.0.1:8080
+    """
+    if addr is not None:
+        addr_host, sep, addr_port = addr.rpartition(":")
+        if not sep or not addr_port.isdigit() or not 1 <= int(addr_port) <= 65535:
+            raise InvalidInput(f"--addr: expected HOST:PORT, got '{addr}'")
+        host, port = addr_host.strip("[]") or host, int(addr_port)
+    click_ctx.invoke(tui, web=True, host=host, port=port, allow_remote=allow_remote)
 
 
 # ── entry point ─────────────────────────────────────────────────────────────────────────────
