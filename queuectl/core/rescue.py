@@ -67,14 +67,13 @@ def rescue_lost_workers(
     """
     here = host_id()
     now = queue.clock.now()
-    marked: list[str] = []
     for worker in registry.live() if dead is None else dead:
         if worker.id == me:
             continue
         silent = dead is None and now - worker.heartbeat_at > settings.worker_timeout
         gone = worker.host == here and not is_same_process(worker.pid, worker.pid_created_at)
-        if (silent or gone) and registry.mark_lost(worker.id, worker.heartbeat_at):  # fenced: loses to a fresh heartbeat
-            marked.append(worker.id)
+        if silent or gone:
+            registry.mark_lost(worker.id, worker.heartbeat_at)  # fenced: loses to a fresh heartbeat
     rescued: list[Rescued] = []
     for worker_id, host in _holders_not_live(queue.store):
         if host == here:
@@ -84,8 +83,7 @@ def rescue_lost_workers(
         jobs = queue.fail_jobs_of_lost_worker(worker_id, settings)
         if jobs:
             rescued.append(Rescued(worker_id, jobs))
-    told = {r.worker_id for r in rescued}
-    return rescued + [Rescued(worker_id, []) for worker_id in marked if worker_id not in told]
+    return rescued
 
 
 def recover_dead_local_workers(store: Store) -> list[Rescued]:
@@ -106,6 +104,8 @@ def recover_dead_local_workers(store: Store) -> list[Rescued]:
         dead = dead_local_workers(registry.live())
         if not dead:
             return []
-        return rescue_lost_workers(JobQueue(store), registry, ConfigStore(store).settings(), dead=dead)
+        rescued = rescue_lost_workers(JobQueue(store), registry, ConfigStore(store).settings(), dead=dead)
     except (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error):
         return []
+    told = {r.worker_id for r in rescued}
+    return rescued + [Rescued(w.id, []) for w in dead if w.id not in told]  # found dead, held no job
