@@ -21,7 +21,8 @@ from queuectl.core.errors import InvalidInput, QueuectlError, StoreUnavailable
 
 ALIASES_LINE = (
     "Also accepted: worker-start, worker-stop, dlq-list, dlq-retry, config-get, config-set, "
-    "config get-all, config show, inspect, kill; list --state dead is the DLQ."
+    "config get-all, config show, inspect, kill, add, metrics, init, dashboard, worker status, dlq show, "
+    "enqueue --file, -d; list --state dead is the DLQ."
 )
 
 
@@ -38,12 +39,14 @@ class Ctx:
         self.db_url = db_url
         self._store = None
 
-    def store(self, durable: bool = True):  # -> Store
+    def store(self, durable: bool = True, recover: bool = True):  # -> Store
         if self._store is None:
             from queuectl.core.db import open_store
 
             self._store = open_store(self.db_url, durable=durable)
             _OPENED.append(self._store)
+            if recover:
+                recover_dead_workers(self._store)
         return self._store
 
     def queue(self):
@@ -60,6 +63,21 @@ class Ctx:
         from queuectl.core.registry import WorkerRegistry
 
         return WorkerRegistry(self.store())
+
+
+def recover_dead_workers(store: Any) -> None:
+    """Before a command reads workers or jobs: a worker of this host whose process is gone is
+    declared lost and its jobs recovered now (README: "A worker that dies"); said on stderr."""
+    from queuectl.core.rescue import recover_dead_local_workers
+
+    _say_rescued(recover_dead_local_workers(store))
+
+
+def _say_rescued(rescued_workers: Sequence[Any]) -> None:
+    for rescued in rescued_workers:
+        jobs = ", ".join(f"{job_id} is now {state}" for job_id, state in rescued.jobs)
+        click.echo(f"queuectl: worker {rescued.worker_id} had died (its process is gone); recorded as lost"
+                   + (f": {jobs}" if jobs else ""), err=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -271,16 +289,18 @@ def _enqueue_words(words: tuple[str, ...], argv: bool) -> tuple[str | None, str 
 @click.option("--max-retries", type=int, help="Retries after the first run (default: config max_retries).")
 @click.option("--priority", "-p", type=int, help="Higher runs first (default 0).")
 @click.option("--run-at", help="Not before this time: ISO-8601 (UTC unless an offset is given) or epoch seconds.")
-@click.option("--delay", help="Not before this long from now: 90, 30s, 5m, 2h, 1d.")
+@click.option("--delay", "-d", help="Not before this long from now: 90, 30s, 5m, 2h, 1d.")
 @click.option("--timeout", help="Kill a run after this long (seconds or 30s/5m/2h); 0 = none.")
 @click.option("--queue", "-q", "queue_name", help="Queue name (default 'default').")
 @click.option("--cwd", help="Working directory (default: the current one).")
 @click.option("--env", "-e", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Environment variable; repeatable.")
+@click.option("--file", "job_file", hidden=True, help="= @FILE (another version's spelling).")
 @json_option
 @pass_ctx
 def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str | None, max_retries: int | None,
             priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
-            queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], as_json: bool) -> None:
+            queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], job_file: str | None,
+            as_json: bool) -> None:
     """Add a job (or many) to the queue; prints each new job's id.
 
     \b
@@ -308,6 +328,10 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
     from queuectl.core.specs import parse_jobs_text, spec_from_mapping, validate_job_id
 
     clock_now = time.time()
+    if job_file is not None:
+        if source:
+            raise InvalidInput("give the jobs either as SOURCE or with --file, not both")
+        source = ("@" + job_file,)
     if source and command is not None:
         raise InvalidInput("give the job either as SOURCE or with --command, not both")
     if not source and command is None:
@@ -354,7 +378,7 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
                 specs = [specs[0]._replace(id=validate_job_id(job_id))]
     base = os.getcwd()
     specs = [s._replace(cwd=os.path.normpath(os.path.join(base, s.cwd))) if s.cwd else s for s in specs]
-    store = ctx.store()
+    store = ctx.store(recover=False)  # reads no worker or job: the hot path stays as it was
     from queuectl.core.wake import wake_workers
 
     ids = ctx.queue().enqueue(specs, ctx.config().settings(), default_cwd=base)
@@ -364,7 +388,11 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
         except Exception:
             pass  # only a hint: workers poll anyway
     if as_json:
-        emit_json(ids)
+        # the created jobs as `show --json` gives them: one object for a job given inline (a command,
+        # --command, a JSON object); an array for a bulk (a file or stdin, whatever it holds, a JSON array)
+        jobs = [{**job.to_json(), "runs": []} for job in ctx.queue().get_many(ids)]
+        inline = text is None or (text is source[0] and text.lstrip().startswith("{"))
+        emit_json(jobs[0] if inline and len(jobs) == 1 else jobs)
     else:
         click.echo("\n".join(ids))
         _hint_if_unserved(ctx, {s.queue for s in specs})
@@ -430,29 +458,71 @@ def _state_option(value: str | None):
 
 
 @cli.command("list")
-@click.option("--state", "-s", "state_name", shell_complete=_complete_states, help="Only jobs in this state (pending, processing, completed, failed, dead, cancelled).")
+@click.option("--state", "-s", "state_name", shell_complete=_complete_states, help="Only jobs in this state (pending, processing, completed, failed, dead, cancelled; all = any).")
 @click.option("--queue", "-q", "queue_name", help="Only jobs of this queue.")
-@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=50, show_default=True, help="At most this many.")
+@click.option("--limit", "-n", type=click.IntRange(1, 100_000), help="At most this many (default 50).")
+@click.option("--all", "list_all", is_flag=True, help="Every matching job, streamed (no limit).")
 @json_option
 @pass_ctx
-def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: int, as_json: bool) -> None:
-    """Jobs, newest first.
+def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: int | None, list_all: bool,
+             as_json: bool) -> None:
+    """Jobs, newest first; pending and failed ones in the order they will run.
+
+    Shows 50 by default and says so on stderr when there are more ("50 of 60").
 
     \b
     Examples:
       queuectl list
       queuectl list --state failed --limit 10
       queuectl list -s dead --json
+      queuectl list --all --json > jobs.json
     """
-    state = _state_option(state_name)
-    jobs = ctx.queue().list_jobs(state=state, queue=queue_name, limit=limit)
+    if list_all and limit is not None:
+        raise InvalidInput("give --limit or --all, not both")
+    state = None if state_name is not None and state_name.strip().lower() == "all" else _state_option(state_name)
+    queue = ctx.queue()
+    if list_all:
+        _list_all(queue.iter_jobs(state=state, queue=queue_name, run_order=True), as_json, state)
+        return
+    limit = limit or 50
+    jobs = queue.list_jobs(state=state, queue=queue_name, limit=limit, run_order=True)
     if as_json:
         emit_json([j.to_json() for j in jobs])
-        return
-    if not jobs:
+    elif not jobs:
         click.echo("no jobs" + (f" in state {state}" if state else ""))
+    else:
+        click.echo(render.table(JOB_HEADERS, _job_rows(jobs, time.time(), _colour()), shrink=8))
+    if len(jobs) == limit and not as_json:
+        total = queue.count_jobs(state=state, queue=queue_name)
+        if total > limit:
+            click.echo(f"{limit:,} of {total:,} jobs shown — -n N or --all for more", err=True)
+
+
+def _list_all(jobs: Any, as_json: bool, state: Any) -> None:
+    """Print every job as it streams in: a JSON array, or the table in chunks whose columns only widen."""
+    import itertools
+
+    if as_json:
+        out = sys.stdout
+        first = next(jobs, None)  # a store error comes before any output
+        out.write("[")
+        for n, job in enumerate(itertools.chain([first], jobs) if first is not None else ()):
+            text = json.dumps(job.to_json(), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            out.write(("\n  " if n == 0 else ",\n  ") + text)
+        out.write("\n]\n" if first is not None else "]\n")
+        out.flush()
         return
-    click.echo(render.table(JOB_HEADERS, _job_rows(jobs, time.time(), _colour()), shrink=8))
+    colour, headers, shown = _colour(), list(JOB_HEADERS), 0
+    while chunk := list(itertools.islice(jobs, 1000)):
+        rows = _job_rows(chunk, time.time(), colour)
+        lines = render.table(headers, rows, shrink=8).split("\n")
+        click.echo("\n".join(lines if shown == 0 else lines[1:]))
+        # later chunks keep at least these widths: pad the headers (their line is not printed again)
+        widths = [max(len(h), *(render._visible_len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        headers = [h.ljust(w) for h, w in zip(headers, widths)]
+        shown += len(chunk)
+    if shown == 0:
+        click.echo("no jobs" + (f" in state {state}" if state else ""))
 
 
 @cli.command()
@@ -614,7 +684,11 @@ def _follow(queue: Any, job_id: str, number: int | None, out: Any) -> None:
         time.sleep(0.2)
         out = queue.output(job_id, number)
     printed = 0
+    recheck = time.monotonic() + 1.0
     while True:
+        if time.monotonic() >= recheck:  # the run's worker killed meanwhile: the run ends as lost
+            recover_dead_workers(queue.store)
+            recheck = time.monotonic() + 1.0
         new = out.output_bytes - printed
         if new > 0:
             chunk = out.output[-new:] if new <= len(out.output) else out.output
@@ -649,8 +723,12 @@ def wait(ctx: Ctx, job_ids: tuple[str, ...], timeout_text: str | None, as_json: 
     deadline = None if timeout is None else time.monotonic() + timeout
     progress = _progress(len(ids)) if len(ids) > 1 and sys.stderr.isatty() and not as_json else None
     states: dict[str, str] = {}
+    recheck = time.monotonic() + 1.0
     try:
         while True:
+            if time.monotonic() >= recheck:  # a worker of this host killed meanwhile: its jobs go on now
+                recover_dead_workers(queue.store)
+                recheck = time.monotonic() + 1.0
             states = {job_id: queue.get(job_id).state for job_id in ids}
             done = sum(1 for s in states.values() if s in FINISHED)
             if progress is not None:
@@ -699,9 +777,10 @@ def _wake(ctx: Ctx) -> None:
 @cli.command()
 @click.argument("job_ids", nargs=-1, required=True, shell_complete=_complete_job_ids)
 @click.option("--force", is_flag=True, help="Also run completed jobs again.")
+@click.option("--reset", is_flag=True, hidden=True, help="Accepted from other versions: a retry always resets.")
 @json_option
 @pass_ctx
-def retry(ctx: Ctx, job_ids: tuple[str, ...], force: bool, as_json: bool) -> None:
+def retry(ctx: Ctx, job_ids: tuple[str, ...], force: bool, reset: bool, as_json: bool) -> None:
     """Put failed, dead or cancelled jobs back to pending with attempts reset.
 
     \b
@@ -763,21 +842,24 @@ def delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
 
 @cli.command()
 @click.option("--state", "-s", "state_names", multiple=True, shell_complete=_complete_states,
-              help="completed, dead or cancelled; repeatable (default: all three).")
+              help="completed, dead or cancelled; repeatable (default: completed and cancelled).")
 @click.option("--older-than", help="Only jobs that finished longer ago than this (7d, 12h, …).")
 @json_option
 @pass_ctx
 def purge(ctx: Ctx, state_names: tuple[str, ...], older_than: str | None, as_json: bool) -> None:
-    """Remove finished jobs in bulk.
+    """Remove finished jobs in bulk: completed and cancelled ones unless --state says otherwise.
+
+    Dead jobs stay (the DLQ is there to be looked at) unless named: --state dead, or dlq purge.
 
     \b
     Examples:
       queuectl purge --state completed --older-than 7d
-      queuectl purge
+      queuectl purge                         # completed and cancelled
+      queuectl purge --state dead            # the DLQ too (= queuectl dlq purge)
     """
-    from queuectl.core.states import PURGEABLE
+    from queuectl.core.states import PURGEABLE, JobState
 
-    states = [_state_option(s) for s in state_names] or list(PURGEABLE)
+    states = [_state_option(s) for s in state_names] or [JobState.COMPLETED, JobState.CANCELLED]
     for s in states:
         if s not in PURGEABLE:
             raise InvalidInput(f"--state: purge takes completed, dead or cancelled, not {s}")
@@ -937,6 +1019,8 @@ def worker() -> None:
 def worker_start(ctx: Ctx, count: int, queues: tuple[str, ...], as_json: bool) -> None:
     """Start detached workers; returns once they are running. Logs: $QUEUECTL_HOME/workers/ID.log
 
+    For a worker in the foreground (scripts, containers, systemd), use `queuectl worker run`.
+
     \b
     Example:
       queuectl worker start -c 4
@@ -980,7 +1064,7 @@ def worker_run(ctx: Ctx, queues: tuple[str, ...], burst: bool, worker_id: str | 
     _check_queues(queues)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
-    store = ctx.store(durable=False)
+    store = ctx.store(durable=False, recover=False)  # a worker rescues at each heartbeat, the first one now
     w = Worker(store, worker_id=worker_id, queues=queues or None, burst=burst)
     w.install_signal_handlers()
     sys.exit(w.run())
@@ -1006,7 +1090,7 @@ def worker_stop(ctx: Ctx, worker_ids: tuple[str, ...], wait_: bool, timeout_text
 
     timeout = _parse_duration_option("--timeout", timeout_text)
     asked, left = stop_workers(ctx.store(), list(worker_ids) or None, force=force, wait=wait_ or timeout is not None,
-                               timeout=timeout)
+                               timeout=timeout, on_rescued=_say_rescued)
     if as_json:
         emit_json({"stopping": asked, "still_running": left})
     elif not asked:
@@ -1100,11 +1184,11 @@ def _fmt(value: int | float) -> str:
 
 
 @config.command("get")
-@click.argument("key", shell_complete=_complete_setting_keys)
+@click.argument("key", required=False, shell_complete=_complete_setting_keys)
 @json_option
 @pass_ctx
-def config_get(ctx: Ctx, key: str, as_json: bool) -> None:
-    """One setting's value.
+def config_get(ctx: Ctx, key: str | None, as_json: bool) -> None:
+    """One setting's value (no KEY: every setting, as config list).
 
     \b
     Example:
@@ -1112,6 +1196,9 @@ def config_get(ctx: Ctx, key: str, as_json: bool) -> None:
     """
     from queuectl.core.settings import normalize_key
 
+    if key is None:
+        click.get_current_context().invoke(config_list, as_json=as_json)
+        return
     name = normalize_key(key)
     value = ctx.config().settings().as_dict()[name]
     emit_json({name: value}) if as_json else click.echo(_fmt(value))
@@ -1216,6 +1303,49 @@ _alias(cli, "config-get", config_get)
 _alias(cli, "config-set", config_set)
 _alias(config, "show", config_list)
 _alias(config, "get-all", config_list)
+_alias(cli, "add", enqueue)
+_alias(cli, "metrics", stats)
+_alias(worker, "status", worker_list)
+_alias(dlq, "show", show)
+
+
+@cli.command("init", hidden=True)
+@pass_ctx
+def init(ctx: Ctx) -> None:
+    """Create the store (and the home) now and say where (other versions' first step; any command does it).
+
+    \b
+    Example:
+      queuectl init
+    """
+    from queuectl.core.db import redact
+
+    store = ctx.store()
+    where = str(store.path) if store.path is not None else redact(store.url)
+    from queuectl.core import paths
+
+    click.echo(f"store ready at {where} (home {paths.home()})")
+
+
+@cli.command("dashboard", hidden=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="The port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--addr", metavar="HOST:PORT", help="Both at once, as other versions spell it.")
+@click.option("--allow-remote", is_flag=True, help="Allow a --host other than loopback (see tui --help).")
+@click.pass_context
+def dashboard(click_ctx: click.Context, port: int, host: str, addr: str | None, allow_remote: bool) -> None:
+    """= tui --web (another version's spelling), with --addr HOST:PORT accepted.
+
+    \b
+    Example:
+      queuectl dashboard --addr 127.0.0.1:8080
+    """
+    if addr is not None:
+        addr_host, sep, addr_port = addr.rpartition(":")
+        if not sep or not addr_port.isdigit() or not 1 <= int(addr_port) <= 65535:
+            raise InvalidInput(f"--addr: expected HOST:PORT, got '{addr}'")
+        host, port = addr_host.strip("[]") or host, int(addr_port)
+    click_ctx.invoke(tui, web=True, host=host, port=port, allow_remote=allow_remote)
 
 
 # ── entry point ─────────────────────────────────────────────────────────────────────────────

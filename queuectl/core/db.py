@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,26 +107,53 @@ def parse_url(url: str) -> tuple[str, Path | None]:
         return "sqlite", Path("/" + rest)
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql", None
+    if "://" not in url and url.strip():
+        # a bare file path, as other queuectl versions take it: a SQLite store (relative to the cwd)
+        return "sqlite", Path(os.path.abspath(os.path.expanduser(url)))
     raise InvalidInput(
         f"invalid store URL '{url}' (expected sqlite:///path/queue.db or postgresql://user@host/db)"
     )
 
 
 def _create_private_file(path: Path) -> None:
-    """Create the database file 0600 before SQLite does; its WAL and SHM files copy the mode."""
+    """Create the database file 0600 before SQLite does; its WAL and SHM files copy the mode.
+    O_EXCL | O_NOFOLLOW: a symlink planted at the path is never followed to create a file elsewhere."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW, 0o600)
         os.close(fd)
+    except FileExistsError:
+        pass  # another process created it first: checked again by the caller
     except OSError as exc:
         raise StoreUnavailable(f"cannot create the store at {path}: {exc.strerror}") from None
 
 
-def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> Store:
-    if path.is_dir():
+def _check_sqlite_path(path: Path) -> None:
+    """The store's folder must exist (a mistyped path is refused, never created) and be private
+    (`paths.check_private_dir`); the store file must not be a symbolic link (never followed)."""
+    from queuectl.core.paths import check_private_dir
+
+    folder = path.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise StoreUnavailable(f"the store's folder {folder} {what} (store {path}); check the path, or create the folder")
+    check_private_dir(folder, "the store's folder")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot use the store {path}: {exc.strerror}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise StoreUnavailable(f"the store {path} is a symbolic link; refusing to follow it (give the real path)")
+    if stat.S_ISDIR(st.st_mode):
         raise StoreUnavailable(f"the store path {path} is a directory")
+
+
+def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> Store:
+    _check_sqlite_path(path)
     if not path.exists():
         _create_private_file(path)
+        _check_sqlite_path(path)
     db = peewee.SqliteDatabase(
         str(path),
         timeout=busy_timeout,
@@ -202,6 +230,12 @@ def open_store(
         paths.ensure_home_or_fail()
         url = paths.default_store_url()
     backend, path = parse_url(url)
+    if path is not None and not url.startswith("sqlite:"):
+        url = "sqlite:///" + str(path).lstrip("/")  # a bare path: spelled as a URL for workers started from here
+    if path is not None and path.parent.is_relative_to(paths.home().absolute()) and not path.parent.exists():
+        # the home (and folders in it) is the one place made on demand; any other folder is a typo
+        paths.ensure_home_or_fail()
+        paths.make_private_dirs(path.parent)
     store = (
         _open_sqlite(url, path, durable, busy_timeout)
         if backend == "sqlite" and path is not None

@@ -15,8 +15,35 @@ def host_id() -> str:
     return os.environ.get(HOST_ENV) or socket.gethostname()
 
 
+_BOOT_TIME: list[float] = []  # /proc/stat's btime, read once
+
+
+def _proc_create_time(pid: int) -> float | None | bool:
+    """psutil's create time for `pid` read straight from /proc (psutil costs ~12 ms to import, a
+    third of `status`'s own work); None when there is no such live process, False without /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None if os.path.exists("/proc/self/stat") else False
+    except OSError:
+        return False
+    fields = data[data.rfind(b")") + 2:].split()
+    if fields[0] == b"Z":  # a zombie: dead, only not reaped yet
+        return None
+    if not _BOOT_TIME:
+        with open("/proc/stat", "rb") as f:
+            _BOOT_TIME.append(next(float(line.split()[1]) for line in f if line.startswith(b"btime")))
+    # the same sum as psutil's (starttime in clock ticks since boot), so values recorded by either agree
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK") + _BOOT_TIME[0]
+
+
 def create_time(pid: int) -> float | None:
     """The process's start time (epoch seconds), or None if there is no such live process."""
+    if pid > 0:
+        fast = _proc_create_time(pid)
+        if fast is not False:
+            return fast  # type: ignore[return-value]
     import psutil
 
     try:

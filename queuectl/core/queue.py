@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
@@ -22,6 +22,7 @@ from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
 from queuectl.core.models import Job, Run, database_proxy
+from queuectl.core.orm import peewee
 from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
 from queuectl.core.settings import Settings, backoff_delay
 from queuectl.core.specs import JobSpec
@@ -82,6 +83,15 @@ def _encode_id(n: int) -> str:
 
 
 new_job_ids = _JobIds().take
+
+
+_RECORD_COLUMNS = [getattr(Job, name) for name in JobRecord._fields]
+
+
+def _record(row: tuple) -> JobRecord:
+    """A JobRecord from a row of `_RECORD_COLUMNS` (env decoded from its JSON)."""
+    record = JobRecord(*row)
+    return record._replace(env=json.loads(record.env)) if record.env else record
 
 
 class FinishResult(NamedTuple):
@@ -439,8 +449,10 @@ class JobQueue:
                     raise InvalidTransition(
                         f"job {job_id} is {states[job_id]}; only jobs {'' if only_dead else 'that are '}{where} can be retried{hint}"
                     )
+            # the previous run's error and exit code stay in its run row, not on a job that has not run since
             self.store.executemany(
                 "UPDATE job SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, finished_at = NULL, "
+                "last_error = NULL, exit_code = NULL, "
                 f"cancel_requested_at = NULL WHERE id = ? AND state IN {sql_in(allowed)}",
                 [(now, now, job_id) for job_id in ids],
             )
@@ -452,7 +464,7 @@ class JobQueue:
             return self.store.execute(
                 self.store.sql(
                     "UPDATE job SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, "
-                    "finished_at = NULL WHERE state = 'dead'"
+                    "finished_at = NULL, last_error = NULL, exit_code = NULL WHERE state = 'dead'"
                 ),
                 (now, now),
             ).rowcount
@@ -526,6 +538,14 @@ class JobQueue:
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
+    def get_many(self, ids: Sequence[str]) -> list[JobRecord]:
+        """The jobs with these ids, in the order given (unknown ids are left out)."""
+        found: dict[str, JobRecord] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            found.update((r.id, JobRecord.from_row(r)) for r in Job.select(*_RECORD_COLUMNS).where(Job.id.in_(chunk)))
+        return [found[i] for i in ids if i in found]
+
     def get(self, job_id: str) -> JobRecord:
         row = Job.get_or_none(Job.id == job_id)
         if row is None:
@@ -539,19 +559,63 @@ class JobQueue:
         limit: int = 50,
         offset: int = 0,
         search: str | None = None,
+        run_order: bool = False,
     ) -> list[JobRecord]:
         """Jobs newest first, a bounded page (by index: never a scan of the whole table).
 
+        `run_order`: pending and failed jobs in the order they will run instead (see `_select`).
         `search` matches a substring of the id or the command; it scans, page by page."""
-        query = Job.select()
+        query = self._select(state, queue, search, run_order).limit(limit).offset(offset)
+        return [JobRecord.from_row(r) for r in query]
+
+    def _select(self, state: JobState | None, queue: str | None, search: str | None = None,
+                run_order: bool = False) -> peewee.ModelSelect:
+        query = Job.select(*_RECORD_COLUMNS)
         if state is not None:
             query = query.where(Job.state == state.value)
         if queue is not None:
             query = query.where(Job.queue == queue)
         if search:
             query = query.where(Job.id.contains(search) | Job.command.contains(search))
-        query = query.order_by(Job.seq.desc()).limit(limit).offset(offset)
-        return [JobRecord.from_row(r) for r in query]
+        if run_order and state in CLAIMABLE:
+            # the claim's order; the literal IN term lets SQLite walk the claim's partial index in it
+            query = query.where(peewee.SQL(f"state IN {sql_in(CLAIMABLE)}"))
+            return query.order_by(Job.priority.desc(), Job.run_at, Job.seq)
+        return query.order_by(Job.seq.desc())
+
+    def iter_jobs(self, state: JobState | None = None, queue: str | None = None, *, run_order: bool = False,
+                  batch: int = 1000) -> Iterator[JobRecord]:
+        """Every matching job in `list_jobs`' order, streamed in constant memory: SQLite steps one
+        statement (`fetchmany`); PostgreSQL reads through a server-side (named) cursor, since
+        psycopg2's ordinary cursor would load every row first."""
+        sql, params = self._select(state, queue, None, run_order).sql()
+        if self.store.is_sqlite:
+            cursor = self.store.db.execute_sql(sql, params)
+            while rows := cursor.fetchmany(batch):
+                yield from map(_record, rows)
+            return
+        with peewee.__exception_wrapper__:
+            conn = self.store.db.connection()
+            autocommit, conn.autocommit = conn.autocommit, False  # a named cursor lives in a transaction
+            try:
+                cursor = conn.cursor(name="queuectl_list")
+                cursor.itersize = batch
+                cursor.execute(sql, params)
+                while rows := cursor.fetchmany(batch):
+                    yield from map(_record, rows)
+            finally:
+                conn.rollback()  # it only read
+                conn.autocommit = autocommit
+
+    def count_jobs(self, state: JobState | None = None, queue: str | None = None) -> int:
+        """How many jobs `list` could show: from the count shards unless a queue is named."""
+        if queue is None:
+            by_state = self.counts().by_state
+            return by_state.get(state.value, 0) if state is not None else sum(by_state.values())
+        query = Job.select().where(Job.queue == queue)
+        if state is not None:
+            query = query.where(Job.state == state.value)
+        return query.count()
 
     def finished_since(self, since: float) -> int:
         """How many runs ended at or after `since` (the status bar's "last minute")."""

@@ -138,7 +138,11 @@ class WorkerRegistry:
         return dict(rows.fetchall())
 
     def list(self, *, include_stopped: bool = False, worker_timeout: float | None = None) -> list[WorkerInfo]:
-        """Workers with their current job; a live one silent past `worker_timeout` shows as lost."""
+        """Workers with their current job; a live one silent past `worker_timeout`, or of this host
+        with its process gone, shows as lost (even before anyone could record it)."""
+        from queuectl.core.host import host_id, is_same_process
+
+        here = host_id()
         now = self.clock.now()
         where = "" if include_stopped else f"WHERE w.state IN {_LIVE} OR w.state = 'lost'"
         rows = self.store.execute(
@@ -149,7 +153,10 @@ class WorkerRegistry:
         ).fetchall()
         workers = []
         for (wid, host, pid, created, queues, state, started, beat, stopped, stop_req, job_id) in rows:
-            if state in LIVE_WORKER_STATES and worker_timeout is not None and now - beat > worker_timeout:
+            if state in LIVE_WORKER_STATES and (
+                (worker_timeout is not None and now - beat > worker_timeout)
+                or (host == here and not is_same_process(pid, created))
+            ):
                 state = WorkerState.LOST.value
             workers.append(WorkerInfo(
                 id=wid, host=host, pid=pid, pid_created_at=created,

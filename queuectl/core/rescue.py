@@ -3,16 +3,23 @@
 A worker is lost when, on this host, its process (pid + create time) is gone, or, on any host,
 its heartbeat is older than `worker_timeout`. Its orphaned job processes on this host are killed
 first; then each of its jobs counts a failed run with the error `worker lost`.
+
+Workers rescue at every heartbeat. Every other command that reads workers or jobs (the CLI, the
+TUI) runs `recover_dead_local_workers` first: a pid check of this host's workers, so a killed
+worker is seen as lost at once even when no other worker is alive. The store stays the only
+daemon; the fences (`mark_lost` on the heartbeat seen, the finish guard) make two rescuers at
+once record one lost run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from queuectl.core.db import Store
 from queuectl.core.host import host_id, is_same_process, kill_group_if_ours, kill_processes_of_worker
 from queuectl.core.queue import JobQueue
-from queuectl.core.registry import WorkerRegistry
+from queuectl.core.registry import WorkerRegistry, WorkerRow
 from queuectl.core.settings import Settings
 from queuectl.core.states import LIVE_WORKER_STATES, JobState, sql_in
 
@@ -38,20 +45,32 @@ def _holders_not_live(store: Store) -> list[tuple[str, str | None]]:
     ).fetchall()
 
 
+def dead_local_workers(workers: Iterable[WorkerRow]) -> list[WorkerRow]:
+    """The workers of this host among `workers` whose process (pid + create time) is gone.
+
+    Cheap: one read of /proc/PID/stat per worker of this host, no store access."""
+    here = host_id()
+    return [w for w in workers if w.host == here and not is_same_process(w.pid, w.pid_created_at)]
+
+
 def rescue_lost_workers(
-    queue: JobQueue, registry: WorkerRegistry, settings: Settings, *, me: str | None = None
+    queue: JobQueue, registry: WorkerRegistry, settings: Settings, *, me: str | None = None,
+    dead: Sequence[WorkerRow] | None = None,
 ) -> list[Rescued]:
     """Find lost workers, kill their orphans on this host, and fail their jobs; returns what was done.
+
+    `dead`: declare only these lost (workers of this host whose process is gone, already checked)
+    instead of judging every live worker by pid and heartbeat age.
 
     Marking a worker lost and failing its jobs are separate steps; the second looks at every job
     held by a worker that is not live, so a rescuer that dies in between leaves nothing stuck.
     """
     here = host_id()
     now = queue.clock.now()
-    for worker in registry.live():
+    for worker in registry.live() if dead is None else dead:
         if worker.id == me:
             continue
-        silent = now - worker.heartbeat_at > settings.worker_timeout
+        silent = dead is None and now - worker.heartbeat_at > settings.worker_timeout
         gone = worker.host == here and not is_same_process(worker.pid, worker.pid_created_at)
         if silent or gone:
             registry.mark_lost(worker.id, worker.heartbeat_at)  # fenced: loses to a fresh heartbeat
@@ -65,3 +84,28 @@ def rescue_lost_workers(
         if jobs:
             rescued.append(Rescued(worker_id, jobs))
     return rescued
+
+
+def recover_dead_local_workers(store: Store) -> list[Rescued]:
+    """What a command (CLI, TUI) does before it reads workers or jobs: if a worker of this host
+    died (its pid gone or reused), declare it lost and recover its jobs, killing its strays first.
+
+    Costs one small query (the live workers) and a /proc read per local worker when nothing died.
+    A store this process cannot write (read-only, busy past the timeout) leaves the recovery to
+    the next command or worker; `WorkerRegistry.list` still shows the worker as lost.
+    """
+    import sqlite3
+
+    from queuectl.core.config import ConfigStore
+    from queuectl.core.orm import peewee
+
+    registry = WorkerRegistry(store)
+    try:
+        dead = dead_local_workers(registry.live())
+        if not dead:
+            return []
+        rescued = rescue_lost_workers(JobQueue(store), registry, ConfigStore(store).settings(), dead=dead)
+    except (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error):
+        return []
+    told = {r.worker_id for r in rescued}
+    return rescued + [Rescued(w.id, []) for w in dead if w.id not in told]  # found dead, held no job

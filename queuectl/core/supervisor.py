@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,6 +22,7 @@ from queuectl.core.errors import QueuectlError
 from queuectl.core.host import host_id, signal_if_ours
 from queuectl.core.records import WorkerInfo
 from queuectl.core.registry import WorkerRegistry
+from queuectl.core.rescue import Rescued, recover_dead_local_workers
 from queuectl.core.states import LIVE_WORKER_STATES
 from queuectl.core.worker import new_worker_id
 
@@ -93,11 +94,12 @@ def start_workers(
 
 def stop_workers(
     store: Store, worker_ids: Sequence[str] | None = None, *, force: bool = False, wait: bool = False,
-    timeout: float | None = None, clock: Clock = SYSTEM_CLOCK,
+    timeout: float | None = None, clock: Clock = SYSTEM_CLOCK, on_rescued: Callable[[list[Rescued]], None] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Ask workers to stop (all live ones by default); with `wait`, block until they have.
 
     Returns (asked, still running). Past `timeout` a graceful stop becomes a forced one.
+    `on_rescued` hears of workers found dead (and recorded lost) while waiting.
     """
     registry = WorkerRegistry(store, clock)
     asked = registry.request_stop(worker_ids, force=force)
@@ -112,6 +114,11 @@ def stop_workers(
     forced = force
     start = time.monotonic()
     while True:
+        # A worker of this host killed meanwhile (kill -9, OOM) will never record its stop: see it
+        # gone by its pid and record it lost, recovering its jobs, instead of waiting for ever.
+        rescued = recover_dead_local_workers(store)
+        if rescued and on_rescued is not None:
+            on_rescued(rescued)
         remaining = [w for w, s in registry.states(ids).items() if s in LIVE_WORKER_STATES]
         if not remaining:
             return ids, []

@@ -43,6 +43,9 @@ class QueueService:
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
     def snapshot(self, job_filter: JobFilter, page_size: int) -> QueueSnapshot:
+        from queuectl.core.rescue import recover_dead_local_workers
+
+        recover_dead_local_workers(self.store)  # a worker of this host that died is lost now, not in 30 s
         now = self.clock.now()
         settings = self.config.settings()
         workers = self.registry.list(worker_timeout=settings.worker_timeout)

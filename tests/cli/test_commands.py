@@ -65,10 +65,19 @@ def test_enqueue_raw_command_prints_the_id_and_uses_the_defaults(ok, workdir):
     assert abs(epoch(job["run_at"]) - time.time()) < 30
 
 
-def test_enqueue_json_prints_ids_as_a_json_array(ok):
-    ids = ok("enqueue", "--json", "true").json()
-    assert isinstance(ids, list) and len(ids) == 1
-    assert list_ids(ok) == ids
+def test_enqueue_json_prints_the_created_jobs_as_show_json_does(ok, workdir):
+    """Issue 12: the created job objects (the keys of `show --json`), an array for a bulk enqueue."""
+    job = ok("enqueue", "--json", "true").json()
+    assert job == ok("show", job["id"], "--json").json()
+    assert job["state"] == "pending" and job["runs"] == []
+    assert ok("enqueue", "--json", '{"command": "x", "id": "inline"}').json()["id"] == "inline"
+    assert ok("enqueue", "--json", "--command", "y").json()["command"] == "y"
+    bulk = ok("enqueue", "-", "--json", input='{"command": "a", "id": "b1"}\n{"command": "b", "id": "b2"}\n').json()
+    assert [j["id"] for j in bulk] == ["b1", "b2"] and bulk[1] == ok("show", "b2", "--json").json()
+    one = ok("enqueue", "-", "--json", input='{"command": "a", "id": "b3"}\n').json()
+    assert isinstance(one, list) and [j["id"] for j in one] == ["b3"]  # from stdin or a file: always an array
+    (workdir / "one.json").write_text('[{"command": "z", "id": "b4"}]')
+    assert [j["id"] for j in ok("enqueue", "one.json", "--json").json()] == ["b4"]
 
 
 def test_generated_ids_are_unique(ok):
@@ -527,9 +536,13 @@ def test_purge(ok, core):
     core.pending("p1")
     assert ok("purge", "--state", "completed", "--json").json() == {"purged": 1}
     assert sorted(list_ids(ok)) == ["d1", "f1", "p1", "x1"]
+    core.completed("c2", queue="other")
+    # issue 12: without --state, completed and cancelled only; the DLQ stays to be looked at
     assert ok("purge", "--json").json() == {"purged": 2}
-    assert sorted(list_ids(ok)) == ["f1", "p1"]
+    assert sorted(list_ids(ok)) == ["d1", "f1", "p1"]
     assert "purged 0" in ok("purge").out
+    assert ok("purge", "--state", "dead", "--json").json() == {"purged": 1}
+    assert sorted(list_ids(ok)) == ["f1", "p1"]
 
 
 def test_purge_several_states(ok, core):
@@ -546,8 +559,8 @@ def test_purge_older_than(ok, core):
     core.dead("old-d")
     core.clock = SYSTEM_CLOCK
     core.completed("new-c")
-    assert ok("purge", "--older-than", "2d", "--json").json() == {"purged": 2}
-    assert list_ids(ok) == ["new-c"]
+    assert ok("purge", "--older-than", "2d", "--json").json() == {"purged": 1}  # not the dead one
+    assert sorted(list_ids(ok)) == ["new-c", "old-d"]
     assert ok("purge", "--state", "completed", "--older-than", "1h", "--json").json() == {"purged": 0}
 
 
@@ -718,6 +731,7 @@ def test_db_option_and_env_select_the_store(ok, tmp_path, monkeypatch, store_und
     """--db, then QUEUECTL_DB, select a store other than the home's queue.db: another SQLite file, or
     the test's PostgreSQL database."""
     other = tmp_path / "other" / "q.db"
+    other.parent.mkdir()  # an explicit store's folder must exist
     url = store_under_test or f"sqlite:///{other}"
     monkeypatch.delenv("QUEUECTL_DB", raising=False)  # the default store is the home's queue.db again
     ok("--db", url, "enqueue", "--id", "elsewhere", "true")

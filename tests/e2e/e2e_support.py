@@ -173,7 +173,10 @@ class Queuectl:
     def store(self):
         if self._store is None:
             from queuectl.core.db import open_store
+            from queuectl.core.paths import ensure_home
 
+            if self.probe is None:
+                ensure_home(self.home)  # an explicit store path's folder must exist (the CLI makes only its home)
             self._store = open_store(self.url(), durable=False)
         return self._store
 
