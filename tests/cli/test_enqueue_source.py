@@ -130,8 +130,8 @@ def test_a_path_in_an_unreadable_directory_is_a_command_or_a_clean_error(ok, wor
 
 def test_options_may_still_follow_a_job_source(ok, workdir):
     (workdir / "jobs.ndjson").write_text('{"id":"n1","command":"echo 1"}\n')
-    assert ok("enqueue", "jobs.ndjson", "--json").json() == ["n1"]
-    assert ok("enqueue", "-", "--json", input='{"id":"s1","command":"true"}\n').json() == ["s1"]
+    assert [job["id"] for job in ok("enqueue", "jobs.ndjson", "--json").json()] == ["n1"]
+    assert [job["id"] for job in ok("enqueue", "-", "--json", input='{"id":"s1","command":"true"}\n').json()] == ["s1"]
     assert ok("enqueue", "echo hi", "--id", "q1").out == "q1\n"
 
 
