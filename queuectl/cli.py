@@ -394,6 +394,49 @@ def stats(ctx: Ctx, since: str, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option("--workers", "workers_needed", type=click.IntRange(0), default=0, show_default=True,
+              help="Also require at least this many live worker slots (one per worker today).")
+@click.option("--queue", "-q", "queue_name", help="With --workers: count only workers that serve this queue.")
+@json_option
+@pass_ctx
+def health(ctx: Ctx, workers_needed: int, queue_name: str | None, as_json: bool) -> None:
+    """Exit 0 when the store answers (and enough live workers serve), else 1 with one line saying why.
+
+    For container HEALTHCHECKs, systemd and Kubernetes probes. A live worker slot is a running
+    worker whose heartbeat is younger than worker_timeout.
+
+    \b
+    Examples:
+      queuectl health
+      queuectl health --workers 2 --queue emails --json
+    """
+    from queuectl.core import health as core_health
+    from queuectl.core.db import describe_db_error
+    from queuectl.core.errors import StoreUnavailable
+    from queuectl.core.orm import peewee
+    import sqlite3
+
+    if queue_name is not None:
+        _check_queues([queue_name])
+    try:
+        store = ctx.store()
+        result = core_health.check(store, workers_needed, queue_name)
+    except (StoreUnavailable, peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error) as exc:
+        text = str(exc) if isinstance(exc, StoreUnavailable) else describe_db_error(exc, _OPENED[-1] if _OPENED else None)
+        problem = f"the store does not answer: {_one_line(text)}"
+        if as_json:
+            emit_json({"ok": False, "problem": problem})
+        raise QueuectlError(problem) from None
+    if as_json:
+        emit_json(result.to_json())
+    elif result.ok:
+        where = f" serving queue '{queue_name}'" if queue_name is not None else ""
+        click.echo(f"ok: the store answers; {result.live_slots} live worker slot(s){where}")
+    if not result.ok:  # (with --json too: the one line on stderr, and exit 1)
+        raise QueuectlError(result.problem or "unhealthy")
+
+
+@cli.command()
 @click.argument("job_id", shell_complete=_complete_job_ids)
 @json_option
 @pass_ctx

@@ -105,7 +105,7 @@ def test_every_headless_command_loads_nothing_heavy(home):
                      ["wait", "j1", "--timeout", "0.1"], ["delete", "j1"], ["purge"], ["dlq", "list"],
                      ["dlq", "retry", "--all"], ["dlq", "purge"], ["pause"], ["resume"], ["config", "list"],
                      ["config", "get", "max_retries"], ["config", "set", "max_retries", "4"],
-                     ["config", "reset", "max_retries"], ["worker", "list"], ["worker", "stop"], ["--help"],
+                     ["config", "reset", "max_retries"], ["worker", "list"], ["worker", "stop"], ["health"], ["--help"],
                      ["enqueue", "--help"], ["--version"], []):
             codes[" ".join(args)], _ = call(*args)
         print(json.dumps({"codes": codes, "heavy": heavy()}))
