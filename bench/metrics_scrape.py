@@ -44,13 +44,13 @@ def build(url: str, jobs: int, queues: int = 2) -> None:
     last = store.execute("SELECT max(seq) FROM job").fetchone()[0]
     with store.write():
         if queues == 2:
-            store.execute("UPDATE job SET queue = 'mail' WHERE seq % 10 = 9")
+            store.execute("UPDATE job SET queue = 'mail' WHERE seq - (seq / 10) * 10 = 9")
         store.execute(store.sql(
             "UPDATE job SET state = 'completed', attempts = 1, finished_at = ? - (? - seq) * ?, exit_code = 0 "
-            "WHERE seq % 10 < 7"), (now, last, week / jobs))
+            "WHERE seq - (seq / 10) * 10 < 7"), (now, last, week / jobs))
         store.execute(store.sql(
             "UPDATE job SET state = 'dead', attempts = 4, finished_at = ? - (? - seq) * ?, exit_code = 3 "
-            "WHERE seq % 10 = 7"), (now, last, week / jobs))
+            "WHERE seq - (seq / 10) * 10 = 7"), (now, last, week / jobs))
         store.execute(
             "INSERT INTO run (job_id, number, attempt, worker_id, host, started_at, finished_at, exit_code, "
             "output_bytes) SELECT id, 1, 1, 'w-bench', 'bench', finished_at - 0.5, finished_at, exit_code, 0 "
