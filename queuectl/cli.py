@@ -365,7 +365,8 @@ def status(ctx: Ctx, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--since", default="1h", show_default=True,
-              help="Window: 30m, 1h, 1d, … (--prometheus/--serve: the runs counted from before the start)")
+              help="Window: 30m, 1h, 1d, … (--prometheus/--serve: runs that finished this long before the start "
+                   "are counted too)")
 @click.option("--prometheus", is_flag=True, help="Print the Prometheus text format (the 'metrics' extra).")
 @click.option("--serve", is_flag=True, help="Serve the Prometheus text format at http://HOST:PORT/metrics.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: the address to listen on.")
