@@ -60,7 +60,10 @@ def test_prometheus_text_matches_the_store(q):
     q.fast()
     ok = [q.enqueue(f"echo ok{i}") for i in range(3)]
     bad = q.enqueue(json.dumps({"command": "exit 3", "max_retries": 0}))
-    mail = [q.enqueue("--queue", "mail", "true") for _ in range(2)]  # no worker serves "mail"
+    # no worker serves "mail"; its oldest job has the lower priority (the earliest is found per priority)
+    mail = [q.enqueue("--queue", "mail", "true")]
+    time.sleep(1)  # (so a wrong "earliest" would be a second off)
+    mail.append(q.enqueue("--queue", "mail", "--priority", "5", "true"))
     later = q.enqueue("--queue", "later", "--delay", "1h", "true")
     q.json("worker", "start", "-c", "1", "--queue", "default")
     for job_id in ok:
