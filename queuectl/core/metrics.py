@@ -4,9 +4,11 @@ A scrape must stay cheap on a store of a million jobs, so nothing here counts th
 - job totals per state come from the trigger-kept `job_count` table;
 - per queue, only waiting and running jobs are counted. The queues that have waiting jobs are found
   by a skip scan of the claim index (one seek per queue); with one such queue its counts are the
-  totals, with several one pass over the claim index counts them (its size is the backlog, not
-  the history). Each queue's earliest due time takes one seek per distinct priority. The few
-  failed and processing rows are counted by state;
+  totals. With several, each is counted up to `COUNT_CAP` on the claim index; a single queue past
+  the cap is the total minus the others, so one big backlog costs nothing; two past it are counted
+  in full (a cost that grows with their backlogs, never with the history). Each queue's earliest
+  due time takes one seek per distinct priority. The few failed and processing rows are counted
+  by state;
 - runs are read incrementally: a reader remembers up to when it has counted finished runs and next
   time reads only those that finished since (the `run_finished` index). Its counters and
   histograms start from the runs of the `window` before it was made; a long-lived reader (the
@@ -29,6 +31,7 @@ from queuectl.core.registry import WorkerRegistry
 from queuectl.core.states import CLAIMABLE, LIVE_WORKER_STATES, JobState, WorkerState, sql_in
 
 FINISH_LAG = 5.0
+COUNT_CAP = 10_000
 # seconds; from a `true` job (a few ms) to a nightly batch
 BUCKETS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
 OUTCOMES = ("succeeded", "failed", "timeout", "could_not_start", "worker_lost", "cancelled", "interrupted")
@@ -112,7 +115,8 @@ class MetricsReader:
             f"SELECT (SELECT min(queue) {waiting} AND queue > q.name) FROM q WHERE q.name IS NOT NULL) "
             "SELECT name FROM q WHERE name IS NOT NULL"
         )
-        self._waiting_per_queue = f"SELECT queue, count(*) {waiting} GROUP BY queue"
+        self._count_capped = sql(f"SELECT count(*) FROM (SELECT 1 {waiting} AND queue = ? LIMIT ?) capped")
+        self._count_queue = sql(f"SELECT count(*) {waiting} AND queue = ?")
         self._top_priority = sql(f"SELECT max(priority) {waiting} AND queue = ?")
         self._next_priority = sql(f"SELECT max(priority) {waiting} AND queue = ? AND priority < ?")
         self._earliest_at_priority = sql(f"SELECT min(run_at) {waiting} AND queue = ? AND priority = ?")
@@ -151,10 +155,7 @@ class MetricsReader:
             (q, s): int(n) for q, s, n in self.store.execute(self._by_state).fetchall()
         }
         names = [row[0] for row in self.store.execute(self._waiting_queues).fetchall()]
-        if len(names) == 1:
-            waiting = {names[0]: jobs[JobState.PENDING.value] + jobs[JobState.FAILED.value]}
-        else:
-            waiting = {q: int(n) for q, n in self.store.execute(self._waiting_per_queue).fetchall()}
+        waiting = self._waiting_counts(names, jobs[JobState.PENDING.value] + jobs[JobState.FAILED.value])
         loads = {}
         for queue in names:
             failed = split.get((queue, JobState.FAILED.value), 0)
@@ -166,6 +167,24 @@ class MetricsReader:
                 load = loads.get(queue, QueueLoad(0, 0, 0, 0.0))
                 loads[queue] = load._replace(processing=n)
         return dict(sorted(loads.items()))
+
+    def _waiting_counts(self, names: list[str], total: int) -> dict[str, int]:
+        """Waiting jobs per queue; `total` (from job_count) stands in for counting the one big queue."""
+        if len(names) == 1:
+            return {names[0]: total}
+        counts, over = {}, []
+        for queue in names:
+            n = int(self.store.execute(self._count_capped, (queue, COUNT_CAP + 1)).fetchone()[0])
+            if n > COUNT_CAP:
+                over.append(queue)
+            else:
+                counts[queue] = n
+        if len(over) == 1:  # (two reads: a write between them could make this a little off; never < 0)
+            counts[over[0]] = max(0, total - sum(counts.values()))
+        else:
+            for queue in over:
+                counts[queue] = int(self.store.execute(self._count_queue, (queue,)).fetchone()[0])
+        return counts
 
     def _earliest_due(self, queue: str, max_priorities: int = 32) -> float | None:
         """min(run_at) of a queue's waiting jobs: the claim index is ordered by priority, then run_at,
