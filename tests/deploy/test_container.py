@@ -235,3 +235,16 @@ def test_worker_containers_share_a_volume_stop_gracefully_and_recover_a_killed_o
     assert len(runs) == 2 and runs[1][1] != host and runs[1][1] in hostname and runs[1][2] == 0
     assert podman.cli(volume, "logs", "kill-me").stdout == "survived\n"
     assert podman.inspect(hostname[host], "{{.State.ExitCode}}") == "137"
+
+
+def test_the_image_works_on_postgresql(podman, pg_url_own):
+    """The image's psycopg2 (postgres extra) reaches a PostgreSQL store through QUEUECTL_DB."""
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return podman("run", "--rm", "--network", "host", "-e", f"QUEUECTL_DB={pg_url_own}", podman.image, *args)
+
+    assert json.loads(cli("health", "--json").stdout)["ok"] is True
+    cli("enqueue", "--id", "pg-1", "echo from a container")
+    cli("worker", "run", "--burst")
+    job = json.loads(cli("show", "pg-1", "--json").stdout)
+    assert (job["state"], job["attempts"]) == ("completed", 1)
+    assert cli("logs", "pg-1").stdout == "from a container\n"
