@@ -7,7 +7,8 @@ input (pip cannot reach an index inside the build). Then two worker containers s
 volume (SQLite), a third container enqueues 20 jobs, each runs once; `podman stop` (SIGTERM) lets
 a running job finish and the container exit 0; `podman kill -s KILL` loses a job, which the other
 worker container recovers after worker_timeout (another container is another pid namespace and
-hostname: it cannot see the dead worker's pid, only its silence).
+hostname: it cannot see the dead worker's pid, only its silence). Last, the image runs a job on
+PostgreSQL (QUEUECTL_DB).
 
 Podman missing is a failure, never a skip: the test is the only check that the image works.
 Every container, volume and image the test made is removed at teardown.
@@ -179,7 +180,7 @@ class Store:
         return rows[0][0] if rows else None
 
 
-def test_worker_containers_share_a_volume_stop_gracefully_and_recover_a_killed_one(podman):
+def test_worker_containers_share_a_volume_stop_gracefully_and_recover_a_killed_one(podman, pg_url_own):
     volume = podman.volume()
     podman.cli(volume, "config", "set", "worker_timeout", "3")
     podman.cli(volume, "config", "set", "poll_interval", "0.2")
@@ -236,11 +237,14 @@ def test_worker_containers_share_a_volume_stop_gracefully_and_recover_a_killed_o
     assert podman.cli(volume, "logs", "kill-me").stdout == "survived\n"
     assert podman.inspect(hostname[host], "{{.State.ExitCode}}") == "137"
 
+    # (one test, not two: xdist would build the image once per worker that ran one)
+    check_the_image_on_postgresql(podman, pg_url_own)
 
-def test_the_image_works_on_postgresql(podman, pg_url_own):
+
+def check_the_image_on_postgresql(podman: Podman, pg_url: str) -> None:
     """The image's psycopg2 (postgres extra) reaches a PostgreSQL store through QUEUECTL_DB."""
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return podman("run", "--rm", "--network", "host", "-e", f"QUEUECTL_DB={pg_url_own}", podman.image, *args)
+        return podman("run", "--rm", "--network", "host", "-e", f"QUEUECTL_DB={pg_url}", podman.image, *args)
 
     assert json.loads(cli("health", "--json").stdout)["ok"] is True
     cli("enqueue", "--id", "pg-1", "echo from a container")
