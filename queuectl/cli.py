@@ -557,21 +557,40 @@ def status(ctx: Ctx, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--since", default="1h", show_default=True, help="Window: 30m, 1h, 1d, …")
+@click.option("--since", default="1h", show_default=True,
+              help="Window: 30m, 1h, 1d, … (--prometheus/--serve: runs that finished this long before the start "
+                   "are counted too)")
+@click.option("--prometheus", is_flag=True, help="Print the Prometheus text format (the 'metrics' extra).")
+@click.option("--serve", is_flag=True, help="Serve the Prometheus text format at http://HOST:PORT/metrics.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: the address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=9464, show_default=True,
+              help="With --serve: the port to listen on.")
+@click.option("--allow-remote", is_flag=True, help="With --serve: allow a --host other than loopback.")
 @json_option
 @pass_ctx
-def stats(ctx: Ctx, since: str, as_json: bool) -> None:
+def stats(ctx: Ctx, since: str, prometheus: bool, serve: bool, host: str, port: int, allow_remote: bool,
+          as_json: bool) -> None:
     """Throughput, success rate, run times and queue wait over a recent window.
 
-    \b
-    Example:
-      queuectl stats --since 15m
-    """
-    from queuectl.core.stats import compute_stats
+    With --prometheus, print the Prometheus text format (jobs by state and queue, oldest waiting
+    job per queue, runs by outcome, run time and queue wait histograms, worker slots, lost
+    workers, pause); with --serve, serve it at /metrics (loopback unless --host and --allow-remote).
+    Both read the store, so one exporter covers every host of a PostgreSQL queue.
 
+    \b
+    Examples:
+      queuectl stats --since 15m
+      queuectl stats --prometheus
+      queuectl stats --serve --port 9464
+    """
     window = _parse_duration_option("--since", since) or 0.0
     if window <= 0:
         raise InvalidInput("--since: must be more than 0")
+    if prometheus or serve:
+        _prometheus(ctx, window, serve, host, port, allow_remote, as_json)
+        return
+    from queuectl.core.stats import compute_stats
+
     result = compute_stats(ctx.store(), time.time(), window)
     if as_json:
         emit_json(result.to_json())
@@ -584,6 +603,68 @@ def stats(ctx: Ctx, since: str, as_json: bool) -> None:
                (result.run_p50, result.run_p95, result.run_max))))
     click.echo("queue wait    p50 {}  p95 {}  max {}".format(*(render.duration(v) for v in
                (result.wait_p50, result.wait_p95, result.wait_max))))
+
+
+def _prometheus(ctx: Ctx, window: float, serve: bool, host: str, port: int, allow_remote: bool,
+                as_json: bool) -> None:
+    from queuectl import prometheus, web
+
+    if as_json:
+        raise InvalidInput("--json cannot be combined with --prometheus or --serve")
+    if serve:
+        web.check_host(host, allow_remote)
+    prometheus.require_client()
+    from queuectl.core.metrics import MetricsReader
+
+    reader = MetricsReader(ctx.store(), window)
+    if not serve:
+        click.echo(prometheus.render(reader.read()), nl=False)
+        return
+    prometheus.serve(reader.read, host, port,
+                     lambda url: click.echo(f"serving Prometheus metrics at {url} (Ctrl+C to stop)"))
+
+
+@cli.command()
+@click.option("--workers", "workers_needed", type=click.IntRange(0), default=0, show_default=True,
+              help="Also require at least this many live worker slots (one per worker today).")
+@click.option("--queue", "-q", "queue_name", help="With --workers: count only workers that serve this queue.")
+@json_option
+@pass_ctx
+def health(ctx: Ctx, workers_needed: int, queue_name: str | None, as_json: bool) -> None:
+    """Exit 0 when the store answers (and enough live workers serve), else 1 with one line saying why.
+
+    For container HEALTHCHECKs, systemd and Kubernetes probes. A live worker slot is a running
+    worker whose heartbeat is younger than worker_timeout.
+
+    \b
+    Examples:
+      queuectl health
+      queuectl health --workers 2 --queue emails --json
+    """
+    from queuectl.core import health as core_health
+    from queuectl.core.db import describe_db_error
+    from queuectl.core.errors import StoreUnavailable
+    from queuectl.core.orm import peewee
+    import sqlite3
+
+    if queue_name is not None:
+        _check_queues([queue_name])
+    try:
+        store = ctx.store()
+        result = core_health.check(store, workers_needed, queue_name)
+    except (StoreUnavailable, peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error) as exc:
+        text = str(exc) if isinstance(exc, StoreUnavailable) else describe_db_error(exc, _OPENED[-1] if _OPENED else None)
+        problem = f"the store does not answer: {_one_line(text)}"
+        if as_json:
+            emit_json({"ok": False, "problem": problem})
+        raise QueuectlError(problem) from None
+    if as_json:
+        emit_json(result.to_json())
+    elif result.ok:
+        where = f" serving queue '{queue_name}'" if queue_name is not None else ""
+        click.echo(f"ok: the store answers; {result.live_slots} live worker slot(s){where}")
+    if not result.ok:  # (with --json too: the one line on stderr, and exit 1)
+        raise QueuectlError(result.problem or "unhealthy")
 
 
 @cli.command()

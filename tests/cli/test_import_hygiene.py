@@ -1,4 +1,5 @@
-"""Headless commands start fast: they never import Textual, Rich or psycopg2 (nor does the core).
+"""Headless commands start fast: they never import Textual, Rich, psycopg2 or prometheus_client (nor does
+the core).
 
 Each check runs in a fresh interpreter, where sys.modules shows exactly what was loaded. The checks
 run on the default SQLite store: a PostgreSQL store needs psycopg2, and loads it only then (the last test).
@@ -14,14 +15,14 @@ import textwrap
 
 import pytest
 
-HEAVY = ("textual", "rich", "psycopg2")
+HEAVY = ("textual", "rich", "psycopg2", "prometheus_client")
 
 pytestmark = pytest.mark.backends("sqlite")
 
 PRELUDE = textwrap.dedent(
     """
     import io, json, sys
-    HEAVY = ("textual", "rich", "psycopg2")
+    HEAVY = ("textual", "rich", "psycopg2", "prometheus_client")
 
     def heavy():
         return sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)
@@ -105,7 +106,7 @@ def test_every_headless_command_loads_nothing_heavy(home):
                      ["wait", "j1", "--timeout", "0.1"], ["delete", "j1"], ["purge"], ["dlq", "list"],
                      ["dlq", "retry", "--all"], ["dlq", "purge"], ["pause"], ["resume"], ["config", "list"],
                      ["config", "get", "max_retries"], ["config", "set", "max_retries", "4"],
-                     ["config", "reset", "max_retries"], ["worker", "list"], ["worker", "stop"], ["--help"],
+                     ["config", "reset", "max_retries"], ["worker", "list"], ["worker", "stop"], ["health"], ["--help"],
                      ["enqueue", "--help"], ["--version"], []):
             codes[" ".join(args)], _ = call(*args)
         print(json.dumps({"codes": codes, "heavy": heavy()}))
