@@ -286,6 +286,8 @@ class Worker:
                 if deadline is not None and not proc.killing:
                     # wake up in time for the deadline, not only at the next heartbeat
                     self._next_beat = min(self._next_beat, deadline)
+            if not outcome:
+                self._end_leftovers(job, proc)
         finally:
             proc.close()
         ended_at = self.clock.now()
@@ -302,6 +304,26 @@ class Worker:
         if outcome.get("cancelled"):
             self._retrying("clearing a cancel request", lambda: self.registry.clear_cancel(self.id, job.id))
         return next_job
+
+    def _end_leftovers(self, job: ClaimedJob, proc: JobProcess) -> None:
+        """A job that exited by itself: its leftover processes end before its result is recorded
+        (a retry never meets them), unless the job keeps them on purpose (a daemon)."""
+        if job.keep_children:
+            if self._watchdog is not None:
+                self._watchdog.keep(job.id, job.attempts)  # not killed if this worker dies later
+            return
+        if not proc.end_leftovers(self.settings.kill_grace):
+            return
+        log.info("job %s attempt %d left processes behind; ending them", job.id, job.attempts)
+        try:
+            while not proc.leftovers_gone(max(0.0, self._next_beat - time.monotonic())):
+                self._beat_if_due()
+                if self.force:
+                    proc.kill_now()
+                    return
+        except StopWorker:
+            proc.kill_now()
+            raise
 
     def _finish(self, job: ClaimedJob, run: int | RunStart, **result: object) -> ClaimedJob | None:
         """Record the result; unless stopping, claim the next job in the same transaction."""
