@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from queuectl.core.jobcgroup import WorkerCgroup
 from queuectl.core.leftovers import run_marker, run_processes
 
 _READ_CHUNK = 65536
@@ -60,8 +61,10 @@ class JobProcess:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         max_bytes: int = 1_048_576,
+        cgroup: WorkerCgroup | None = None,
     ) -> None:
         self.max_bytes = max_bytes
+        self._cgroup = cgroup  # where the run's processes are, if the worker has one; else by marker
         self._marker = run_marker(env)
         self._started = time.monotonic()
         self._buffer = bytearray()
@@ -179,7 +182,9 @@ class JobProcess:
             return []
 
     def _leftovers(self) -> list:
-        """Live processes of this run outside the shell (which is in the group anyway)."""
+        """Live processes of this run (in the worker's cgroup, or carrying the run's marker)."""
+        if self._cgroup is not None:
+            return _processes(self._cgroup.job_pids())
         if self._marker is None:
             return []
         recent = time.monotonic() - self._started < _RECENT_RUN
@@ -232,6 +237,14 @@ class JobProcess:
                 return False
             time.sleep(min(0.05, max(0.0, min(deadline, self._kill_at) - time.monotonic())))
 
+    def keep_leftovers(self) -> None:
+        """The run keeps what it left behind (keep_children): out of the worker's cgroup, if any."""
+        for _ in range(_SWEEPS if self._cgroup is not None else 0):  # one forked during a move: again
+            pids = self._cgroup.job_pids()  # type: ignore[union-attr]
+            if not pids:
+                break
+            self._cgroup.release(pids)  # type: ignore[union-attr]
+
     def kill_now(self) -> None:
         """SIGKILL the group and everything the run started, at once."""
         self._kill_at = self._kill_at or time.monotonic()
@@ -248,6 +261,20 @@ class JobProcess:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+
+
+def _processes(pids: list[int]) -> list:
+    if not pids:
+        return []
+    import psutil
+
+    found = []
+    for pid in pids:
+        try:
+            found.append(psutil.Process(pid))  # remembers the create time: never a reused pid
+        except psutil.Error:
+            pass
+    return found
 
 
 def _alive(proc) -> bool:

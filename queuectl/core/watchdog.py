@@ -5,7 +5,8 @@ Without it a job outlives its dead worker and may still run while its retry runs
 a rescuer on another host cannot reach it. The watchdog only blocks on a pipe from the worker:
 end of file without a goodbye means the worker is gone, and every process whose environment
 carries its QUEUECTL_WORKER_ID is killed, except those of runs kept on purpose (`keep_children`: the
-worker names each such run when it ends). No message for other jobs: trivial jobs cost nothing extra.
+worker names each such run when it ends), and so is every process in the worker's cgroup, if it has
+one (jobcgroup.py). No message for other jobs: trivial jobs cost nothing extra.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def _watch(fd: int, worker_id: str) -> None:  # pragma: no cover - runs in the f
 
             kept = {tuple(line.split()[1:3]) for line in said.decode(errors="replace").splitlines()
                     if line.startswith("keep ")}
+            from queuectl.core.jobcgroup import cgroup_dir, kill_cgroup
+
+            where = cgroup_dir(worker_id)
+            if where is not None:
+                kill_cgroup(where)  # everything its jobs started, even without the marker (kept ones moved out)
             kill_processes_of_worker(worker_id, spare=lambda job_id, attempt: (job_id, attempt) in kept)
     finally:
         os._exit(0)
