@@ -41,8 +41,11 @@ _PID_MAX = _pid_max()
 
 def _last_pid() -> int | None:
     try:
-        with open("/proc/loadavg") as f:
-            return int(f.read().split()[-1])
+        fd = os.open("/proc/loadavg", os.O_RDONLY)
+        try:
+            return int(os.read(fd, 256).split()[-1])
+        finally:
+            os.close(fd)
     except (OSError, ValueError, IndexError):
         return None
 
@@ -78,10 +81,18 @@ def candidate_pids(born_after: int | None = None) -> list[int]:
 
 def _environ(pid: int) -> set[bytes] | None:
     try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return set(f.read().split(b"\0"))
-    except OSError:  # gone, a zombie's is empty, or not ours
+        fd = os.open(f"/proc/{pid}/environ", os.O_RDONLY)
+    except OSError:  # gone, or not ours
         return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return set(b"".join(chunks).split(b"\0"))  # a zombie's is empty
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def processes_where(match: Callable[[set[bytes]], bool], pids: Collection[int]) -> list:
