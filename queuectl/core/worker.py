@@ -262,6 +262,7 @@ class Worker:
         deadline = time.monotonic() + job.timeout if job.timeout > 0 else None
         outcome: dict[str, object] = {}
         saved_bytes = 0
+        exited_at: float | None = None  # the shell's own exit, before its leftovers are ended
         try:
             # Most jobs end within moments: their run is written once, with the result.
             if not proc.wait(min(QUICK_JOB, job.timeout or QUICK_JOB)):
@@ -294,10 +295,11 @@ class Worker:
                     # wake up in time for the deadline, not only at the next heartbeat
                     self._next_beat = min(self._next_beat, deadline)
             if not outcome:
+                exited_at = self.clock.now()
                 self._end_leftovers(job, proc)
         finally:
             proc.close()
-        ended_at = self.clock.now()
+        ended_at = exited_at or self.clock.now()
         exit_code, error = describe_exit(proc.returncode if proc.returncode is not None else -9)
         if "error" in outcome:
             error = str(outcome["error"])

@@ -1,16 +1,16 @@
 """Processes that leave their job's process group and session — `setsid -f cmd`, `(setsid cmd &)`,
-a double-forking daemon — end with their run, whatever ends it: cancel, timeout, `worker stop
+a double-forking daemon, one that ignores SIGTERM — end with their run, whatever ends it: cancel, timeout, `worker stop
 --force`, a normal completion, a failure (and a kill -9 of the worker: the watchdog). A job with
 `keep_children` keeps them after it exits by itself, and the killed-worker path spares them then.
 
 Each escapee is re-parented to init at once, so neither `killpg` nor the process tree reaches it.
 Workers find them in their cgroup (jobcgroup.py: root on this machine may create one) or, with
 QUEUECTL_JOB_CGROUP=off (a machine that does not allow it), by the run's environment marker
-(leftovers.py); every scenario runs both ways. A fourth kind of escapee also clears its
+(leftovers.py); every scenario runs both ways. A fifth kind of escapee also clears its
 environment (`setsid -f env -i …`): the cgroup ends it; the marker cannot (the documented limit,
 asserted here so the documentation stays true).
 
-One scenario (one job per way of ending, each starting all four kinds of escapee) feeds a small
+One scenario (one job per way of ending, each starting all five kinds of escapee) feeds a small
 verdict per way and kind. Its own module: module-scoped scenarios of one module share their
 PostgreSQL database, and test_process_trees.py's scenario keeps its store paused while it lives.
 """
@@ -29,7 +29,7 @@ from reliability_support import alive, make_q_for_module, reap_module, wait_unti
 KILL_GRACE = 1.0
 CONTAINMENTS = ("cgroup", "marker")
 MODES = ("cancel", "timeout", "stop", "complete", "fail", "keep")
-ESCAPES = ("setsid", "subshell", "daemon", "cleared")
+ESCAPES = ("setsid", "subshell", "daemon", "stubborn", "cleared")
 TIMEOUT = 2
 
 DAEMON_PY = """\
@@ -52,8 +52,11 @@ JOB_SH = """\
 setsid -f sh -c 'echo $$ >> "$0"; exec sleep 300' {setsid}
 (setsid sh -c 'echo $$ >> "$0"; exec sleep 300' {subshell} &)
 {python} {work}/daemon.py {daemon}
+setsid -f sh -c 'trap "" TERM; echo $$ >> "$0"; exec sleep 300' {stubborn}
 setsid -f env -i sh -c 'echo $$ >> "$0"; exec sleep 300' {cleared}
-until [ -s {setsid} ] && [ -s {subshell} ] && [ -s {daemon} ] && [ -s {cleared} ]; do sleep 0.02; done
+until [ -s {setsid} ] && [ -s {subshell} ] && [ -s {daemon} ] && [ -s {stubborn} ] && [ -s {cleared} ]; do
+  sleep 0.02
+done
 {end}
 """
 ENDS = {"cancel": "sleep 300", "timeout": "sleep 300", "stop": "sleep 300",
@@ -161,7 +164,7 @@ def escapes(request, tmp_path_factory, module_store_under_test):
         q.pause(False)
     finally:
         # what the test expects to survive (kept on purpose; env -i without a cgroup) is its to end
-        _kill([p for mode in MODES for kind in ("cleared", "setsid", "subshell", "daemon")
+        _kill([p for mode in MODES for kind in ESCAPES
                for p in _pids(files[mode][kind]) if mode == "keep" or kind == "cleared"])
         reap_module(q)
 
