@@ -1,4 +1,4 @@
-"""A worker's cgroup (v2): every process its jobs start stays in it, whatever it does to its
+"""A worker's cgroup: every process its jobs start stays in it, whatever it does to its
 process group, session or environment (`setsid`, a double fork, `env -i`).
 
 Where the machine lets a worker create one (root, or a delegated subtree), the worker moves itself
@@ -6,9 +6,11 @@ into `queuectl-<worker id>` under its own cgroup at start; its jobs inherit it. 
 job at a time, so once a job's shell has exited every other process in the cgroup is that job's
 leftover: one read of `cgroup.procs` per job, no /proc scan. Processes a job keeps on purpose
 (`keep_children`) are moved back to the parent cgroup. The watchdog, forked before the move and so
-outside, kills the whole cgroup (`cgroup.kill`) if the worker dies. Without cgroup v2 (or without
-the right to create one), or with QUEUECTL_JOB_CGROUP=off in the worker's environment, workers fall
-back to the environment marker (leftovers.py).
+outside, kills the whole cgroup (`cgroup.kill`; on cgroup v1, process by process until it is empty)
+if the worker dies. cgroup v2 is used wherever it is mounted (on a hybrid host too, where it needs
+no controller), else a cgroup v1 hierarchy (pids, freezer or name=systemd). Without the right to
+create one, or with QUEUECTL_JOB_CGROUP=off in the worker's environment, workers fall back to the
+environment marker (leftovers.py).
 """
 
 from __future__ import annotations
@@ -19,39 +21,66 @@ import signal
 import time
 
 _PREFIX = "queuectl-"
-OFF_ENV = "QUEUECTL_JOB_CGROUP"  # "off": no cgroup, the environment marker only
+OFF_ENV = "QUEUECTL_JOB_CGROUP"  # "off": no cgroup, the environment marker only; "v1": a v1 hierarchy
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,200}")
 
 
-def _v2_mount() -> str | None:
-    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or …/unified on a hybrid host)."""
+_V1_PREFERRED = ("pids", "freezer", "name=systemd")  # any v1 hierarchy would do: these are cheap
+
+
+def _mounts() -> list[tuple[str, str, frozenset[str]]]:
+    """(mount point, filesystem type, controllers) of every cgroup hierarchy mounted here."""
+    found = []
     try:
         with open("/proc/self/mountinfo") as f:
             for line in f:
                 left, _, right = line.partition(" - ")
-                if right.split()[:1] == ["cgroup2"]:
-                    return left.split()[4]
+                fields = right.split()
+                if fields[:1] in (["cgroup2"], ["cgroup"]):
+                    options = frozenset(fields[2].split(",")) - {"rw", "ro"} if len(fields) > 2 else frozenset()
+                    found.append((left.split()[4], fields[0], options))
     except OSError:
         pass
-    return None
+    return found
 
 
-def _own_v2_path() -> str | None:
+def _own_paths() -> dict[frozenset[str], str]:
+    """This process's cgroup in each hierarchy, by its controllers (v2: the empty set)."""
+    paths = {}
     try:
         with open("/proc/self/cgroup") as f:
             for line in f:
-                if line.startswith("0::"):
-                    return line[3:].strip()
-    except OSError:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                paths[frozenset(controllers.split(",")) - {""}] = path
+    except (OSError, ValueError):
         pass
+    return paths
+
+
+def _hierarchy() -> tuple[str, str] | None:
+    """(mount point, this process's path in it) of the hierarchy workers use: cgroup v2 where it is
+    mounted (even on a hybrid host), else a v1 one; QUEUECTL_JOB_CGROUP=v1 forces v1 (tests)."""
+    mounts, own = _mounts(), _own_paths()
+    want_v1 = os.environ.get(OFF_ENV, "").lower() == "v1"
+    if not want_v1:
+        for mount, fstype, _ in mounts:
+            if fstype == "cgroup2" and frozenset() in own:
+                return mount, own[frozenset()]
+    v1 = [(mount, options) for mount, fstype, options in mounts if fstype == "cgroup"]
+    for name in _V1_PREFERRED:
+        for mount, options in v1:
+            for controllers, path in own.items():  # /proc/self/cgroup names a hierarchy by its controllers
+                if name in controllers and controllers <= options:
+                    return mount, path
     return None
 
 
 def cgroup_dir(worker_id: str) -> str | None:
     """The directory of `worker_id`'s cgroup, seen from a process in the worker's original cgroup."""
-    mount, own = _v2_mount(), _own_v2_path()
-    if mount is None or own is None or not _SAFE_ID.fullmatch(worker_id):
+    where = _hierarchy()
+    if where is None or not _SAFE_ID.fullmatch(worker_id):
         return None
+    mount, own = where
     if os.path.basename(own).startswith(_PREFIX):  # asked from inside a worker's cgroup: its parent
         own = os.path.dirname(own)
     return os.path.join(mount + own.rstrip("/"), _PREFIX + worker_id)
@@ -61,7 +90,11 @@ def _read_pids(path: str) -> list[int]:
     try:  # os.open/os.read: this runs after every job, and a file object costs more than the read
         fd = os.open(path + "/cgroup.procs", os.O_RDONLY)
         try:
-            return [int(pid) for pid in os.read(fd, 1 << 16).split()]
+            data = chunk = os.read(fd, 1 << 16)
+            while chunk:
+                chunk = os.read(fd, 1 << 16)
+                data += chunk
+            return [int(pid) for pid in data.split()]
         finally:
             os.close(fd)
     except (OSError, ValueError):

@@ -1,14 +1,15 @@
 """Processes that leave their job's process group and session — `setsid -f cmd`, `(setsid cmd &)`,
-a double-forking daemon, one that ignores SIGTERM — end with their run, whatever ends it: cancel, timeout, `worker stop
---force`, a normal completion, a failure (and a kill -9 of the worker: the watchdog). A job with
-`keep_children` keeps them after it exits by itself, and the killed-worker path spares them then.
+a double-forking daemon, one that ignores SIGTERM — end with their run, whatever ends it: cancel,
+timeout, `worker stop --force`, a normal completion, a failure (and a kill -9 of the worker: the
+watchdog). A job with `keep_children` keeps them after it exits by itself, and the killed-worker
+path spares them then.
 
 Each escapee is re-parented to init at once, so neither `killpg` nor the process tree reaches it.
-Workers find them in their cgroup (jobcgroup.py: root on this machine may create one) or, with
-QUEUECTL_JOB_CGROUP=off (a machine that does not allow it), by the run's environment marker
-(leftovers.py); every scenario runs both ways. A fifth kind of escapee also clears its
-environment (`setsid -f env -i …`): the cgroup ends it; the marker cannot (the documented limit,
-asserted here so the documentation stays true).
+Workers find them in their cgroup (jobcgroup.py: root on this machine may create one; v2, and v1
+forced by QUEUECTL_JOB_CGROUP=v1) or, with QUEUECTL_JOB_CGROUP=off (a machine that does not allow
+it), by the run's environment marker (leftovers.py); every scenario runs all three ways. A fifth
+kind of escapee also clears its environment (`setsid -f env -i …`): a cgroup ends it; the marker
+cannot (the documented limit, asserted here so the documentation stays true).
 
 One scenario (one job per way of ending, each starting all five kinds of escapee) feeds a small
 verdict per way and kind. Its own module: module-scoped scenarios of one module share their
@@ -27,7 +28,7 @@ import pytest
 from reliability_support import alive, make_q_for_module, reap_module, wait_until
 
 KILL_GRACE = 1.0
-CONTAINMENTS = ("cgroup", "marker")
+CONTAINMENTS = ("cgroup", "cgroup-v1", "marker")
 MODES = ("cancel", "timeout", "stop", "complete", "fail", "keep")
 ESCAPES = ("setsid", "subshell", "daemon", "stubborn", "cleared")
 TIMEOUT = 2
@@ -87,16 +88,26 @@ def _kill(pids: list[int]) -> None:
 
 
 def _contained_as(q, containment: str) -> None:
-    """Workers of this home run their jobs in a cgroup, or (QUEUECTL_JOB_CGROUP=off) without one."""
-    if containment == "marker":
-        q.env["QUEUECTL_JOB_CGROUP"] = "off"
+    """Workers of this home run their jobs in a cgroup (v2 here; v1 forced by QUEUECTL_JOB_CGROUP=v1,
+    as on a machine without v2), or (QUEUECTL_JOB_CGROUP=off) without one."""
+    if containment != "cgroup":
+        q.env["QUEUECTL_JOB_CGROUP"] = {"cgroup-v1": "v1", "marker": "off"}[containment]
 
 
 def _assert_workers_used(q, containment: str) -> None:
+    import re
+
+    from queuectl.core.jobcgroup import _mounts
+
     logs = "".join(q.worker_logs().values())
-    said = "jobs contained by cgroup" if containment == "cgroup" else "jobs contained by their environment marker"
-    assert said in logs, (f"workers did not run their jobs as {containment!r} (a cgroup needs cgroup v2 and the "
-                          f"right to create one: root here): {logs[-2000:]}")
+    said = re.findall(r"jobs contained by (cgroup (\S+)\)|their environment marker\))", logs)
+    assert said, logs[-2000:]
+    fstype = {"cgroup": "cgroup2", "cgroup-v1": "cgroup", "marker": None}[containment]
+    roots = tuple(mount + "/" for mount, kind, _ in _mounts() if kind == fstype)
+    for _, path in said:
+        assert (path.startswith(roots) if fstype else not path), (
+            f"workers did not run their jobs as {containment!r} (a cgroup needs the right to create one: "
+            f"root here): {said}")
 
 
 @dataclass
@@ -133,7 +144,8 @@ def escapes(request, tmp_path_factory, module_store_under_test):
 
         def verdict(mode: str) -> Escaped:
             pids = recorded(mode)
-            return Escaped(q.show(f"{containment}-{mode}"), pids, {k: [p for p in v if alive(p)] for k, v in pids.items()})
+            survivors = {kind: [p for p in v if alive(p)] for kind, v in pids.items()}
+            return Escaped(q.show(f"{containment}-{mode}"), pids, survivors)
 
         # Jobs that end by themselves: their leftovers are gone when their result is recorded.
         for mode in ("complete", "fail", "keep"):
@@ -150,7 +162,7 @@ def escapes(request, tmp_path_factory, module_store_under_test):
             assert proc.returncode == 0, f"{proc.args}: {err}"
         for mode in ("cancel", "timeout", "stop"):
             wait_until(lambda: state(mode) != "processing", timeout=15, message=f"{mode} to end")
-            pids = [p for kind, v in recorded(mode).items() for p in v if containment == "cgroup" or kind != "cleared"]
+            pids = [p for kind, v in recorded(mode).items() for p in v if containment != "marker" or kind != "cleared"]
             try:
                 wait_until(lambda: not any(alive(p) for p in pids), timeout=KILL_GRACE + 8,
                            message=f"the escapees of {mode} to be gone")
@@ -232,7 +244,7 @@ def test_a_kept_daemon_outlives_a_later_kill_9_of_its_worker_but_a_running_jobs_
         kept = _pids(files["kept"])
         assert len(kept) == 1 and alive(kept[0]), "the daemon kept on purpose died with its (later killed) worker"
         (gone,) = _pids(files["cleared"])
-        if containment == "cgroup":  # the watchdog kills the worker's cgroup: `env -i` does not hide from it
+        if containment != "marker":  # the watchdog kills the worker's cgroup: `env -i` does not hide from it
             wait_until(lambda: not alive(gone), timeout=10, message="the held job's `env -i` escapee to die")
         else:  # the documented limit without a cgroup
             assert alive(gone)
