@@ -80,9 +80,7 @@ def cgroup_dir(worker_id: str) -> str | None:
     where = _hierarchy()
     if where is None or not _SAFE_ID.fullmatch(worker_id):
         return None
-    mount, own = where
-    if os.path.basename(own).startswith(_PREFIX):  # asked from inside a worker's cgroup: its parent
-        own = os.path.dirname(own)
+    mount, own = where  # a worker started by a job: below that job's worker's cgroup, killed with it
     return os.path.join(mount + own.rstrip("/"), _PREFIX + worker_id)
 
 
