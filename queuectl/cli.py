@@ -295,11 +295,14 @@ def _enqueue_words(words: tuple[str, ...], argv: bool) -> tuple[str | None, str 
 @click.option("--cwd", help="Working directory (default: the current one).")
 @click.option("--env", "-e", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Environment variable; repeatable.")
 @click.option("--file", "job_file", hidden=True, help="= @FILE (another version's spelling).")
+@click.option("--keep-children", is_flag=True, default=None,
+              help="Let processes the job leaves behind (a daemon it starts) outlive a completed or failed run.")
 @json_option
 @pass_ctx
 def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str | None, max_retries: int | None,
             priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
             queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], job_file: str | None,
+            keep_children: bool | None,
             as_json: bool) -> None:
     """Add a job (or many) to the queue; prints each new job's id.
 
@@ -366,6 +369,8 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
                 raise InvalidInput(f"--env: expected KEY=VALUE, got '{pair}'")
             env[key] = value
         overrides["env"] = env
+    if keep_children:
+        overrides["keep_children"] = True
     if text is None:
         specs = [spec_from_mapping({**overrides, "command": command}, clock_now)]
     else:
@@ -694,6 +699,8 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
         ("timeout", "none" if not job.timeout else render.duration(job.timeout)),
         ("cwd", clean(job.cwd) if job.cwd else "-"),
         ("env", ", ".join(sorted(map(clean, job.env))) if job.env else "-"),
+        ("cwd", job.cwd or "-"), ("env", ", ".join(sorted(job.env)) if job.env else "-"),
+        ("children", "kept when the job exits (keep_children)" if job.keep_children else "killed when the job ends"),
         ("created", f"{iso(job.created_at)} ({render.age(job.created_at, now)})"),
         ("run at", f"{iso(job.run_at)} ({render.age(job.run_at, now)})"),
         ("started", f"{iso(job.started_at)} ({render.age(job.started_at, now)})" if job.started_at else "-"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from collections.abc import Callable
 
 # Tests of several hosts on one machine set this; nothing else should.
 HOST_ENV = "QUEUECTL_HOST_ID"
@@ -88,31 +89,34 @@ def kill_group_if_ours(pid: int | None, created_at: float | None) -> bool:
         return False
 
 
-def kill_processes_of_worker(worker_id: str) -> int:
+def kill_processes_of_worker(worker_id: str, spare: Callable[[str, str], bool] | None = None) -> int:
     """SIGKILL every process on this host whose environment says a job of `worker_id` started it.
 
     Workers put QUEUECTL_WORKER_ID in each job's environment, which children inherit, so this
     finds a lost worker's job processes even when no run record holds their pid yet, and even
-    those that left the job's process group. Returns how many were killed.
+    those that left the job's process group. `spare(job_id, attempt)` (from the process's
+    QUEUECTL_JOB_ID and QUEUECTL_ATTEMPT) keeps the processes of runs that ended and kept them on
+    purpose (keep_children). Returns how many were killed.
     """
-    import psutil
+    from queuectl.core.leftovers import candidate_pids, processes_where
 
     marker = f"QUEUECTL_WORKER_ID={worker_id}".encode()
-    me = os.getpid()
+
+    def doomed(env: set[bytes]) -> bool:
+        if marker not in env:
+            return False
+        if spare is None:
+            return True
+        fields = dict(entry.partition(b"=")[::2] for entry in env)
+        run = (fields.get(b"QUEUECTL_JOB_ID", b"").decode(errors="replace"),
+               fields.get(b"QUEUECTL_ATTEMPT", b"").decode(errors="replace"))
+        return not spare(*run)
+
     killed = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
+    for proc in processes_where(doomed, candidate_pids()):
         try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if marker in env:
-            try:
-                proc = psutil.Process(int(entry))
-                proc.kill()  # psutil verifies the pid still belongs to the process it looked at
-                killed += 1
-            except psutil.Error:
-                pass
+            proc.kill()  # psutil verifies the pid still belongs to the process it looked at
+            killed += 1
+        except Exception:
+            pass
     return killed

@@ -38,6 +38,7 @@ class Job(BaseModel):
     exit_code = peewee.IntegerField(null=True)
     last_error = peewee.TextField(null=True)
     cancel_requested_at = peewee.FloatField(null=True)
+    keep_children = peewee.IntegerField(default=0)  # 0/1 (m0005)
 
     class Meta:
         table_name = "job"

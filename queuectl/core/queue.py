@@ -122,12 +122,13 @@ class JobQueue:
             "ORDER BY priority DESC, run_at, seq LIMIT 1{lock}) "
             "AND state IN " + claimable + " "
             f"AND NOT EXISTS (SELECT 1 FROM setting WHERE key = '{PAUSED_KEY}' AND value = 'true') "
-            "RETURNING id, command, cwd, env, timeout, attempts, max_retries, queue"
+            "RETURNING id, command, cwd, env, timeout, attempts, max_retries, queue, keep_children"
         )
         self._claim_sql: dict[int, str] = {}
         self._insert_job = sql(
             "INSERT INTO job (id, command, cwd, env, queue, priority, state, attempts, max_retries, "
-            "timeout, run_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)"
+            "timeout, run_at, created_at, updated_at, keep_children) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)"
         )
         self._start_run = sql(
             "INSERT INTO run (job_id, number, attempt, worker_id, host, pid, pid_created_at, started_at, "
@@ -207,7 +208,7 @@ class JobQueue:
             spec.queue, spec.priority,
             settings.max_retries if spec.max_retries is None else spec.max_retries,
             settings.job_timeout if spec.timeout is None else spec.timeout,
-            now if spec.run_at is None else spec.run_at, now, now,
+            now if spec.run_at is None else spec.run_at, now, now, int(spec.keep_children),
         )
 
     def _existing_ids(self, ids: list[str]) -> list[str]:
@@ -249,7 +250,7 @@ class JobQueue:
             return None
         return ClaimedJob(
             id=row[0], command=row[1], cwd=row[2], env=json.loads(row[3]) if row[3] else None,
-            timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7],
+            timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7], keep_children=bool(row[8]),
         )
 
     def start_run(self, job: ClaimedJob, worker_id: str, start: RunStart) -> int:

@@ -29,6 +29,7 @@ class ClaimedJob(NamedTuple):
     attempts: int
     max_retries: int
     queue: str
+    keep_children: bool = False
 
 
 class RunStart(NamedTuple):
@@ -60,6 +61,7 @@ class JobRecord(NamedTuple):
     exit_code: int | None
     last_error: str | None
     cancel_requested_at: float | None = None
+    keep_children: bool = False
 
     TIME_KEYS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "cancel_requested_at")
 
@@ -72,6 +74,7 @@ class JobRecord(NamedTuple):
             created_at=row.created_at, updated_at=row.updated_at, started_at=row.started_at,
             finished_at=row.finished_at, worker_id=row.worker_id, exit_code=row.exit_code,
             last_error=row.last_error, cancel_requested_at=row.cancel_requested_at,
+            keep_children=bool(row.keep_children),
         )
 
     @property

@@ -37,6 +37,14 @@ def _orphan_runs(store: Store, worker_id: str) -> list[tuple[int | None, float |
     ).fetchall()
 
 
+def _held_runs(store: Store, worker_id: str) -> set[tuple[str, str]]:
+    """(job id, attempt) of the runs `worker_id` still holds, as its job processes' environment says them."""
+    rows = store.execute(
+        store.sql("SELECT id, attempts FROM job WHERE worker_id = ? AND state = 'processing'"), (worker_id,)
+    ).fetchall()
+    return {(job_id, str(attempts)) for job_id, attempts in rows}
+
+
 def _holders_not_live(store: Store) -> list[tuple[str, str | None]]:
     """Workers (id, host) that hold running jobs but are not live: lost, stopped or forgotten."""
     return store.execute(
@@ -79,7 +87,11 @@ def rescue_lost_workers(
         if host == here:
             for pid, created in _orphan_runs(queue.store, worker_id):
                 kill_group_if_ours(pid, created)
-            kill_processes_of_worker(worker_id)
+            held = _held_runs(queue.store, worker_id)
+            # runs that ended and kept their processes (keep_children) are not the rescue's to end
+            kill_processes_of_worker(
+                worker_id, spare=lambda job_id, attempt: bool(job_id) and (job_id, attempt) not in held
+            )
         jobs = queue.fail_jobs_of_lost_worker(worker_id, settings)
         if jobs:
             rescued.append(Rescued(worker_id, jobs))

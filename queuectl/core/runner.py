@@ -1,5 +1,6 @@
 """Run one job's command: `sh -c CMD` as the leader of its own process group, output captured
-(stdout and stderr interleaved, only the last `max_bytes` kept), killed as a whole group.
+(stdout and stderr interleaved, only the last `max_bytes` kept), killed as a whole group together
+with every process the run started that left the group (found by its environment: leftovers.py).
 
 Single-threaded: `wait()` multiplexes the output pipe and a pidfd with `select`, so the worker
 can heartbeat between calls and a kill never blocks it for `kill_grace`.
@@ -15,7 +16,14 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from queuectl.core.jobcgroup import WorkerCgroup
+from queuectl.core.leftovers import run_marker, run_processes
+
 _READ_CHUNK = 65536
+# Pids wrap at pid_max (32,768 by default): past this age a run's leftovers are looked for among
+# all processes, not only those with pids handed out after its shell's.
+_RECENT_RUN = 1.0
+_SWEEPS = 5  # rounds of "find and SIGKILL" at a kill: a process forked during one is found by the next
 
 
 @contextmanager
@@ -53,8 +61,12 @@ class JobProcess:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         max_bytes: int = 1_048_576,
+        cgroup: WorkerCgroup | None = None,
     ) -> None:
         self.max_bytes = max_bytes
+        self._cgroup = cgroup  # where the run's processes are, if the worker has one; else by marker
+        self._marker = run_marker(env)
+        self._started = time.monotonic()
         self._buffer = bytearray()
         self.output_bytes = 0
         try:
@@ -150,12 +162,13 @@ class JobProcess:
         """SIGTERM the whole group now and SIGKILL it after `grace` seconds (driven by `wait`)."""
         if self._kill_at is not None:
             return
-        self._descendants = self._snapshot_descendants()
+        self._descendants = self._snapshot_descendants() + self._leftovers()
         self._kill_at = time.monotonic() + max(0.0, grace)
         try:
             os.killpg(self.pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
+        _signal_all(self._descendants, signal.SIGTERM)  # those that left the group hear it too
         if grace <= 0:
             self._sigkill_group()
 
@@ -168,17 +181,74 @@ class JobProcess:
         except Exception:
             return []
 
+    def _leftovers(self) -> list:
+        """Live processes of this run (in the worker's cgroup, or carrying the run's marker)."""
+        if self._cgroup is not None:
+            return _processes(self._cgroup.job_pids())
+        if self._marker is None:
+            return []
+        recent = time.monotonic() - self._started < _RECENT_RUN
+        return run_processes(self._marker, born_after=self.pid if recent else None)
+
     def _sigkill_group(self) -> None:
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        for child in self._descendants:
-            try:
-                if child.is_running():  # psutil checks the create time: never a reused pid
-                    child.kill()
-            except Exception:
-                pass
+        _signal_all(self._descendants, signal.SIGKILL)
+        for _ in range(_SWEEPS):
+            found = self._leftovers()
+            if not found:
+                break
+            _signal_all(found, signal.SIGKILL)
+            _wait_gone(found, 1.0)
+
+    # ── what a run that exited by itself left behind ────────────────────────────────────────
+
+    def end_leftovers(self, grace: float) -> bool:
+        """After the shell exited by itself: SIGTERM the processes the run left behind (a daemon,
+        `setsid -f …`), SIGKILL them after `grace` (driven by `leftovers_gone`). False when it
+        left none: the common case, one cheap look."""
+        found = self._leftovers()
+        if not found:
+            return False
+        self._descendants = found
+        self._kill_at = time.monotonic() + max(0.0, grace)
+        _signal_all(found, signal.SIGTERM)
+        return True
+
+    def leftovers_gone(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the leftovers to end, SIGKILLing them at the deadline; True once gone."""
+        assert self._kill_at is not None
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            if time.monotonic() >= self._kill_at:
+                self._sigkill_group()
+                self._read_available()
+                return True
+            if not [p for p in self._descendants if _alive(p)]:
+                late = self._leftovers()  # forked while the others ended
+                if not late:
+                    self._read_available()
+                    return True
+                _signal_all(late, signal.SIGTERM)
+                self._descendants += late
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.05, max(0.0, min(deadline, self._kill_at) - time.monotonic())))
+
+    def keep_leftovers(self) -> None:
+        """The run keeps what it left behind (keep_children): out of the worker's cgroup, if any."""
+        for _ in range(_SWEEPS if self._cgroup is not None else 0):  # one forked during a move: again
+            pids = self._cgroup.job_pids()  # type: ignore[union-attr]
+            if not pids:
+                break
+            self._cgroup.release(pids)  # type: ignore[union-attr]
+
+    def kill_now(self) -> None:
+        """SIGKILL the group and everything the run started, at once."""
+        self._kill_at = self._kill_at or time.monotonic()
+        self._sigkill_group()
 
     @property
     def killing(self) -> bool:
@@ -191,6 +261,42 @@ class JobProcess:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+
+
+def _processes(pids: list[int]) -> list:
+    if not pids:
+        return []
+    import psutil
+
+    found = []
+    for pid in pids:
+        try:
+            found.append(psutil.Process(pid))  # remembers the create time: never a reused pid
+        except psutil.Error:
+            pass
+    return found
+
+
+def _alive(proc) -> bool:
+    try:  # psutil checks the create time: never a reused pid
+        return proc.is_running() and proc.status() != "zombie"
+    except Exception:
+        return False
+
+
+def _signal_all(procs: list, signum: int) -> None:
+    for proc in procs:
+        try:
+            if proc.is_running():
+                proc.send_signal(signum)
+        except Exception:
+            pass
+
+
+def _wait_gone(procs: list, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def describe_exit(returncode: int) -> tuple[int, str | None]:

@@ -17,7 +17,7 @@ from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec
 
 JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "cwd", "env", "queue")
+FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "cwd", "env", "queue", "keep_children")
 
 READ_ONLY_FIELDS = frozenset(
     {
@@ -61,6 +61,7 @@ class JobSpec(NamedTuple):
     cwd: str | None = None
     env: dict[str, str] | None = None
     queue: str = "default"
+    keep_children: bool = False  # processes the job leaves behind outlive it (a daemon on purpose)
 
 
 def _show(value: object, limit: int = 60) -> str:
@@ -234,10 +235,17 @@ def _queue(value: object) -> str:
     return value
 
 
+def _keep_children(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise InvalidJobSpec(f"keep_children: must be true or false, got {_show(value)}")
+
+
 # Each field's validator; run_at's also needs `now`.
 _CHECKS: dict[str, Callable[[object], object]] = {
     "command": _command, "id": validate_job_id, "max_retries": _max_retries, "priority": _priority,
     "timeout": _timeout, "cwd": _cwd, "env": _env, "queue": _queue,
+    "keep_children": _keep_children,
 }
 
 

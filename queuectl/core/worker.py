@@ -23,6 +23,7 @@ from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import ConfigStore
 from queuectl.core.db import Store, describe_db_error
 from queuectl.core.host import create_time, host_id
+from queuectl.core.jobcgroup import WorkerCgroup
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import ClaimedJob, RunStart
 from queuectl.core.registry import Control, WorkerRegistry
@@ -77,6 +78,7 @@ class Worker:
         self._next_poll = 0.0
         self._wake: WakeSocket | None = None
         self._watchdog: Watchdog | None = None
+        self._cgroup: WorkerCgroup | None = None
         self._listener: PgListener | None = None
 
     # ── signals ──────────────────────────────────────────────────────────────────────────────
@@ -126,6 +128,7 @@ class Worker:
         """Run until stopped; returns the process exit code."""
         os.umask(0o077)
         self._watchdog = Watchdog(self.id)
+        self._cgroup = WorkerCgroup.enter(self.id)  # after the fork: the watchdog stays outside it
         self.settings = self._retrying("reading settings", self.config.settings, give_up_on_stop=True)
         try:
             self._wake = WakeSocket(self.id)
@@ -139,8 +142,9 @@ class Worker:
             ),
             give_up_on_stop=True,
         )
-        log.info("worker %s started (pid %d, host %s, queues %s)", self.id, os.getpid(), self.host,
-                 ",".join(self.queues) if self.queues else "all")
+        log.info("worker %s started (pid %d, host %s, queues %s, jobs contained by %s)", self.id, os.getpid(),
+                 self.host, ",".join(self.queues) if self.queues else "all",
+                 f"cgroup {self._cgroup.path}" if self._cgroup else "their environment marker")
         try:
             self._loop()
         except StopWorker:
@@ -152,6 +156,8 @@ class Worker:
                 log.warning("could not record the stop: %s", describe_db_error(exc, self.store))
             if self._wake is not None:
                 self._wake.close()
+            if self._cgroup is not None:
+                self._cgroup.leave()
             self._watchdog.close()
             log.info("worker %s stopped", self.id)
         return 0
@@ -248,13 +254,15 @@ class Worker:
         env.update(QUEUECTL_JOB_ID=job.id, QUEUECTL_ATTEMPT=str(job.attempts), QUEUECTL_WORKER_ID=self.id)
         started_at = self.clock.now()
         try:
-            proc = JobProcess(job.command, cwd=job.cwd, env=env, max_bytes=settings.log_max_bytes)
+            proc = JobProcess(job.command, cwd=job.cwd, env=env, max_bytes=settings.log_max_bytes,
+                              cgroup=self._cgroup)
         except CouldNotStart as exc:
             return self._finish(job, RunStart(self.host, None, None, started_at), exit_code=None, error=str(exc))
         run: int | RunStart = RunStart(self.host, proc.pid, None, started_at)
         deadline = time.monotonic() + job.timeout if job.timeout > 0 else None
         outcome: dict[str, object] = {}
         saved_bytes = 0
+        exited_at: float | None = None  # the shell's own exit, before its leftovers are ended
         try:
             # Most jobs end within moments: their run is written once, with the result.
             if not proc.wait(min(QUICK_JOB, job.timeout or QUICK_JOB)):
@@ -286,9 +294,12 @@ class Worker:
                 if deadline is not None and not proc.killing:
                     # wake up in time for the deadline, not only at the next heartbeat
                     self._next_beat = min(self._next_beat, deadline)
+            if not outcome:
+                exited_at = self.clock.now()
+                self._end_leftovers(job, proc)
         finally:
             proc.close()
-        ended_at = self.clock.now()
+        ended_at = exited_at or self.clock.now()
         exit_code, error = describe_exit(proc.returncode if proc.returncode is not None else -9)
         if "error" in outcome:
             error = str(outcome["error"])
@@ -302,6 +313,27 @@ class Worker:
         if outcome.get("cancelled"):
             self._retrying("clearing a cancel request", lambda: self.registry.clear_cancel(self.id, job.id))
         return next_job
+
+    def _end_leftovers(self, job: ClaimedJob, proc: JobProcess) -> None:
+        """A job that exited by itself: its leftover processes end before its result is recorded
+        (a retry never meets them), unless the job keeps them on purpose (a daemon)."""
+        if job.keep_children:
+            proc.keep_leftovers()
+            if self._watchdog is not None:
+                self._watchdog.keep(job.id, job.attempts)  # not killed if this worker dies later
+            return
+        if not proc.end_leftovers(self.settings.kill_grace):
+            return
+        log.info("job %s attempt %d left processes behind; ending them", job.id, job.attempts)
+        try:
+            while not proc.leftovers_gone(max(0.0, self._next_beat - time.monotonic())):
+                self._beat_if_due()
+                if self.force:
+                    proc.kill_now()
+                    return
+        except StopWorker:
+            proc.kill_now()
+            raise
 
     def _finish(self, job: ClaimedJob, run: int | RunStart, **result: object) -> ClaimedJob | None:
         """Record the result; unless stopping, claim the next job in the same transaction."""

@@ -8,7 +8,8 @@ import pytest
 
 from queuectl.core.db import open_store
 from queuectl.core.errors import StoreUnavailable
-from queuectl.core.migrations import LATEST, m0001_initial, schema_version
+import queuectl.core.migrations as migrations
+from queuectl.core.migrations import LATEST, m0001_initial, m0002_job_counts, m0003_count_shard_lock, schema_version
 from queuectl.core.queue import JobQueue
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
@@ -59,3 +60,46 @@ def test_counts_kept_by_triggers_match_the_rows(queue, store, clock):
     actual = dict(store.execute("SELECT state, count(*) FROM job GROUP BY state").fetchall())
     counts = queue.counts()
     assert {s: n for s, n in counts.by_state.items() if n} == actual
+
+
+def _store_at_version_3(store) -> None:
+    with store.write():
+        store.execute("CREATE TABLE queuectl_schema (version INTEGER NOT NULL)")
+        for number, up in ((1, m0001_initial.up), (2, m0002_job_counts.up), (3, m0003_count_shard_lock.up)):
+            up(store)
+            store.execute(store.sql("INSERT INTO queuectl_schema (version) VALUES (?)"), (number,))
+
+
+@pytest.mark.parametrize("sibling_applied", [False, True], ids=["alone", "after-m0004"])
+def test_keep_children_migrates_a_version_3_store_whether_or_not_m0004_ran(tmp_path, sibling_applied):
+    """m0005 depends only on m0003: it applies over a store at 3, or at 4 (a migration written in parallel)."""
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    old = open_store(url, migrate=False)
+    _store_at_version_3(old)
+    with old.write():
+        old.execute("INSERT INTO job (id, command, queue, priority, state, attempts, max_retries, timeout, run_at, "
+                    "created_at, updated_at) VALUES ('old', 'true', 'default', 0, 'pending', 0, 3, 0, 0, 0, 0)")
+        if sibling_applied:
+            old.execute("INSERT INTO queuectl_schema (version) VALUES (4)")
+    old.close()
+    store = open_store(url)
+    assert schema_version(store) == LATEST
+    assert JobQueue(store).get("old").keep_children is False
+    versions = {r[0] for r in store.execute("SELECT version FROM queuectl_schema").fetchall()}
+    assert versions >= {1, 2, 3, 5} and (4 in versions) == sibling_applied
+
+
+def test_a_migration_numbered_below_the_highest_applied_still_runs(tmp_path, monkeypatch):
+    """A store that already has m0005 still gets an m0004 merged later (the gap at 4 is filled)."""
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    open_store(url).close()  # at LATEST, without a 4
+    ran = []
+    late = (4, lambda store: ran.append(store.execute("CREATE TABLE late_four (x INTEGER)")))
+    monkeypatch.setattr(migrations, "MIGRATIONS", tuple(sorted((*migrations.MIGRATIONS, late))))
+    store = open_store(url)
+    assert len(ran) == 1
+    assert store.execute("SELECT count(*) FROM late_four").fetchone()[0] == 0
+    assert {r[0] for r in store.execute("SELECT version FROM queuectl_schema").fetchall()} >= {4, LATEST}
+    store.close()
+    open_store(url).close()
+    assert len(ran) == 1  # applied once

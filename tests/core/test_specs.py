@@ -72,6 +72,9 @@ VALID = [
     pytest.param(job(env={}), JobSpec(command="echo hi", env={}), id="env-empty"),
     pytest.param(job(id="a:b.c_d-e"), JobSpec(command="echo hi", id="a:b.c_d-e"), id="id-punctuation"),
     pytest.param(job(command="  ls  "), JobSpec(command="  ls  "), id="command-kept-verbatim"),
+    pytest.param(job(keep_children=True), JobSpec(command="echo hi", keep_children=True), id="keep_children-true"),
+    pytest.param(job(keep_children=False), JobSpec(command="echo hi"), id="keep_children-false"),
+    pytest.param(job(keep_children=None), JobSpec(command="echo hi"), id="keep_children-null-means-false"),
     pytest.param(job(command="echo 'héllo ✓'"), JobSpec(command="echo 'héllo ✓'"), id="command-unicode"),
     pytest.param(
         job(id=None, max_retries=None, priority=None, run_at=None, timeout=None, cwd=None, env=None, queue=None),
@@ -161,6 +164,8 @@ INVALID = [
     pytest.param(job(id="my job"), "id: must match", id="id-space"),
     pytest.param(job(id=""), "id: must match", id="id-empty"),
     pytest.param(job(id=42), "id: must match", id="id-number"),
+    pytest.param(job(keep_children=1), "keep_children: must be true or false", id="keep_children-number"),
+    pytest.param(job(keep_children="yes"), "keep_children: must be true or false", id="keep_children-string"),
 ]
 
 

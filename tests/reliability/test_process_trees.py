@@ -4,6 +4,8 @@ grandchildren, one that ignores SIGTERM (`trap '' TERM`), one that closes its ou
 each job records), and the job's state and error say what happened.
 
 One scenario (nine jobs on nine workers, ended together) feeds nine small verdicts.
+(test_escaped_processes.py: processes that leave the job's group and session, under every way a
+run ends, and `keep_children`.)
 (tests/e2e/test_processes.py covers a plain tree under cancel and timeout, and SIGKILL of a worker.)
 """
 

@@ -2,6 +2,10 @@
 
 Each migration is a module `mNNNN_name.py` with `up(store)`; it is written out in full (not from
 the current models) so an old database migrates the same way whatever the code looks like today.
+
+The store records each version it applied, and every migration it lacks is applied in number
+order, not only those above its highest: migrations written in parallel (numbers with a gap, merged
+in any order) all reach every store, provided each depends only on migrations numbered below it.
 """
 
 from __future__ import annotations
@@ -12,44 +16,52 @@ from queuectl.core.orm import peewee
 
 from queuectl.core.db import Store
 from queuectl.core.errors import StoreUnavailable
-from queuectl.core.migrations import m0001_initial, m0002_job_counts, m0003_count_shard_lock
+from queuectl.core.migrations import m0001_initial, m0002_job_counts, m0003_count_shard_lock, m0005_keep_children
 
 MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (1, m0001_initial.up),
     (2, m0002_job_counts.up),
     (3, m0003_count_shard_lock.up),
+    (5, m0005_keep_children.up),
 )
 LATEST = MIGRATIONS[-1][0]
 
 
-def schema_version(store: Store) -> int | None:
-    """The store's schema version, or None for an empty store."""
+def _applied(store: Store) -> set[int] | None:
+    """The versions the store has applied, or None for an empty store."""
     try:
-        row = store.execute("SELECT max(version) FROM queuectl_schema").fetchone()
+        rows = store.execute("SELECT version FROM queuectl_schema").fetchall()
     except peewee.DatabaseError as exc:
         if "queuectl_schema" in str(exc) or "no such table" in str(exc) or "does not exist" in str(exc):
             return None
         raise
-    return row[0] if row else None
+    return {row[0] for row in rows}
+
+
+def schema_version(store: Store) -> int | None:
+    """The store's schema version (its highest applied migration), or None for an empty store."""
+    applied = _applied(store)
+    return max(applied, default=None) if applied is not None else None
 
 
 def apply_migrations(store: Store) -> int:
-    """Bring the store's schema to LATEST; refuse a store from a newer queuectl."""
-    version = schema_version(store)
-    if version == LATEST:
-        return version
+    """Bring the store's schema to LATEST (every migration it lacks); refuse a store from a newer queuectl."""
+    applied = _applied(store)
+    if applied is not None and max(applied, default=0) == LATEST and all(n in applied for n, _ in MIGRATIONS):
+        return LATEST
     with store.write():
         if not store.is_sqlite:  # SQLite's write lock already serialises this; PostgreSQL needs a lock
             store.execute("SELECT pg_advisory_xact_lock(7061746)")
         store.execute("CREATE TABLE IF NOT EXISTS queuectl_schema (version INTEGER NOT NULL)")
-        version = store.execute("SELECT max(version) FROM queuectl_schema").fetchone()[0] or 0
+        applied = {row[0] for row in store.execute("SELECT version FROM queuectl_schema").fetchall()}
+        version = max(applied, default=0)
         if version > LATEST:
             raise StoreUnavailable(
                 f"the store's schema (version {version}) is newer than this queuectl understands "
                 f"(version {LATEST}); upgrade queuectl"
             )
         for number, up in MIGRATIONS:
-            if number > version:
+            if number not in applied:
                 up(store)
                 store.execute(store.sql("INSERT INTO queuectl_schema (version) VALUES (?)"), (number,))
     return LATEST
