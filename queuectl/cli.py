@@ -699,7 +699,6 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
         ("timeout", "none" if not job.timeout else render.duration(job.timeout)),
         ("cwd", clean(job.cwd) if job.cwd else "-"),
         ("env", ", ".join(sorted(map(clean, job.env))) if job.env else "-"),
-        ("cwd", job.cwd or "-"), ("env", ", ".join(sorted(job.env)) if job.env else "-"),
         ("children", "kept when the job exits (keep_children)" if job.keep_children else "killed when the job ends"),
         ("created", f"{iso(job.created_at)} ({render.age(job.created_at, now)})"),
         ("run at", f"{iso(job.run_at)} ({render.age(job.run_at, now)})"),
