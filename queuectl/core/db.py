@@ -34,6 +34,29 @@ class Store:
         self.path = path
         self.busy_timeout = busy_timeout
         self.inode = inode
+        self.call_timeout: float | None = None  # set by bound_calls (workers)
+
+    def bound_calls(self, seconds: float) -> None:
+        """Make every store call of this process give up after about `seconds` (a worker: less
+        than its fencing interval, so a blocked call never keeps it from fencing itself).
+
+        SQLite: the busy timeout. PostgreSQL: lock_timeout and statement_timeout on the server,
+        and on the client a deadline on every wait for the server (connect included), which is
+        what ends a call when the link is cut or the server hangs: no reply ever comes, and TCP
+        keepalives or tcp_user_timeout see nothing wrong as long as the peer's kernel answers.
+        """
+        self.call_timeout = seconds
+        ms = max(1, int(seconds * 1000))
+        lock_ms = max(1, int(min(self.busy_timeout, seconds) * 1000))
+        if self.is_sqlite:
+            self.execute(f"PRAGMA busy_timeout = {lock_ms}")
+            return
+        options = re.sub(r"\s*-c (lock_timeout|statement_timeout)=\d+", "", self.db.connect_params.get("options", ""))
+        self.db.connect_params["options"] = f"{options} -c lock_timeout={lock_ms} -c statement_timeout={ms}".strip()
+        _client_deadline.seconds = seconds + 0.5  # the server's own timeouts answer first when it can
+        _install_wait_callback()
+        if not self.db.is_closed() and not self.db.in_transaction():
+            self.execute(f"SET lock_timeout = {lock_ms}; SET statement_timeout = {ms}")
 
     def replaced_or_deleted(self) -> bool:
         """True when this SQLite file was deleted or replaced since it was opened (its writes go nowhere)."""
@@ -160,6 +183,9 @@ def _open_postgresql(url: str, durable: bool, busy_timeout: float) -> Store:
     dsn = "postgresql://" + url.split("://", 1)[1]
     db = peewee.PostgresqlDatabase(
         dsn, connect_timeout=5,
+        # A dead peer or a cut link is noticed by TCP, not only when a call is abandoned: probes
+        # after 5 s idle, and unacknowledged data gives up after 10 s.
+        keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3, tcp_user_timeout=10000,
         # a statement waiting on a lock gives up like SQLite's busy timeout does
         # Workers commit without waiting for the WAL flush, as on SQLite (synchronous=NORMAL): a
         # crash of the server can lose a claim or a finish, and the run repeats (at least once).
@@ -171,6 +197,51 @@ def _open_postgresql(url: str, durable: bool, busy_timeout: float) -> Store:
     except peewee.DatabaseError as exc:
         raise StoreUnavailable(f"cannot reach the store {redact(url)}: {_first_line(exc)}") from None
     return store
+
+
+class _ClientDeadline:
+    seconds: float | None = None
+
+
+_client_deadline = _ClientDeadline()
+_wait_installed = False
+
+
+def _install_wait_callback() -> None:
+    """psycopg2 waits for the server through this callback (its "green" mode) from now on, in this
+    whole process: the only way to put a deadline on a call on the client side."""
+    global _wait_installed
+    if _wait_installed:
+        return
+    import psycopg2.extensions
+
+    psycopg2.extensions.set_wait_callback(_wait_with_deadline)
+    _wait_installed = True
+
+
+def _wait_with_deadline(conn: Any) -> None:
+    import select
+    import time
+
+    import psycopg2
+    import psycopg2.extensions as ext
+
+    limit = _client_deadline.seconds
+    deadline = None if limit is None else time.monotonic() + limit
+    while True:
+        state = conn.poll()
+        if state == ext.POLL_OK:
+            return
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            # the connection is left mid-call: closing it is the caller's job (workers reconnect)
+            raise psycopg2.OperationalError(f"no answer from the store within {limit:.1f}s (link cut or server hung)")
+        if state == ext.POLL_READ:
+            select.select([conn.fileno()], [], [], remaining)
+        elif state == ext.POLL_WRITE:
+            select.select([], [conn.fileno()], [], remaining)
+        else:  # pragma: no cover - psycopg2 documents no other state
+            raise psycopg2.OperationalError(f"bad poll state {state}")
 
 
 def redact(url: str) -> str:
