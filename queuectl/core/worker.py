@@ -23,7 +23,7 @@ from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import ConfigStore
 from queuectl.core.db import Store, describe_db_error
 from queuectl.core.host import create_time, host_id
-from queuectl.core.queue import Holding, JobQueue
+from queuectl.core.queue import FinishResult, Holding, JobQueue
 from queuectl.core.records import ClaimedJob, RunStart
 from queuectl.core.registry import Control, WorkerRegistry
 from queuectl.core.rescue import rescue_lost_workers
@@ -39,12 +39,27 @@ QUICK_JOB = 0.05  # a job that ends this fast gets its run recorded together wit
 STORE_RETRY_MAX = 30.0
 T = TypeVar("T")
 _STORE_ERRORS: tuple[type[BaseException], ...] = (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error)
-try:  # a driver error peewee did not wrap (a rollback on a connection cut mid-call) is a store error too
-    import psycopg2
 
-    _STORE_ERRORS += (psycopg2.Error,)
-except ImportError:  # pragma: no cover - without the postgres extra
-    pass
+
+def _with_driver_errors(store: Store) -> None:
+    """On PostgreSQL a driver error peewee did not wrap (a rollback on a connection cut mid-call)
+    is a store error too; psycopg2 is imported only then (headless commands never load it)."""
+    global _STORE_ERRORS
+    if not store.is_sqlite:
+        import psycopg2
+
+        if psycopg2.Error not in _STORE_ERRORS:
+            _STORE_ERRORS += (psycopg2.Error,)
+
+
+def _never_passes(exc: BaseException) -> bool:
+    """A store error no retry can cure: the value itself is refused (a number out of range, a
+    string or blob too big); busy, locked, full or unreachable stores pass."""
+    text = str(exc).lower()
+    if isinstance(exc, (peewee.DataError, sqlite3.DataError)) or "out of range" in text or "too big" in text:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return str(getattr(cause, "pgcode", None) or "").startswith("22")  # PostgreSQL's class 22: data exception
 
 
 def new_worker_id() -> str:
@@ -66,6 +81,7 @@ class Worker:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
+        _with_driver_errors(store)
         self.id = worker_id or new_worker_id()
         self.queues = list(queues) if queues else None
         self.burst = burst
@@ -353,10 +369,17 @@ class Worker:
                     proc.terminate(0)
                 if control is not None and not outcome.get("lost"):
                     if proc.output_bytes != saved_bytes and isinstance(run, int):
-                        saved_bytes = proc.output_bytes
-                        number = run
-                        self._retrying("saving output",
-                                       lambda: self.queue.save_output(job.id, number, proc.output, proc.output_bytes, self.id))
+                        # tried once, like the heartbeat: the job must stay watched during an outage
+                        try:
+                            self.queue.save_output(job.id, run, proc.output, proc.output_bytes, self.id)
+                            saved_bytes = proc.output_bytes
+                        except _STORE_ERRORS as exc:
+                            log.warning("store error while saving the output of job %s: %s", job.id,
+                                        describe_db_error(exc, self.store))
+                            if _never_passes(exc):
+                                saved_bytes = proc.output_bytes  # not again until it changes
+                            else:
+                                self._reset_connection()
                 if deadline is not None and not proc.killing:
                     # wake up in time for the deadline, not only at the next heartbeat
                     self._next_beat = min(self._next_beat, deadline)
@@ -405,19 +428,28 @@ class Worker:
 
         A fenced-off run's result is worth nothing to others (they recover the job after
         worker_timeout), so a stop request ends the retries of an outage instead of waiting."""
-        if not self.stop_requested:
-            done, next_job = self._retrying(
-                "recording a result",
-                lambda: self.queue.finish_and_claim(job, self.id, run, self.queues, settings=self.settings, **result),
-                give_up_on_stop=fenced,
-            )
-        else:
-            done = self._retrying(
-                "recording a result",
-                lambda: self.queue.finish(job, self.id, run, settings=self.settings, **result),  # type: ignore[arg-type]
-                give_up_on_stop=fenced or lost or self.force,
-            )
-            next_job = None
+        claim_next = not self.stop_requested
+
+        def record(values: dict[str, object]) -> tuple[FinishResult, ClaimedJob | None]:
+            if claim_next:
+                return self.queue.finish_and_claim(job, self.id, run, self.queues, settings=self.settings, **values)
+            return self.queue.finish(job, self.id, run, settings=self.settings, **values), None  # type: ignore[arg-type]
+
+        def attempt() -> tuple[FinishResult, ClaimedJob | None]:
+            try:
+                return record(result)
+            except _STORE_ERRORS as exc:
+                if not _never_passes(exc):
+                    raise
+                # Retrying the same values would fail for ever (and stall the worker): the run
+                # ends failed, without the output the store refused.
+                refused = describe_db_error(exc, self.store)
+                log.error("job %s attempt %d: the store refuses its result (%s); recorded as failed without its "
+                          "output", job.id, job.attempts, refused)
+                return record(dict(result, output=b"", output_bytes=0, error=f"result refused by the store: {refused}"))
+
+        done, next_job = self._retrying("recording a result", attempt,
+                                        give_up_on_stop=fenced or (not claim_next and (lost or self.force)))
         if done.state is None:
             if not lost:  # a lost claim was logged when it was found
                 log.warning("job %s attempt %d: the store no longer records this run as this worker's (recovered "
