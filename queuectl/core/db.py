@@ -115,6 +115,28 @@ class Store:
                     raise cause from None
                 raise
 
+    def reclaim_space(self, step_pages: int = 2048) -> int:
+        """SQLite: give the pages on the free list back to the filesystem, `step_pages` (8 MiB) per
+        write transaction so other writers wait at most one step; then checkpoint and truncate the
+        WAL. Returns the pages given back (0 on PostgreSQL, whose autovacuum does this)."""
+        if not self.is_sqlite or self.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            return 0
+        freed = 0
+        while True:
+            free = self.execute("PRAGMA freelist_count").fetchone()[0]
+            if not free:
+                break
+            # executescript steps the pragma to its end: execute() steps a statement that returns
+            # no columns once, which frees one page
+            self.db.connection().executescript(f"PRAGMA incremental_vacuum({min(free, step_pages)})")
+            left = self.execute("PRAGMA freelist_count").fetchone()[0]
+            if left >= free:  # nothing moved (a reader holds the pages): try again next time
+                break
+            freed += free - left
+        if freed:
+            self.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return freed
+
     def close(self) -> None:
         if not self.db.is_closed():
             self.db.close()
@@ -153,6 +175,10 @@ def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> St
         str(path),
         timeout=busy_timeout,
         pragmas={
+            # Pages freed by purge go back to the filesystem (reclaim_space), not only to a free
+            # list: set before the first table of a new store (an older store keeps NONE until a
+            # full VACUUM, which takes this setting).
+            "auto_vacuum": "incremental",
             "journal_mode": "wal",
             "foreign_keys": 1,
             # FULL fsyncs the WAL at every commit: an acknowledged enqueue survives a power cut.
@@ -163,6 +189,8 @@ def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> St
             # Checkpoint less often than every 1000 pages: each write transaction of the hot
             # path dirties several index pages, and checkpoints run inside a committer's lock.
             "wal_autocheckpoint": 10000,
+            # …and a checkpoint truncates a WAL that a burst made bigger than this
+            "journal_size_limit": 64 * 1024 * 1024,
         },
     )
     store = Store(db=db, url=url, backend="sqlite", path=path, busy_timeout=busy_timeout, inode=path.stat().st_ino)

@@ -570,6 +570,8 @@ class JobQueue:
             for state in dict.fromkeys(chosen):
                 removed[state.value] = self.store.execute(self.store.sql(sql), (state.value, *extra)).rowcount
             self._uncount(removed)
+        if any(removed.values()):
+            self.store.reclaim_space()  # the file shrinks (SQLite), in bounded steps
         return sum(removed.values())
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────

@@ -10,6 +10,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from reliability_support import RQueuectl
@@ -73,3 +76,47 @@ def test_a_result_the_store_refuses_for_good_ends_the_run_failed(q: RQueuectl, l
     log = w.log.read_text()
     assert "the store refuses its result" in log and "Traceback" not in log, log
     assert w.proc.poll() is None, "the worker carries on"
+
+
+# ── item 8: space comes back after purge (SQLite) ────────────────────────────────────────────
+
+# 400 keeps the test quick; bench/RESULTS.md quotes the run with QUEUECTL_TEST_PURGE_JOBS=2000
+JOBS, OUTPUT = int(os.environ.get("QUEUECTL_TEST_PURGE_JOBS", "400")), 50_000
+
+
+def _fill(store, n: int = JOBS) -> None:
+    """n completed jobs with OUTPUT bytes of output each, through the core as workers record them."""
+    from queuectl.core.queue import JobQueue
+    from queuectl.core.records import RunStart
+    from queuectl.core.settings import Settings
+    from queuectl.core.specs import JobSpec
+
+    queue, settings = JobQueue(store), Settings()
+    queue.enqueue([JobSpec(command="true") for _ in range(n)], settings)
+    job = queue.claim("w-fill")
+    while job is not None:
+        _, job_next = queue.finish_and_claim(job, "w-fill", RunStart("h", 1, None, 0.0), None, exit_code=0,
+                                             error=None, output=os.urandom(OUTPUT), output_bytes=OUTPUT,
+                                             settings=settings)
+        job = job_next
+
+
+def _sizes(db: Path) -> tuple[int, int]:
+    wal = Path(str(db) + "-wal")
+    return db.stat().st_size, wal.stat().st_size if wal.exists() else 0
+
+
+@pytest.mark.backends("sqlite")  # the SQLite file itself
+def test_purge_gives_the_space_back_and_the_wal_stays_capped(q: RQueuectl):
+    q.run("status")  # creates the store
+    empty, _ = _sizes(q.db_path)
+    _fill(q.store())
+    full, wal_full = _sizes(q.db_path)
+    q.close()
+    assert q.json("purge")["purged"] == JOBS
+    after, wal_after = _sizes(q.db_path)
+    print(f"\n{JOBS} jobs × {OUTPUT // 1000} KB: store {empty / 1e6:.1f} MB empty, {full / 1e6:.1f} MB full "
+          f"(WAL {wal_full / 1e6:.1f} MB), {after / 1e6:.1f} MB after purge (WAL {wal_after / 1e6:.1f} MB)")
+    grown = full + wal_full - empty
+    assert after + wal_after < empty + grown // 10, (
+        f"purge left {after} + {wal_after} (WAL) bytes of a {full} + {wal_full}-byte store")
