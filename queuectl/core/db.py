@@ -169,16 +169,18 @@ def _create_private_file(path: Path) -> None:
 def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> Store:
     if path.is_dir():
         raise StoreUnavailable(f"the store path {path} is a directory")
+    new = not path.exists() or path.stat().st_size == 0
     if not path.exists():
         _create_private_file(path)
+    # Pages freed by purge go back to the filesystem (reclaim_space), not only to a free list:
+    # set on a new store only, before its first table (on an existing one the pragma takes a write
+    # lock at every connect; an older store keeps NONE until a full VACUUM, which takes it).
+    first: dict[str, object] = {"auto_vacuum": "incremental"} if new else {}
     db = peewee.SqliteDatabase(
         str(path),
         timeout=busy_timeout,
         pragmas={
-            # Pages freed by purge go back to the filesystem (reclaim_space), not only to a free
-            # list: set before the first table of a new store (an older store keeps NONE until a
-            # full VACUUM, which takes this setting).
-            "auto_vacuum": "incremental",
+            **first,
             "journal_mode": "wal",
             "foreign_keys": 1,
             # FULL fsyncs the WAL at every commit: an acknowledged enqueue survives a power cut.

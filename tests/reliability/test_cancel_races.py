@@ -18,11 +18,11 @@ from reliability_support import RQueuectl, wait_until
 PAUSE = 2.0
 
 
-def _paused_cli(q: RQueuectl, *args: str):
+def _paused_cli(q: RQueuectl, *args: str, pause: float = PAUSE):
     """Start `queuectl ARGS` that pauses after reading the states; returns once it is in the window."""
     flag = q.work / f"flag-{args[0]}"
     flag.unlink(missing_ok=True)
-    env = dict(q.env, QUEUECTL_TEST_PAUSE=f"after-reading-states:{PAUSE}", QUEUECTL_TEST_PAUSE_FLAG=str(flag))
+    env = dict(q.env, QUEUECTL_TEST_PAUSE=f"after-reading-states:{pause}", QUEUECTL_TEST_PAUSE_FLAG=str(flag))
     proc = subprocess.Popen(q.argv(*args), env=env, cwd=q.work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     q.own.append(proc)
@@ -92,9 +92,10 @@ def test_cancel_during_a_finish_answers_and_a_stale_cancel_never_kills_the_next_
     q.configure(poll_interval=0.05, kill_grace=0)
     w = q.spawn_worker()
     q.wait_registered([w])
-    job = q.enqueue_many([{"id": "f1", "command": "sleep 0.6; echo done"}])[0]
+    # long enough for the cancel (a new process, slow on a loaded machine) to read it running
+    job = q.enqueue_many([{"id": "f1", "command": "sleep 2; echo done"}])[0]
     q.wait_running(job)
-    cancel = _paused_cli(q, "cancel", "--json", job)  # reads `processing`; the job ends in the window
+    cancel = _paused_cli(q, "cancel", "--json", job, pause=3.5)  # reads `processing`; the job ends in the window
     code, out, err = _result(cancel)
     assert code == 0 and "internal error" not in err, (code, out, err)
     assert json.loads(out)[job] in ("completed", "cancelled"), out
