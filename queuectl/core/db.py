@@ -35,6 +35,29 @@ class Store:
         self.path = path
         self.busy_timeout = busy_timeout
         self.inode = inode
+        self.call_timeout: float | None = None  # set by bound_calls (workers)
+
+    def bound_calls(self, seconds: float) -> None:
+        """Make every store call of this process give up after about `seconds` (a worker: less
+        than its fencing interval, so a blocked call never keeps it from fencing itself).
+
+        SQLite: the busy timeout. PostgreSQL: lock_timeout and statement_timeout on the server,
+        and on the client a deadline on every wait for the server (connect included), which is
+        what ends a call when the link is cut or the server hangs: no reply ever comes, and TCP
+        keepalives or tcp_user_timeout see nothing wrong as long as the peer's kernel answers.
+        """
+        self.call_timeout = seconds
+        ms = max(1, int(seconds * 1000))
+        lock_ms = max(1, int(min(self.busy_timeout, seconds) * 1000))
+        if self.is_sqlite:
+            self.execute(f"PRAGMA busy_timeout = {lock_ms}")
+            return
+        options = re.sub(r"\s*-c (lock_timeout|statement_timeout)=\d+", "", self.db.connect_params.get("options", ""))
+        self.db.connect_params["options"] = f"{options} -c lock_timeout={lock_ms} -c statement_timeout={ms}".strip()
+        _client_deadline.seconds = seconds + 0.5  # the server's own timeouts answer first when it can
+        _install_wait_callback()
+        if not self.db.is_closed() and not self.db.in_transaction():
+            self.execute(f"SET lock_timeout = {lock_ms}; SET statement_timeout = {ms}")
 
     def replaced_or_deleted(self) -> bool:
         """True when this SQLite file was deleted or replaced since it was opened (its writes go nowhere)."""
@@ -92,6 +115,28 @@ class Store:
                 if cause is not None and cause is not exc:
                     raise cause from None
                 raise
+
+    def reclaim_space(self, step_pages: int = 2048) -> int:
+        """SQLite: give the pages on the free list back to the filesystem, `step_pages` (8 MiB) per
+        write transaction so other writers wait at most one step; then checkpoint and truncate the
+        WAL. Returns the pages given back (0 on PostgreSQL, whose autovacuum does this)."""
+        if not self.is_sqlite or self.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            return 0
+        freed = 0
+        while True:
+            free = self.execute("PRAGMA freelist_count").fetchone()[0]
+            if not free:
+                break
+            # executescript steps the pragma to its end: execute() steps a statement that returns
+            # no columns once, which frees one page
+            self.db.connection().executescript(f"PRAGMA incremental_vacuum({min(free, step_pages)})")
+            left = self.execute("PRAGMA freelist_count").fetchone()[0]
+            if left >= free:  # nothing moved (a reader holds the pages): try again next time
+                break
+            freed += free - left
+        if freed:
+            self.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return freed
 
     def close(self) -> None:
         if not self.db.is_closed():
@@ -151,13 +196,19 @@ def _check_sqlite_path(path: Path) -> None:
 
 def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> Store:
     _check_sqlite_path(path)
+    new = not path.exists() or path.stat().st_size == 0
     if not path.exists():
         _create_private_file(path)
         _check_sqlite_path(path)
+    # Pages freed by purge go back to the filesystem (reclaim_space), not only to a free list:
+    # set on a new store only, before its first table (on an existing one the pragma takes a write
+    # lock at every connect; an older store keeps NONE until a full VACUUM, which takes it).
+    first: dict[str, object] = {"auto_vacuum": "incremental"} if new else {}
     db = peewee.SqliteDatabase(
         str(path),
         timeout=busy_timeout,
         pragmas={
+            **first,
             "journal_mode": "wal",
             "foreign_keys": 1,
             # FULL fsyncs the WAL at every commit: an acknowledged enqueue survives a power cut.
@@ -168,6 +219,8 @@ def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> St
             # Checkpoint less often than every 1000 pages: each write transaction of the hot
             # path dirties several index pages, and checkpoints run inside a committer's lock.
             "wal_autocheckpoint": 10000,
+            # …and a checkpoint truncates a WAL that a burst made bigger than this
+            "journal_size_limit": 64 * 1024 * 1024,
         },
     )
     store = Store(db=db, url=url, backend="sqlite", path=path, busy_timeout=busy_timeout, inode=path.stat().st_ino)
@@ -188,6 +241,9 @@ def _open_postgresql(url: str, durable: bool, busy_timeout: float) -> Store:
     dsn = "postgresql://" + url.split("://", 1)[1]
     db = peewee.PostgresqlDatabase(
         dsn, connect_timeout=5,
+        # A dead peer or a cut link is noticed by TCP, not only when a call is abandoned: probes
+        # after 5 s idle, and unacknowledged data gives up after 10 s.
+        keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3, tcp_user_timeout=10000,
         # a statement waiting on a lock gives up like SQLite's busy timeout does
         # Workers commit without waiting for the WAL flush, as on SQLite (synchronous=NORMAL): a
         # crash of the server can lose a claim or a finish, and the run repeats (at least once).
@@ -199,6 +255,51 @@ def _open_postgresql(url: str, durable: bool, busy_timeout: float) -> Store:
     except peewee.DatabaseError as exc:
         raise StoreUnavailable(f"cannot reach the store {redact(url)}: {_first_line(exc)}") from None
     return store
+
+
+class _ClientDeadline:
+    seconds: float | None = None
+
+
+_client_deadline = _ClientDeadline()
+_wait_installed = False
+
+
+def _install_wait_callback() -> None:
+    """psycopg2 waits for the server through this callback (its "green" mode) from now on, in this
+    whole process: the only way to put a deadline on a call on the client side."""
+    global _wait_installed
+    if _wait_installed:
+        return
+    import psycopg2.extensions
+
+    psycopg2.extensions.set_wait_callback(_wait_with_deadline)
+    _wait_installed = True
+
+
+def _wait_with_deadline(conn: Any) -> None:
+    import select
+    import time
+
+    import psycopg2
+    import psycopg2.extensions as ext
+
+    limit = _client_deadline.seconds
+    deadline = None if limit is None else time.monotonic() + limit
+    while True:
+        state = conn.poll()
+        if state == ext.POLL_OK:
+            return
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            # the connection is left mid-call: closing it is the caller's job (workers reconnect)
+            raise psycopg2.OperationalError(f"no answer from the store within {limit:.1f}s (link cut or server hung)")
+        if state == ext.POLL_READ:
+            select.select([conn.fileno()], [], [], remaining)
+        elif state == ext.POLL_WRITE:
+            select.select([], [conn.fileno()], [], remaining)
+        else:  # pragma: no cover - psycopg2 documents no other state
+            raise psycopg2.OperationalError(f"bad poll state {state}")
 
 
 def redact(url: str) -> str:

@@ -58,7 +58,7 @@ class Run(BaseModel):
     exit_code = peewee.IntegerField(null=True)
     error = peewee.TextField(null=True)
     output = peewee.BlobField(null=True)
-    output_bytes = peewee.IntegerField()  # everything the run printed, kept or not
+    output_bytes = peewee.BigIntegerField()  # everything the run printed, kept or not
 
     class Meta:
         table_name = "run"

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
+from queuectl.core import testhooks
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store
@@ -99,6 +100,14 @@ class FinishResult(NamedTuple):
 
     state: JobState | None
     run_at: float | None = None
+
+
+class Holding(NamedTuple):
+    """What the store says of a run a worker believes it holds."""
+
+    held: bool
+    cancel_requested: bool  # a cancel names the run: claims and finishes clear it
+    why_not: str
 
 
 def next_state_after_failure(attempts: int, max_retries: int) -> JobState:
@@ -235,6 +244,12 @@ class JobQueue:
             else:
                 indexed, lock = "", " FOR UPDATE SKIP LOCKED"
             sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed))
+            if not self.store.is_sqlite:
+                # Workers commit with synchronous_commit=off, but a claim must be durable before
+                # its job starts: a server crash that lost it would let another worker claim the
+                # job again while it runs. In one simple query the two statements are one
+                # transaction (or part of the caller's), so SET LOCAL covers the claim's commit.
+                sql = "SET LOCAL synchronous_commit = on; " + sql
             self._claim_sql[n_queues] = sql
         return sql
 
@@ -264,6 +279,19 @@ class JobQueue:
             (job.id, job.id, job.attempts, worker_id, start.host, start.pid, start.pid_created_at, start.started_at),
         ).fetchone()
         return row[0]
+
+    def holding(self, job_id: str, worker_id: str, attempt: int) -> Holding:
+        """Whether this worker still holds this run of the job (state, worker and attempt), and
+        whether a cancel was asked for it; a worker asks at every heartbeat while the job runs."""
+        row = self.store.execute(
+            self.store.sql("SELECT state, worker_id, attempts, cancel_requested_at FROM job WHERE id = ?"), (job_id,)
+        ).fetchone()
+        if row is None:
+            return Holding(False, False, "the job no longer exists")
+        state, holder, attempts, cancel_requested_at = row
+        if state == JobState.PROCESSING.value and holder == worker_id and attempts == attempt:
+            return Holding(True, cancel_requested_at is not None, "")
+        return Holding(False, False, f"the store has it {state}, worker {holder or '-'}, attempt {attempts}")
 
     def save_output(self, job_id: str, run_number: int, output: bytes, output_bytes: int, worker_id: str) -> None:
         """Store a running job's output so far, for `logs -f` and the TUI on any host."""
@@ -421,13 +449,19 @@ class JobQueue:
     # ── user operations ─────────────────────────────────────────────────────────────────────
 
     def _states_of(self, ids: Sequence[str]) -> dict[str, str]:
-        """Current state of each id, raising JobNotFound for the first unknown one."""
+        """Current state of each id, raising JobNotFound for the first unknown one.
+
+        Called inside a write transaction: on PostgreSQL the rows are locked (FOR UPDATE, in id
+        order) until it ends, so a worker cannot claim or finish them between this read and the
+        caller's writes (SQLite's write lock already excludes it); a claim skips a locked row."""
         states: dict[str, str] = {}
+        lock = "" if self.store.is_sqlite else " ORDER BY id FOR UPDATE"
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
             marks = ", ".join("?" * len(chunk))
-            rows = self.store.execute(self.store.sql(f"SELECT id, state FROM job WHERE id IN ({marks})"), chunk)
+            rows = self.store.execute(self.store.sql(f"SELECT id, state FROM job WHERE id IN ({marks}){lock}"), chunk)
             states.update(rows.fetchall())
+        testhooks.pause_point("after-reading-states")
         for job_id in ids:
             if job_id not in states:
                 raise JobNotFound(job_id)
@@ -483,20 +517,27 @@ class JobQueue:
                 if states[job_id] not in (*CANCELLABLE_WAITING, JobState.PROCESSING):
                     raise InvalidTransition(f"job {job_id} is {states[job_id]}; only waiting or running jobs can be cancelled")
             for job_id in ids:
+                # Each answer comes from the row the guarded statement changed, never from the read.
                 if states[job_id] == JobState.PROCESSING:
                     row = self.store.execute(
                         sql("UPDATE job SET cancel_requested_at = ?, updated_at = ? "
                             "WHERE id = ? AND state = 'processing' RETURNING worker_id"),
                         (now, now, job_id),
                     ).fetchone()
+                    if row is None:
+                        raise InvalidTransition(f"job {job_id} changed state meanwhile; try again")
+                    # wakes the worker; the job row's cancel_requested_at, which names this
+                    # attempt (a claim clears it), is what the worker obeys
                     self.store.execute(sql("UPDATE worker SET cancel_job_id = ? WHERE id = ?"), (job_id, row[0]))
                     result[job_id] = JobState.PROCESSING
                 else:
-                    self.store.execute(
+                    changed = self.store.execute(
                         sql("UPDATE job SET state = 'cancelled', updated_at = ?, finished_at = ?, last_error = ? "
                             f"WHERE id = ? AND state IN {sql_in(CANCELLABLE_WAITING)}"),
                         (now, now, CANCELLED_BY_USER, job_id),
-                    )
+                    ).rowcount
+                    if changed != 1:
+                        raise InvalidTransition(f"job {job_id} changed state meanwhile; try again")
                     result[job_id] = JobState.CANCELLED
         return result
 
@@ -510,8 +551,15 @@ class JobQueue:
                     raise InvalidTransition(f"job {job_id} is running; cancel it first")
                 if only_dead and states[job_id] != JobState.DEAD:
                     raise InvalidTransition(f"job {job_id} is {states[job_id]}, not in the DLQ")
-            self.store.executemany("DELETE FROM job WHERE id = ? AND state <> 'processing'", [(i,) for i in ids])
-            self._uncount(Counter(states[i] for i in ids))
+            removed: Counter[str] = Counter()
+            for job_id in ids:  # counted from the rows actually deleted, never from the read
+                row = self.store.execute(
+                    self.store.sql("DELETE FROM job WHERE id = ? AND state <> 'processing' RETURNING state"), (job_id,)
+                ).fetchone()
+                if row is None:
+                    raise InvalidTransition(f"job {job_id} is running; cancel it first")
+                removed[row[0]] += 1
+            self._uncount(removed)
         return ids
 
     def _uncount(self, removed: Counter[str]) -> None:
@@ -535,6 +583,8 @@ class JobQueue:
             for state in dict.fromkeys(chosen):
                 removed[state.value] = self.store.execute(self.store.sql(sql), (state.value, *extra)).rowcount
             self._uncount(removed)
+        if any(removed.values()):
+            self.store.reclaim_space()  # the file shrinks (SQLite), in bounded steps
         return sum(removed.values())
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────

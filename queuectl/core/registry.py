@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.db import Store
-from queuectl.core.errors import WorkerNotFound
+from queuectl.core.errors import QueuectlError, WorkerNotFound
 from queuectl.core.records import WorkerInfo
 from queuectl.core.states import LIVE_WORKER_STATES, WorkerState, sql_in
 
@@ -57,6 +57,7 @@ class WorkerRegistry:
             # Each start forgets workers that ended long ago: without it every worker ever started
             # stays a row (hidden from `worker list` unless --all) for as long as the store lives.
             self._prune(now - WORKER_ROW_RETENTION)
+            self._free_id(worker_id)
             self.store.execute(
                 self.store.sql(
                     "INSERT INTO worker (id, host, pid, pid_created_at, queues, state, started_at, heartbeat_at, "
@@ -64,6 +65,28 @@ class WorkerRegistry:
                 ),
                 (worker_id, host, pid, pid_created_at, ",".join(queues) if queues else None, now, now, wake_addr),
             )
+
+    def _free_id(self, worker_id: str) -> None:
+        """Refuse an id a live worker has (or whose jobs are not yet recovered); forget an ended one.
+
+        Two workers under one id would heartbeat for each other, and each one's watchdog kills
+        every process carrying that id."""
+        row = self.store.execute(
+            self.store.sql("SELECT state, host, pid FROM worker WHERE id = ?"), (worker_id,)
+        ).fetchone()
+        if row is None:
+            return
+        state, host, pid = row
+        if state in LIVE_WORKER_STATES:
+            raise QueuectlError(f"worker id {worker_id} is in use by a live worker (pid {pid} on host {host}); "
+                                "choose another id")
+        held = self.store.execute(
+            self.store.sql("SELECT id FROM job WHERE state = 'processing' AND worker_id = ? LIMIT 1"), (worker_id,)
+        ).fetchone()
+        if held is not None:
+            raise QueuectlError(f"worker id {worker_id} still holds job {held[0]} until it is recovered; "
+                                "choose another id")
+        self.store.execute(self.store.sql("DELETE FROM worker WHERE id = ?"), (worker_id,))
 
     def heartbeat(self, worker_id: str) -> Control:
         row = self.store.execute(self._heartbeat, (self.clock.now(), worker_id)).fetchone()

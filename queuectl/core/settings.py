@@ -43,7 +43,8 @@ SETTINGS: dict[str, SettingDef] = {
             "worker_timeout", 30.0, float, 2, 86_400, "a worker silent this long is lost; its job is recovered"
         ),
         SettingDef("kill_grace", 5.0, float, 0, 3600, "seconds between SIGTERM and SIGKILL when a job is killed"),
-        SettingDef("log_max_bytes", 1_048_576, int, 1024, 1_073_741_824, "output kept per run"),
+        # at most what both stores hold in one value: SQLite refuses a blob over 1,000,000,000 bytes
+        SettingDef("log_max_bytes", 1_048_576, int, 1024, 999_000_000, "output kept per run"),
     )
 }
 

@@ -24,7 +24,7 @@ from queuectl.core.config import ConfigStore
 from queuectl.core.db import Store, describe_db_error
 from queuectl.core.host import create_time, host_id
 from queuectl.core.jobcgroup import WorkerCgroup
-from queuectl.core.queue import JobQueue
+from queuectl.core.queue import FinishResult, Holding, JobQueue
 from queuectl.core.records import ClaimedJob, RunStart
 from queuectl.core.registry import Control, WorkerRegistry
 from queuectl.core.rescue import rescue_lost_workers
@@ -39,7 +39,28 @@ HEARTBEAT_INTERVAL = 0.5  # stop, cancel and settings changes reach a worker wit
 QUICK_JOB = 0.05  # a job that ends this fast gets its run recorded together with its result
 STORE_RETRY_MAX = 30.0
 T = TypeVar("T")
-_STORE_ERRORS = (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error)
+_STORE_ERRORS: tuple[type[BaseException], ...] = (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error)
+
+
+def _with_driver_errors(store: Store) -> None:
+    """On PostgreSQL a driver error peewee did not wrap (a rollback on a connection cut mid-call)
+    is a store error too; psycopg2 is imported only then (headless commands never load it)."""
+    global _STORE_ERRORS
+    if not store.is_sqlite:
+        import psycopg2
+
+        if psycopg2.Error not in _STORE_ERRORS:
+            _STORE_ERRORS += (psycopg2.Error,)
+
+
+def _never_passes(exc: BaseException) -> bool:
+    """A store error no retry can cure: the value itself is refused (a number out of range, a
+    string or blob too big); busy, locked, full or unreachable stores pass."""
+    text = str(exc).lower()
+    if isinstance(exc, (peewee.DataError, sqlite3.DataError)) or "out of range" in text or "too big" in text:
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return str(getattr(cause, "pgcode", None) or "").startswith("22")  # PostgreSQL's class 22: data exception
 
 
 def new_worker_id() -> str:
@@ -61,6 +82,7 @@ class Worker:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
+        _with_driver_errors(store)
         self.id = worker_id or new_worker_id()
         self.queues = list(queues) if queues else None
         self.burst = burst
@@ -74,6 +96,9 @@ class Worker:
         self.force = False
         self._signals = 0
         self._running: str | None = None  # the job in hand (claimed), so a heartbeat can tell strays from it
+        self._last_beat_ok = time.monotonic()  # when the last heartbeat that reached the store began
+        self._beat_failures = 0
+        self._cancel_hint: str | None = None  # the worker row's cancel_job_id at the last heartbeat
         self._next_beat = 0.0
         self._next_poll = 0.0
         self._wake: WakeSocket | None = None
@@ -105,15 +130,31 @@ class Worker:
                 return call()
             except _STORE_ERRORS as exc:
                 log.warning("store error while %s: %s; retrying in %.1fs", what, describe_db_error(exc, self.store), delay)
-                if not self.store.is_sqlite:
-                    try:
-                        self.store.db.close()
-                    except Exception:
-                        pass
+                self._reset_connection()
             if give_up_on_stop and self.stop_requested:
                 raise StopWorker()
             self._sleep(delay)
             delay = min(delay * 2, STORE_RETRY_MAX)
+
+    def _reset_connection(self) -> None:
+        """After a PostgreSQL error the connection may be cut or stuck: the next call opens a new one."""
+        if not self.store.is_sqlite:
+            try:
+                self.store.db.close()
+            except Exception:
+                pass
+
+    @property
+    def fence_after(self) -> float:
+        """With no heartbeat in the store for this long, this worker kills its jobs (it fences
+        itself): half of `worker_timeout`, after which other workers recover them."""
+        return self.settings.worker_timeout / 2
+
+    def _apply_settings(self, settings: Settings) -> None:
+        if settings.worker_timeout != self.settings.worker_timeout or self.store.call_timeout is None:
+            # no store call may outlive the fencing interval: half of it, so a retry fits too
+            self.store.bound_calls(settings.worker_timeout / 4)
+        self.settings = settings
 
     def _sleep(self, seconds: float) -> None:
         if self._wake is not None:
@@ -127,21 +168,36 @@ class Worker:
     def run(self) -> int:
         """Run until stopped; returns the process exit code."""
         os.umask(0o077)
-        self._watchdog = Watchdog(self.id)
-        self._cgroup = WorkerCgroup.enter(self.id)  # after the fork: the watchdog stays outside it
-        self.settings = self._retrying("reading settings", self.config.settings, give_up_on_stop=True)
+        try:
+            self._apply_settings(self._retrying("reading settings", self.config.settings, give_up_on_stop=True))
+        except StopWorker:
+            return 0
         try:
             self._wake = WakeSocket(self.id)
         except OSError:
             self._wake = None
         created = create_time(os.getpid()) or time.time()
-        self._retrying(
-            "registering",
-            lambda: self.registry.register(
-                self.id, self.host, os.getpid(), created, self.queues, self._wake.address if self._wake else None
-            ),
-            give_up_on_stop=True,
-        )
+        try:
+            self._retrying(
+                "registering",
+                lambda: self.registry.register(
+                    self.id, self.host, os.getpid(), created, self.queues, self._wake.address if self._wake else None
+                ),
+                give_up_on_stop=True,
+            )
+        except StopWorker:
+            if self._wake is not None:
+                self._wake.close()
+            return 0
+        except BaseException:
+            if self._wake is not None:
+                self._wake.close()
+            raise
+        # Only once registered: the watchdog kills every process carrying this worker id, so a
+        # refused duplicate id must never have one.
+        self._watchdog = Watchdog(self.id)
+        self._cgroup = WorkerCgroup.enter(self.id)  # after the fork: the watchdog stays outside it
+        self._last_beat_ok = time.monotonic()
         log.info("worker %s started (pid %d, host %s, queues %s, jobs contained by %s)", self.id, os.getpid(),
                  self.host, ",".join(self.queues) if self.queues else "all",
                  f"cgroup {self._cgroup.path}" if self._cgroup else "their environment marker")
@@ -158,7 +214,8 @@ class Worker:
                 self._wake.close()
             if self._cgroup is not None:
                 self._cgroup.leave()
-            self._watchdog.close()
+            if self._watchdog is not None:
+                self._watchdog.close()
             log.info("worker %s stopped", self.id)
         return 0
 
@@ -188,7 +245,7 @@ class Worker:
         finally:
             if job is not None:  # claimed but never started: hand it back untouched
                 handed = job
-                self._retrying("releasing a job", lambda: self.queue.release(handed, self.id))
+                self._retrying("releasing a job", lambda: self.queue.release(handed, self.id), give_up_on_stop=True)
 
     def _idle_wait(self) -> bool:
         """Wait for a wake-up, the next poll or the next heartbeat; True when woken."""
@@ -218,7 +275,11 @@ class Worker:
                 self._listener = None
         return self._listener
 
-    def _beat_if_due(self) -> Control | None:
+    def _beat_if_due(self, running: bool = False) -> Control | None:
+        """Heartbeat when due; None when not due or (`running`: tried once, not retried) it failed.
+
+        While a job runs a failed heartbeat is not retried in place: the worker must go on
+        watching the job, and kill it once no heartbeat has succeeded for `fence_after`."""
         if time.monotonic() < self._next_beat:
             return None
         self._next_beat = time.monotonic() + HEARTBEAT_INTERVAL
@@ -227,15 +288,32 @@ class Worker:
             log.error("the store %s was deleted or replaced; this worker stops (start it again)", self.store.path)
             self.stop_requested = True
             raise StopWorker()
-        control = self._retrying("sending a heartbeat", lambda: self.registry.heartbeat(self.id))
+        began = time.monotonic()
+        if running:
+            try:
+                control = self.registry.heartbeat(self.id)
+            except _STORE_ERRORS as exc:
+                self._beat_failures += 1
+                if self._beat_failures == 1 or self._beat_failures % 20 == 0:
+                    log.warning("store error while sending a heartbeat: %s (none reached the store for %.1fs)",
+                                describe_db_error(exc, self.store), time.monotonic() - self._last_beat_ok)
+                self._reset_connection()
+                return None
+        else:
+            control = self._retrying("sending a heartbeat", lambda: self.registry.heartbeat(self.id),
+                                     give_up_on_stop=True)
         if control.lost:
             log.error("worker %s was declared lost by another process; exiting", self.id)
             raise StopWorker()
+        self._last_beat_ok, self._beat_failures = began, 0
+        if self._watchdog is not None:
+            self._watchdog.heartbeat(began, self.fence_after)
+        self._cancel_hint = control.cancel_job_id
         if control.stop_requested:
             self.stop_requested = True
             self.force = self.force or control.force
         try:
-            self.settings = self.config.settings()
+            self._apply_settings(self.config.settings())
             for job_id in self.queue.release_stray_claims(self.id, self._running):
                 log.warning("job %s was claimed by this worker but never started (lost reply); released", job_id)
             for rescued in rescue_lost_workers(self.queue, self.registry, self.settings, me=self.id):
@@ -243,6 +321,7 @@ class Worker:
                     log.warning("worker %s was lost; its job %s is now %s", rescued.worker_id, job_id, state)
         except _STORE_ERRORS as exc:
             log.warning("store error during maintenance: %s", describe_db_error(exc, self.store))
+            self._reset_connection()
         return control
 
     # ── one job ──────────────────────────────────────────────────────────────────────────────
@@ -274,7 +353,7 @@ class Worker:
                     outcome = {"error": f"timeout after {job.timeout:g}s"}
                     proc.terminate(self.settings.kill_grace)
                 try:
-                    control = self._beat_if_due()
+                    control = self._beat_if_due(running=True)
                 except StopWorker:
                     proc.terminate(0)
                     proc.wait(5)
@@ -282,15 +361,33 @@ class Worker:
                 if self.force and not proc.killing:
                     outcome = {"interrupted": True}
                     proc.terminate(self.settings.kill_grace)
-                if control is not None:
-                    if control.cancel_job_id == job.id and not proc.killing:
+                if control is not None and not outcome.get("lost"):
+                    holding = self._holding(job)
+                    if holding is not None and not holding.held:
+                        # a lost claim (a server crash, a failover) or a recovery: never two runs
+                        log.error("job %s attempt %d is no longer this worker's (%s); killing it at once",
+                                  job.id, job.attempts, holding.why_not)
+                        outcome = {"lost": True}
+                        proc.terminate(0)
+                    elif holding is not None and holding.cancel_requested and not proc.killing:
                         outcome = {"cancelled": True}
                         proc.terminate(self.settings.kill_grace)
+                if not proc.killing and self._fenced():
+                    outcome = {"error": self._fence_error(job)}
+                    proc.terminate(0)
+                if control is not None and not outcome.get("lost"):
                     if proc.output_bytes != saved_bytes and isinstance(run, int):
-                        saved_bytes = proc.output_bytes
-                        number = run
-                        self._retrying("saving output",
-                                       lambda: self.queue.save_output(job.id, number, proc.output, proc.output_bytes, self.id))
+                        # tried once, like the heartbeat: the job must stay watched during an outage
+                        try:
+                            self.queue.save_output(job.id, run, proc.output, proc.output_bytes, self.id)
+                            saved_bytes = proc.output_bytes
+                        except _STORE_ERRORS as exc:
+                            log.warning("store error while saving the output of job %s: %s", job.id,
+                                        describe_db_error(exc, self.store))
+                            if _never_passes(exc):
+                                saved_bytes = proc.output_bytes  # not again until it changes
+                            else:
+                                self._reset_connection()
                 if deadline is not None and not proc.killing:
                     # wake up in time for the deadline, not only at the next heartbeat
                     self._next_beat = min(self._next_beat, deadline)
@@ -300,6 +397,8 @@ class Worker:
         finally:
             proc.close()
         ended_at = exited_at or self.clock.now()
+        if not outcome and self._fenced():  # frozen (SIGSTOP) while it ran: the watchdog killed it
+            outcome = {"error": self._fence_error(job)}
         exit_code, error = describe_exit(proc.returncode if proc.returncode is not None else -9)
         if "error" in outcome:
             error = str(outcome["error"])
@@ -308,10 +407,11 @@ class Worker:
         next_job = self._finish(
             job, run, exit_code=exit_code, error=error, output=proc.output, output_bytes=proc.output_bytes,
             cancelled=bool(outcome.get("cancelled")), interrupted=bool(outcome.get("interrupted")),
-            finished_at=ended_at,
+            finished_at=ended_at, lost=bool(outcome.get("lost")), fenced=str(outcome.get("error", "")).startswith("fenced"),
         )
-        if outcome.get("cancelled"):
-            self._retrying("clearing a cancel request", lambda: self.registry.clear_cancel(self.id, job.id))
+        if self._cancel_hint == job.id:  # tidy the worker row; the job row's flag is what counts
+            self._retrying("clearing a cancel request", lambda: self.registry.clear_cancel(self.id, job.id),
+                           give_up_on_stop=True)
         return next_job
 
     def _end_leftovers(self, job: ClaimedJob, proc: JobProcess) -> None:
@@ -327,7 +427,7 @@ class Worker:
         log.info("job %s attempt %d left processes behind; ending them", job.id, job.attempts)
         try:
             while not proc.leftovers_gone(max(0.0, self._next_beat - time.monotonic())):
-                self._beat_if_due()
+                self._beat_if_due(running=True)
                 if self.force:
                     proc.kill_now()
                     return
@@ -335,21 +435,57 @@ class Worker:
             proc.kill_now()
             raise
 
-    def _finish(self, job: ClaimedJob, run: int | RunStart, **result: object) -> ClaimedJob | None:
-        """Record the result; unless stopping, claim the next job in the same transaction."""
-        if not self.stop_requested:
-            done, next_job = self._retrying(
-                "recording a result",
-                lambda: self.queue.finish_and_claim(job, self.id, run, self.queues, settings=self.settings, **result),
-            )
-        else:
-            done = self._retrying(
-                "recording a result",
-                lambda: self.queue.finish(job, self.id, run, settings=self.settings, **result),  # type: ignore[arg-type]
-            )
-            next_job = None
+    def _holding(self, job: ClaimedJob) -> Holding | None:
+        """What the store says of our run of `job`, or None if it could not be asked now."""
+        try:
+            return self.queue.holding(job.id, self.id, job.attempts)
+        except _STORE_ERRORS as exc:
+            log.warning("store error while checking job %s: %s", job.id, describe_db_error(exc, self.store))
+            self._reset_connection()
+            return None
+
+    def _fenced(self) -> bool:
+        return time.monotonic() - self._last_beat_ok > self.fence_after
+
+    def _fence_error(self, job: ClaimedJob) -> str:
+        silent = time.monotonic() - self._last_beat_ok
+        log.error("job %s attempt %d: no heartbeat reached the store for %.1fs (fencing interval %gs; other "
+                  "workers recover it after worker_timeout %gs); killed it", job.id, job.attempts, silent,
+                  self.fence_after, self.settings.worker_timeout)
+        return f"fenced: no heartbeat reached the store for {silent:.1f}s"
+
+    def _finish(self, job: ClaimedJob, run: int | RunStart, *, lost: bool = False, fenced: bool = False,
+                **result: object) -> ClaimedJob | None:
+        """Record the result; unless stopping, claim the next job in the same transaction.
+
+        A fenced-off run's result is worth nothing to others (they recover the job after
+        worker_timeout), so a stop request ends the retries of an outage instead of waiting."""
+        claim_next = not self.stop_requested
+
+        def record(values: dict[str, object]) -> tuple[FinishResult, ClaimedJob | None]:
+            if claim_next:
+                return self.queue.finish_and_claim(job, self.id, run, self.queues, settings=self.settings, **values)
+            return self.queue.finish(job, self.id, run, settings=self.settings, **values), None  # type: ignore[arg-type]
+
+        def attempt() -> tuple[FinishResult, ClaimedJob | None]:
+            try:
+                return record(result)
+            except _STORE_ERRORS as exc:
+                if not _never_passes(exc):
+                    raise
+                # Retrying the same values would fail for ever (and stall the worker): the run
+                # ends failed, without the output the store refused.
+                refused = describe_db_error(exc, self.store)
+                log.error("job %s attempt %d: the store refuses its result (%s); recorded as failed without its "
+                          "output", job.id, job.attempts, refused)
+                return record(dict(result, output=b"", output_bytes=0, error=f"result refused by the store: {refused}"))
+
+        done, next_job = self._retrying("recording a result", attempt,
+                                        give_up_on_stop=fenced or (not claim_next and (lost or self.force)))
         if done.state is None:
-            log.warning("job %s was recovered by another worker meanwhile; result not recorded", job.id)
+            if not lost:  # a lost claim was logged when it was found
+                log.warning("job %s attempt %d: the store no longer records this run as this worker's (recovered "
+                            "as lost, cancelled, or the job was changed); result not recorded", job.id, job.attempts)
         else:
             log.info("job %s attempt %d: %s", job.id, job.attempts, done.state)
         return next_job

@@ -27,7 +27,7 @@ EXPECTED = [
     ("poll_interval", float, 1.0, 0.01, 3600),
     ("worker_timeout", float, 30, 2, 86_400),
     ("kill_grace", float, 5, 0, 3600),
-    ("log_max_bytes", int, 1_048_576, 1024, 1_073_741_824),
+    ("log_max_bytes", int, 1_048_576, 1024, 999_000_000),
 ]
 KNOWN = ", ".join(row[0] for row in EXPECTED)
 
@@ -120,7 +120,7 @@ VALID = [
     pytest.param("kill_grace", "0", 0.0, id="kill_grace-zero"),
     pytest.param("kill-grace", 10, 10.0, id="kill_grace-dashed-json"),
     pytest.param("log_max_bytes", "1024", 1024, id="log_max_bytes-min"),
-    pytest.param("log_max_bytes", "1073741824", 1_073_741_824, id="log_max_bytes-max"),
+    pytest.param("log_max_bytes", "999000000", 999_000_000, id="log_max_bytes-max"),
     pytest.param("log-max-bytes", "1e6", 1_000_000, id="log_max_bytes-exponent"),
 ]
 
@@ -206,10 +206,12 @@ INVALID = [
     pytest.param(
         "log_max_bytes",
         "1023",
-        "log_max_bytes: must be an integer between 1024 and 1073741824",
+        "log_max_bytes: must be an integer between 1024 and 999000000",
         id="log_max_bytes-too-small",
     ),
     pytest.param("log_max_bytes", "1073741825", "log_max_bytes: must be an integer", id="log_max_bytes-too-big"),
+    # 1 GiB was allowed: SQLite refuses a blob over 1,000,000,000 bytes (issue 13, item 7)
+    pytest.param("log_max_bytes", "1000000000", "log_max_bytes: must be an integer", id="log_max_bytes-over-sqlite-blob"),
     pytest.param("log_max_bytes", "1e3", "log_max_bytes: must be an integer", id="log_max_bytes-exponent-below-min"),
     pytest.param("log_max_bytes", "1MB", "log_max_bytes: must be an integer", id="log_max_bytes-unit"),
     pytest.param("log-max-bytes", "0x400", "log_max_bytes: must be an integer", id="log_max_bytes-hex-dashed-key"),

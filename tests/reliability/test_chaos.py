@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ def _parse_marks(path: Path) -> dict[int, dict[str, list[float]]]:
     return by_attempt
 
 
-def _check_round(q: RQueuectl, ids: list[str], marks: Path, tally: Tally) -> None:
+def _check_round(q: RQueuectl, ids: list[str], marks: Path, tally: Tally, freeze: bool = False) -> None:
     from queuectl.core.queue import WORKER_LOST
 
     for job_id in ids:
@@ -77,7 +78,9 @@ def _check_round(q: RQueuectl, ids: list[str], marks: Path, tally: Tally) -> Non
         lost = runs[:-1]
         tally.lost_runs += len(lost)
         for r in lost:
-            if r.error != WORKER_LOST or r.finished_at is None:
+            # a frozen holder that wakes before it is declared lost records its fenced run itself
+            fenced = freeze and (r.error or "").startswith("fenced: ")
+            if (r.error != WORKER_LOST and not fenced) or r.finished_at is None:
                 tally.problems.append(f"{where}: run {r.number} ended with error {r.error!r}, expected {WORKER_LOST!r}")
         if [r.attempt for r in runs] != list(range(1, len(runs) + 1)):
             tally.problems.append(f"{where}: run attempts {[r.attempt for r in runs]}")
@@ -111,7 +114,9 @@ def _check_round(q: RQueuectl, ids: list[str], marks: Path, tally: Tally) -> Non
                     f"{where}: attempt {a1} was still running {last1 - s2:.3f}s after attempt {a2} started")
 
 
-def chaos(q: RQueuectl, rounds: int, workers: int, jobs: int, kills: tuple[int, int]) -> Tally:
+def chaos(q: RQueuectl, rounds: int, workers: int, jobs: int, kills: tuple[int, int], freeze: bool = False) -> Tally:
+    """`freeze`: instead of SIGKILL, SIGSTOP the victim and SIGCONT it 0.3–4 s later, every worker
+    on a host of its own (QUEUECTL_HOST_ID) so that only heartbeats and self-fencing can act."""
     seed = int(os.environ.get("QUEUECTL_CHAOS_SEED") or random.SystemRandom().randrange(2**32))
     rng = random.Random(seed)
     tally = Tally(seed)
@@ -120,13 +125,32 @@ def chaos(q: RQueuectl, rounds: int, workers: int, jobs: int, kills: tuple[int, 
     marks.mkdir()
     # Retries due at once (backoff_max 0), idle workers poll 20×/s; enough retries for any number of kills.
     q.configure(poll_interval=0.05, backoff_base=1, backoff_max=0)
-    q.wait_registered([q.spawn_worker() for _ in range(workers)])
+    hosts = iter(range(10**6))
+
+    def spawn():
+        return q.spawn_worker(env={"QUEUECTL_HOST_ID": f"chaos-host-{next(hosts)}"} if freeze else None)
+
+    frozen: list[tuple[float, object]] = []  # (when to SIGCONT, worker)
+
+    def thaw(all_now: bool = False) -> None:
+        for item in list(frozen):
+            if all_now or time.monotonic() >= item[0]:
+                try:
+                    os.kill(item[1].pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+                frozen.remove(item)
+
+    if freeze:
+        q.configure(worker_timeout=2)
+    q.wait_registered([spawn() for _ in range(workers)])
     started = time.monotonic()
     for rnd in range(rounds):
         ids = [f"r{rnd}-j{i}" for i in range(jobs)]
         specs = [{"id": job_id, "max_retries": 1000,
-                  "command": JOB.format(marks=marks, a=rng.choice((0.05, 0.1, 0.2, 0.3)),
-                                        b=rng.choice((0.05, 0.1, 0.2)))} for job_id in ids]
+                  # frozen holders need jobs that outlive worker_timeout to be able to overlap
+                  "command": JOB.format(marks=marks, a=rng.choice((0.5, 1.5, 3.0) if freeze else (0.05, 0.1, 0.2, 0.3)),
+                                        b=rng.choice((0.5, 1.0) if freeze else (0.05, 0.1, 0.2)))} for job_id in ids]
         assert q.enqueue_many(specs) == ids
         planned = rng.randint(*kills)
         done_kills = 0
@@ -139,19 +163,26 @@ def chaos(q: RQueuectl, rounds: int, workers: int, jobs: int, kills: tuple[int, 
             assert time.monotonic() < deadline, (
                 f"round {rnd} did not complete in 60 s (seed {seed}): "
                 f"{q.sql('SELECT id, state, attempts, worker_id FROM job WHERE id LIKE ? AND state <> ?', (f'r{rnd}-%', 'completed'))}")
+            thaw()
             if done_kills < planned:
                 time.sleep(rng.uniform(0.05, 0.7))
-                victims = q.live_pool()
+                victims = [w for w in q.live_pool() if all(w is not f[1] for f in frozen)]
                 if victims:
-                    q.kill9(rng.choice(victims))
+                    victim = rng.choice(victims)
+                    if freeze:
+                        os.kill(victim.pid, signal.SIGSTOP)
+                        frozen.append((time.monotonic() + rng.uniform(0.3, 4.0), victim))
+                    else:
+                        q.kill9(victim)
                     done_kills += 1
-                    q.spawn_worker()  # a replacement, not waited for: it may be killed while starting
+                    spawn()  # a replacement, not waited for: it may be killed while starting
             else:
                 time.sleep(0.05)
+        thaw(all_now=True)
         tally.kills += done_kills
         tally.rounds += 1
         tally.jobs += jobs
-        _check_round(q, ids, marks, tally)
+        _check_round(q, ids, marks, tally, freeze)
         counts = q.counts()
         if counts["processing"]:
             tally.problems.append(f"round {rnd}: {counts['processing']} jobs still processing: {counts}")
@@ -161,6 +192,10 @@ def chaos(q: RQueuectl, rounds: int, workers: int, jobs: int, kills: tuple[int, 
             tally.problems.append(f"round {rnd}: job processes left running: {q.job_processes()}")
         assert not tally.problems, f"{tally.line()}\n" + "\n".join(tally.problems[:20])
     elapsed = time.monotonic() - started
+    if freeze:  # workers declared lost while frozen exit once thawed
+        wait_until(lambda: all(w.proc.poll() is not None or q.sql("SELECT state FROM worker WHERE id = ?", (w.id,))
+                               in ([("running",)], [("stopping",)], []) for w in q.pool), timeout=10,
+                   message="workers declared lost to exit")
     q.wait_registered(q.live_pool())  # the last replacements too: the teardown's stop must reach them
     bad_logs = tracebacks(q.worker_logs())
     assert not bad_logs, f"tracebacks in worker logs: {list(bad_logs)}\n{next(iter(bad_logs.values()))[-3000:]}"
@@ -178,4 +213,13 @@ def test_chaos_kill_9_short(q):
 def test_chaos_kill_9_long(q):
     tally = chaos(q, rounds=25, workers=5, jobs=20, kills=(3, 6))
     assert tally.kills >= 25
+    assert (tally.jobs_lost, tally.double_runs) == (0, 0)
+
+
+@pytest.mark.slow
+def test_chaos_sigstop_across_hosts_long(q):
+    """Holders frozen (SIGSTOP) past worker_timeout and thawed later, each worker on its own host:
+    their jobs are retried elsewhere, and the frozen runs must have been fenced off first."""
+    tally = chaos(q, rounds=6, workers=4, jobs=8, kills=(2, 4), freeze=True)
+    assert tally.kills >= 6
     assert (tally.jobs_lost, tally.double_runs) == (0, 0)

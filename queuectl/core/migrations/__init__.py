@@ -16,12 +16,19 @@ from queuectl.core.orm import peewee
 
 from queuectl.core.db import Store
 from queuectl.core.errors import StoreUnavailable
-from queuectl.core.migrations import m0001_initial, m0002_job_counts, m0003_count_shard_lock, m0005_keep_children
+from queuectl.core.migrations import (
+    m0001_initial,
+    m0002_job_counts,
+    m0003_count_shard_lock,
+    m0004_output_bytes_bigint,
+    m0005_keep_children,
+)
 
 MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (1, m0001_initial.up),
     (2, m0002_job_counts.up),
     (3, m0003_count_shard_lock.up),
+    (4, m0004_output_bytes_bigint.up),
     (5, m0005_keep_children.up),
 )
 LATEST = MIGRATIONS[-1][0]
