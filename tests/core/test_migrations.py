@@ -70,35 +70,35 @@ def _store_at_version_3(store) -> None:
             store.execute(store.sql("INSERT INTO queuectl_schema (version) VALUES (?)"), (number,))
 
 
-@pytest.mark.parametrize("sibling_applied", [False, True], ids=["alone", "after-m0004"])
-def test_keep_children_migrates_a_version_3_store_whether_or_not_m0004_ran(tmp_path, sibling_applied):
-    """m0005 depends only on m0003: it applies over a store at 3, or at 4 (a migration written in parallel)."""
+def test_a_version_3_store_migrates_to_the_latest(tmp_path):
+    """m0004 (64-bit output counts) and m0005 (keep_children) apply over a store at version 3."""
     url = f"sqlite:///{tmp_path / 'q.db'}"
     old = open_store(url, migrate=False)
     _store_at_version_3(old)
     with old.write():
         old.execute("INSERT INTO job (id, command, queue, priority, state, attempts, max_retries, timeout, run_at, "
                     "created_at, updated_at) VALUES ('old', 'true', 'default', 0, 'pending', 0, 3, 0, 0, 0, 0)")
-        if sibling_applied:
-            old.execute("INSERT INTO queuectl_schema (version) VALUES (4)")
     old.close()
     store = open_store(url)
     assert schema_version(store) == LATEST
     assert JobQueue(store).get("old").keep_children is False
     versions = {r[0] for r in store.execute("SELECT version FROM queuectl_schema").fetchall()}
-    assert versions >= {1, 2, 3, 5} and (4 in versions) == sibling_applied
+    assert versions >= {1, 2, 3, 4, 5}
+    store.close()
 
 
 def test_a_migration_numbered_below_the_highest_applied_still_runs(tmp_path, monkeypatch):
-    """A store that already has m0005 still gets an m0004 merged later (the gap at 4 is filled)."""
+    """A store that has m0005 but not m0004 (two branches' migrations merged in either order) gets m0004."""
     url = f"sqlite:///{tmp_path / 'q.db'}"
+    full = migrations.MIGRATIONS
+    monkeypatch.setattr(migrations, "MIGRATIONS", tuple(m for m in full if m[0] != 4))
     open_store(url).close()  # at LATEST, without a 4
     ran = []
-    late = (4, lambda store: ran.append(store.execute("CREATE TABLE late_four (x INTEGER)")))
-    monkeypatch.setattr(migrations, "MIGRATIONS", tuple(sorted((*migrations.MIGRATIONS, late))))
+    four = next(up for number, up in full if number == 4)
+    monkeypatch.setattr(migrations, "MIGRATIONS", tuple((n, (lambda st, up=up, n=n: (ran.append(n), up(st))) if n == 4
+                                                               else up) for n, up in full))
     store = open_store(url)
-    assert len(ran) == 1
-    assert store.execute("SELECT count(*) FROM late_four").fetchone()[0] == 0
+    assert ran == [4] and four is not None
     assert {r[0] for r in store.execute("SELECT version FROM queuectl_schema").fetchall()} >= {4, LATEST}
     store.close()
     open_store(url).close()
