@@ -24,7 +24,8 @@ from queuectl.tui.viewmodel import JobFilter, QueueSnapshot
 class JobDetail:
     job: JobRecord
     runs: list[RunRecord]
-    output: RunOutput | None
+    output: RunOutput | None  # None: no run yet, or unchanged since `seen`
+    output_unchanged: bool = False
 
 
 class QueueService:
@@ -64,9 +65,18 @@ class QueueService:
             settings=settings, overridden=frozenset(self.config.overridden()),
         )
 
-    def detail(self, job_id: str, run_number: int | None = None) -> JobDetail:
+    def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None) -> JobDetail:
+        """The job, its runs and the output of run `run_number` (default: the latest). When that run's
+        (number, output bytes) is still `seen`, its output (up to a megabyte) is not read again."""
         job = self.queue.get(job_id)
-        return JobDetail(job, self.queue.runs(job_id), self.queue.output(job_id, run_number))
+        runs = self.queue.runs(job_id)
+        if run_number is None:
+            target = runs[-1] if runs else None
+        else:
+            target = next((r for r in runs if r.number == run_number), None)
+        if target is not None and seen == (target.number, target.output_bytes):
+            return JobDetail(job, runs, None, output_unchanged=True)
+        return JobDetail(job, runs, self.queue.output(job_id, run_number))
 
     # ── jobs ─────────────────────────────────────────────────────────────────────────────────
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.command import CommandList, CommandPalette
-from textual.widgets import DataTable, Input, Label, Log
+from textual.widgets import DataTable, Input, Label
 
 from queuectl.core.errors import JobNotFound
 from queuectl.core.specs import JobSpec
@@ -16,6 +16,7 @@ from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
+from queuectl.tui.widgets.output_view import OutputView
 from queuectl.tui.screens.prompt import PromptScreen
 from tui_support import (
     BACKUP_OUTPUT,
@@ -340,9 +341,9 @@ async def test_detail_shows_the_job_and_its_output(app, seeded):
         select(app, "jobs", "backup-db")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
-        log = app.screen.query_one("#output", Log)
+        log = app.screen.query_one("#output", OutputView)
         await wait_until(pilot, lambda: log.line_count >= 3, message="the output")
-        assert [line for line in log.lines if line] == BACKUP_OUTPUT.decode().splitlines()
+        assert [line for line in log.plain_lines if line] == BACKUP_OUTPUT.decode().splitlines()
         assert app.screen.query_one("#runs", DataTable).row_count == 1
         assert "Output of run 1 (finished)" in shown_text(app.screen.query_one("#output-title"))
         await pilot.press("escape")
