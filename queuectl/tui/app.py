@@ -17,6 +17,7 @@ from textual.widgets import Footer, Input, Label, TabbedContent, TabPane
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.errors import QueuectlError
 from queuectl.core.settings import SETTINGS
+from queuectl.safe_text import one_line
 from queuectl.tui import actions
 from queuectl.tui.commands import ActionCommands
 from queuectl.tui.messages import SnapshotFailed, SnapshotLoaded
@@ -103,6 +104,12 @@ class QueuectlApp(App[None]):
         if isinstance(self.screen, JobDetailScreen):
             return actions.ANY in known.panes or action in JOB_ACTIONS
         return True if actions.applies(known, self.pane) else False
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",  # type: ignore[override]
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification may quote job-controlled text (ids, errors): shown as text, one line."""
+        super().notify(one_line(message), title=one_line(title), severity=severity, timeout=timeout,  # type: ignore[arg-type]
+                       markup=False)
 
     # ── polling ─────────────────────────────────────────────────────────────────────────────
 

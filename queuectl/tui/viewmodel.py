@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from queuectl import render
+from queuectl.safe_text import one_line
 from queuectl.core.records import Counts, JobRecord, WorkerInfo
 from queuectl.core.settings import Settings
 from queuectl.core.states import JobState
@@ -82,15 +83,16 @@ def job_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     else:
         took = render.duration(job.duration) if job.finished_at else "-"
     return (
-        job.id, styled_state(job.state), f"{job.attempts}/{job.max_retries + 1}", str(job.priority),
-        job.queue, when, took, "-" if job.exit_code is None else str(job.exit_code), plain(job.command),
+        plain(job.id), styled_state(job.state), f"{job.attempts}/{job.max_retries + 1}", str(job.priority),
+        plain(job.queue), when, took, "-" if job.exit_code is None else str(job.exit_code), plain(job.command),
     )
 
 
 def plain(text: str, limit: int = COMMAND_CELL_MAX) -> Text:
-    """User text shown as typed (never read as markup), on one line, cut with … when long."""
-    one_line = " ".join(text.split())
-    return Text(one_line if len(one_line) <= limit else one_line[: limit - 1] + "…")
+    """Job-controlled text shown as typed (never read as markup, no escape sequence or control
+    left), on one line, cut with … when long."""
+    line = " ".join(one_line(text).split())
+    return Text(line if len(line) <= limit else line[: limit - 1] + "…")
 
 
 DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
@@ -98,7 +100,7 @@ DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
 
 def dlq_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     return (
-        job.id, str(job.attempts), render.age(job.finished_at, now), "-" if job.exit_code is None else str(job.exit_code),
+        plain(job.id), str(job.attempts), render.age(job.finished_at, now), "-" if job.exit_code is None else str(job.exit_code),
         plain(job.last_error or "-", 60), plain(job.command),
     )
 
@@ -116,10 +118,10 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
     else:
         end = now
     return (
-        worker.id, styled_state(worker.state), worker.host, str(worker.pid), worker.current_job_id or "-",
+        plain(worker.id), styled_state(worker.state), plain(worker.host), str(worker.pid), plain(worker.current_job_id or "-"),
         render.duration(end - worker.started_at), render.age(worker.heartbeat_at, now),
         "-" if cpu is None else f"{cpu:.0f}%", "-" if rss is None else render.size(rss),
-        ",".join(worker.queues) if worker.queues else "all",
+        plain(",".join(worker.queues)) if worker.queues else "all",
     )
 
 

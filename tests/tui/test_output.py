@@ -17,7 +17,11 @@ from queuectl.core.records import RunOutput
 from queuectl.tui.output_feed import OutputFeed
 from queuectl.tui.screens.job_detail import JobDetailScreen
 from queuectl.tui.widgets.output_view import OutputView
-from tui_support import HOSTILE_LINES, HOSTILE_OUTPUT, add_finished_job, loaded, select, wait_until
+from queuectl.core.records import RunStart
+from queuectl.core.specs import JobSpec
+from tui_support import (
+    CWD, HOST, HOSTILE_LINES, HOSTILE_OUTPUT, W_BUSY, add_finished_job, loaded, select, table, wait_until,
+)
 
 SIZE = (120, 40)
 CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -100,3 +104,30 @@ async def test_a_10000_character_line_scrolls_sideways_and_wraps(app, seeded, cl
         assert view.virtual_size.height == len(HOSTILE_LINES) - 1 + -(-10_005 // width)
         await pilot.press("w")
         await wait_until(pilot, lambda: not view.wrap and view.virtual_size.width >= 10_005)
+
+
+HOSTILE_COMMAND = "printf '\\033]0;pwned-title\\007'\x1b[2J\x1b]52;c;cHduZWQ=\x07\nrm -rf\r\t/tmp/x\x08\x9b1m"
+HOSTILE_ERROR = "exit code 3: \x1b[2J\x1b[5;40Hcleared\x07\nsecond line\x1b]0;pwned-title\x07"
+
+
+@pytest.mark.asyncio
+async def test_tables_show_job_controlled_text_without_controls(app, seeded, clock):
+    """The Jobs and DLQ tables and the notifications show commands and errors as one line of text."""
+    add_finished_job(seeded, clock, "hostile", HOSTILE_COMMAND, b"", exit_code=3)
+    seeded.queue.enqueue([JobSpec(HOSTILE_COMMAND, id="hostile-dead", cwd=CWD, max_retries=0, priority=100)], seeded.config.settings())
+    claimed = seeded.queue.claim(W_BUSY)
+    assert claimed.id == "hostile-dead"
+    seeded.queue.finish(claimed, W_BUSY, RunStart(HOST, 5301, None, clock.now()), exit_code=3, error=HOSTILE_ERROR,
+                        output=b"", output_bytes=0, settings=seeded.config.settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        cells = [str(c) for pane, key in (("jobs", "hostile"), ("dlq", "hostile-dead")) for c in table(app, pane).get_row(key)]
+        for cell in cells:
+            assert not CONTROLS.search(cell), repr(cell)
+        command = str(table(app, "jobs").get_row("hostile")[-1])
+        assert command == "printf '\\033]0;pwned-title\\007' rm -rf /tmp/x"
+        assert "cleared second line" in str(table(app, "dlq").get_row("hostile-dead")[4])
+        app.notify(HOSTILE_ERROR, title="\x1b]0;t\x07x")
+        await pilot.pause()
+        for toast in app._notifications:
+            assert not CONTROLS.search(toast.message + toast.title), repr(toast.message)

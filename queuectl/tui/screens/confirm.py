@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
+from queuectl.safe_text import one_line
+
 
 class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
@@ -22,7 +24,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
-            yield Label(self.question, id="question", markup=False)
+            yield Label(one_line(self.question), id="question", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.confirm_label} (y)", variant="error", id="yes")
                 yield Button("Cancel (n)", id="no")
