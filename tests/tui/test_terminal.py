@@ -65,8 +65,11 @@ def test_hostile_output_never_reaches_the_terminal(seeded, clock, store_url, hom
     term = Terminal([sys.executable, "-m", "queuectl", "tui"], env)
     try:
         term.read_until(b"hostile")              # the Jobs tab, the newest job selected
-        term.press(b"\r")
-        term.read_until(b"HIJACK")               # the detail view shows the output
+        deadline = time.monotonic() + 20
+        while b"HIJACK" not in term.screen_bytes:  # Enter until the detail view shows the output
+            assert time.monotonic() < deadline, f"no detail view: {term.screen_bytes[-400:]!r}"
+            term.press(b"\r")
+            term.read(1.0)
         term.read(1.5)                           # a few refreshes of the detail view
         term.press(b"w")                         # wrapped, the long line is drawn again, in full
         term.read(1.0)
