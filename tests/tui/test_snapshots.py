@@ -9,7 +9,7 @@ from __future__ import annotations
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Label
 
-from tui_support import HOSTILE_LINES, HOSTILE_OUTPUT, add_finished_job, loaded, select, wait_until
+from tui_support import HOSTILE_LINES, HOSTILE_OUTPUT, W_BUSY, add_finished_job, loaded, select, wait_until
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
@@ -142,3 +142,26 @@ def test_job_detail_renders_hostile_output_safely_at_80x24(snap_compare, app, se
         await _open_detail(pilot, "hostile", len(HOSTILE_LINES))
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def _paused_follow(app, seeded):
+    lines = b"".join(b"step %d: compiling module_%03d.py\n" % (i, i) for i in range(1, 201))
+    seeded.queue.save_output("deploy-web", 1, lines, len(lines), W_BUSY)
+
+    async def run_before(pilot: Pilot) -> None:
+        await _open_detail(pilot, "deploy-web", 200)
+        view = app.screen.query_one("#output", OutputView)
+        await wait_until(pilot, lambda: view.scroll_y == view.max_scroll_y > 0, message="the view at the end")
+        await pilot.press("pageup")
+        await wait_until(pilot, lambda: not view.following)
+        await pilot.pause()
+
+    return run_before
+
+
+def test_job_detail_with_following_paused(snap_compare, app, seeded):
+    assert snap_compare(app, terminal_size=SIZE, run_before=_paused_follow(app, seeded))
+
+
+def test_job_detail_with_following_paused_at_80x24(snap_compare, app, seeded):
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_paused_follow(app, seeded))

@@ -31,6 +31,11 @@ REFRESH_S = 0.5
 RUN_COLUMNS = ("Run", "Took", "Exit", "Error", "Started", "Worker", "Host", "Attempt")
 
 
+def _when(ts: float, now: float) -> str:
+    """The age first (it is what ticks and what a user reads), then the time to the second."""
+    return f"{render.age(ts, now)} ({(iso(ts) or '')[:19]}Z)"
+
+
 class JobDetailScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,q", "close", "Back"),
@@ -129,8 +134,7 @@ class JobDetailScreen(Screen[None]):
             ("attempts", f"{job.attempts} of {job.max_retries + 1}"), ("priority", str(job.priority)),
             ("queue", one_line(job.queue)), ("timeout", "none" if not job.timeout else render.duration(job.timeout)),
             ("cwd", one_line(job.cwd or "-")), ("env", one_line(", ".join(sorted(job.env))) if job.env else "-"),
-            ("created", f"{iso(job.created_at)} ({render.age(job.created_at, now)})"),
-            ("run at", f"{iso(job.run_at)} ({render.age(job.run_at, now)})"),
+            ("created", _when(job.created_at, now)), ("run at", _when(job.run_at, now)),
             ("worker", one_line(job.worker_id or "-")),
         ]
         grid = Table.grid(padding=(0, 1))
