@@ -62,11 +62,13 @@ class QueuectlApp(App[None]):
         self.page_size = page_size
         self.job_filter = JobFilter()
         self.snapshot: QueueSnapshot | None = None
+        self._select_after_poll: str | None = None  # a job just enqueued here, selected once listed
 
     # ── layout ──────────────────────────────────────────────────────────────────────────────
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
+        yield Label("", id="hint", markup=False)
         with TabbedContent(id="tabs", initial="jobs"):
             with TabPane("Jobs", id="jobs"):
                 yield Label("", id="jobs-caption", classes="caption")
@@ -86,6 +88,7 @@ class QueuectlApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one("#search", Input).display = False
+        self.query_one("#hint", Label).display = False
         self.poll()
 
     @property
@@ -152,6 +155,13 @@ class QueuectlApp(App[None]):
             for key, d in SETTINGS.items()
         ])
         self._captions(snap)
+        hint = self.query_one("#hint", Label)
+        hint.display = snap.no_worker_hint is not None
+        if snap.no_worker_hint:
+            hint.update(snap.no_worker_hint)
+        if self._select_after_poll is not None:
+            if self.query_one("#jobs-table", KeyedTable).select_key(self._select_after_poll):
+                self._select_after_poll = None
 
     def _captions(self, snap: QueueSnapshot) -> None:
         f = snap.job_filter
@@ -231,6 +241,8 @@ class QueuectlApp(App[None]):
         def done(job_id: str | None) -> None:
             if job_id:
                 self.notify(f"enqueued {job_id}", timeout=2)
+                self._select_after_poll = job_id
+                self.action_show_tab("jobs")
                 self.poll()
         self.push_screen(EnqueueScreen(self.service.enqueue, self.clock.now), done)
 

@@ -53,6 +53,9 @@ class QueueService:
 
             stats = process_stats(workers, sample=0)
         counts = self.queue.counts()
+        running = [w for w in workers if w.state == "running"]
+        served = None if any(not w.queues for w in running) else sorted({q for w in running for q in w.queues or ()})
+        unserved = self.queue.unserved_due_queue(served) if counts["pending"] or counts["failed"] else None
         jobs = self.queue.list_jobs(
             state=job_filter.state, search=job_filter.search or None, limit=page_size,
             offset=job_filter.page * page_size,
@@ -62,7 +65,7 @@ class QueueService:
             finished_last_minute=self.queue.finished_since(now - 60), workers=workers, worker_stats=stats,
             jobs=jobs, job_filter=job_filter, page_size=page_size,
             dlq=self.queue.list_jobs(state=JobState.DEAD, limit=page_size),
-            settings=settings, overridden=frozenset(self.config.overridden()),
+            settings=settings, overridden=frozenset(self.config.overridden()), unserved_queue=unserved,
         )
 
     def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None) -> JobDetail:

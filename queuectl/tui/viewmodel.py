@@ -56,6 +56,16 @@ class QueueSnapshot:
     dlq: list[JobRecord] = field(default_factory=list)
     settings: Settings = Settings()
     overridden: frozenset[str] = frozenset()
+    unserved_queue: str | None = None  # a queue with due jobs that no running worker takes
+
+    @property
+    def no_worker_hint(self) -> str | None:
+        """What to tell a user whose due jobs no worker will run."""
+        if self.unserved_queue is None:
+            return None
+        if not any(w.state == "running" for w in self.workers):
+            return "no workers — F3, then + to start"
+        return f"no worker takes queue '{one_line(self.unserved_queue)}' — F3, then + to start one"
 
     @property
     def matching_total(self) -> int | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Label
 
-from tui_support import HOSTILE_LINES, HOSTILE_OUTPUT, W_BUSY, add_finished_job, loaded, select, wait_until
+from queuectl.core.specs import JobSpec
+from queuectl.tui.app import make_app
+from tui_support import CWD, HOSTILE_LINES, HOSTILE_OUTPUT, W_BUSY, add_finished_job, loaded, select, wait_until
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
@@ -165,3 +167,25 @@ def test_job_detail_with_following_paused(snap_compare, app, seeded):
 
 def test_job_detail_with_following_paused_at_80x24(snap_compare, app, seeded):
     assert snap_compare(app, terminal_size=(80, 24), run_before=_paused_follow(app, seeded))
+
+
+def _first_use_app(core, store_url, clock):
+    """A new user's store: three jobs enqueued, no worker ever started."""
+    for i, command in enumerate(("make test", "./build.sh", "python -m pytest --color=yes tests/")):
+        clock.advance(1)
+        core.queue.enqueue([JobSpec(command, id=f"job-{i + 1}", cwd=CWD)], core.config.settings())
+    return make_app(store_url, clock=clock, poll_interval=0, process_stats=False)
+
+
+def test_no_workers_hint(snap_compare, core, store_url, clock):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+
+    assert snap_compare(_first_use_app(core, store_url, clock), terminal_size=SIZE, run_before=run_before)
+
+
+def test_no_workers_hint_at_80x24(snap_compare, core, store_url, clock):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+
+    assert snap_compare(_first_use_app(core, store_url, clock), terminal_size=(80, 24), run_before=run_before)
