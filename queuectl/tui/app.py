@@ -12,6 +12,9 @@ from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import CommandPalette
+from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, TabbedContent, TabPane
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
@@ -49,7 +52,8 @@ JOB_ACTIONS = ("retry_job", "kill_job", "delete_job")  # what the job detail scr
 class QueuectlApp(App[None]):
     CSS_PATH = Path(__file__).with_name("queuectl.tcss")
     TITLE = "queuectl"
-    BINDINGS = actions.bindings()
+    # Ctrl+C quits, as in htop and k9s (Textual's default only says "press ctrl+q")
+    BINDINGS = [*actions.bindings(), Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
     COMMANDS = App.COMMANDS | {ActionCommands}
 
     def __init__(
@@ -62,6 +66,7 @@ class QueuectlApp(App[None]):
         self.page_size = page_size
         self.job_filter = JobFilter()
         self.snapshot: QueueSnapshot | None = None
+        self._row_states: dict[tuple[str, str], str] = {}  # ("job"|"worker", id) → state, for check_action
         self._select_after_poll: str | None = None  # a job just enqueued here, selected once listed
 
     # ── layout ──────────────────────────────────────────────────────────────────────────────
@@ -101,12 +106,56 @@ class QueuectlApp(App[None]):
         table.focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        known = actions.BY_NAME.get(action)
-        if known is None or not self.is_mounted:
+        """False hides a key (not for this tab or screen); None shows it disabled (not for this row)."""
+        if not self.is_mounted or not self.screen_stack:
             return True
+        known = actions.BY_NAME.get(action)
+        screen = self.screen
+        if isinstance(screen, ModalScreen) and not isinstance(screen, CommandPalette):
+            # a dialog answers its own keys: no job, worker, filter or tab action runs behind it
+            if known is not None:
+                return action == "quit"
+            return action not in ("filter_state", "show_tab")
+        if isinstance(screen, JobDetailScreen):
+            if known is None:  # 1-7 and F1-F4 would change the hidden Jobs tab
+                return action not in ("filter_state", "show_tab")
+            if not (actions.ANY in known.panes or action in JOB_ACTIONS):
+                return False
+        elif known is not None and not actions.applies(known, self.pane):
+            return False
+        return None if self.refusal(action) else True
+
+    def refusal(self, action: str) -> str | None:
+        """Why `action` cannot apply to the selection shown (None: it can)."""
+        if action == "retry_all_dead":
+            return "the DLQ is empty" if self.snapshot and not self.snapshot.counts["dead"] else None
+        what = "worker" if action in ("stop_worker", "force_stop_worker") else "job"
+        key = self._selected()
+        if key is None:
+            return None
         if isinstance(self.screen, JobDetailScreen):
-            return actions.ANY in known.panes or action in JOB_ACTIONS
-        return True if actions.applies(known, self.pane) else False
+            state = self.screen.job_state
+        else:
+            state = self._row_states.get((what, key))
+        return actions.refusal(action, what, key, state)
+
+    def run_palette_action(self, name: str) -> None:
+        """An action picked in the palette: on its tab (switching to it), or a message saying why not."""
+        action = actions.BY_NAME[name]
+        if isinstance(self.screen, JobDetailScreen) and not (actions.ANY in action.panes or name in JOB_ACTIONS):
+            self.screen.dismiss(None)
+        if not isinstance(self.screen, JobDetailScreen) and not actions.applies(action, self.pane):
+            self.action_show_tab(action.panes[0])
+            self.call_after_refresh(self.run_palette_action, name)
+            return
+        why = self.refusal(name)
+        if why:
+            self.notify(why, severity="warning", timeout=3)
+            return
+        self.call_later(self.run_action, name)
+
+    def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        self.refresh_bindings()  # what r, k, d, x can do follows the selected row
 
     def notify(self, message: str, *, title: str = "", severity: str = "information",  # type: ignore[override]
                timeout: float | None = None, markup: bool = True) -> None:
@@ -142,6 +191,11 @@ class QueuectlApp(App[None]):
 
     def apply_snapshot(self, snap: QueueSnapshot) -> None:
         self.snapshot = snap
+        states = {("job", j.id): str(j.state) for j in (*snap.jobs, *snap.dlq)}
+        states.update({("worker", w.id): w.state for w in snap.workers})
+        if states != self._row_states:
+            self._row_states = states
+            self.refresh_bindings()
         now = snap.now
         self.query_one(StatusBar).show_snapshot(snap)
         self.query_one("#jobs-table", KeyedTable).sync([(j.id, job_cells(j, now)) for j in snap.jobs])
@@ -216,6 +270,8 @@ class QueuectlApp(App[None]):
             self.action_edit_setting()
 
     def action_retry_job(self) -> None:
+        if isinstance(self.screen, JobDetailScreen):
+            self.screen.follow_latest_run()  # the new run, once a worker starts it
         self._with_selected("job", lambda job_id: self.run_core(
             lambda: self.service.retry([job_id]), f"retried {job_id}"))
 
@@ -224,8 +280,18 @@ class QueuectlApp(App[None]):
             def answered(yes: bool | None) -> None:
                 if yes:
                     self.run_core(lambda: self.service.cancel([job_id]), f"cancelling {job_id}")
-            self.push_screen(ConfirmScreen(f"Cancel job {job_id}? A running job's processes are killed.", "Kill"), answered)
+            running = self._job_state(job_id) == "processing"
+            self.push_screen(ConfirmScreen(
+                f"Kill job {job_id}?", "Kill", "Keep running" if running else "Keep it",
+                hint="Its processes are killed; it is cancelled and does not run again." if running
+                else "It is cancelled and does not run.",
+            ), answered)
         self._with_selected("job", ask)
+
+    def _job_state(self, job_id: str) -> str | None:
+        if isinstance(self.screen, JobDetailScreen):
+            return self.screen.job_state
+        return self._row_states.get(("job", job_id))
 
     def action_delete_job(self) -> None:
         def ask(job_id: str) -> None:

@@ -369,7 +369,7 @@ async def test_help_opens_and_closes(app):
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         help_table = app.screen.query_one("#help-table", DataTable)
-        assert help_table.row_count == len(ACTIONS) + 3
+        assert help_table.row_count == len(ACTIONS) + 7
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
 

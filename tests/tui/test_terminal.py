@@ -89,3 +89,20 @@ def test_hostile_output_never_reaches_the_terminal(seeded, clock, store_url, hom
     own = re.sub(rb"\x1b\]22;[a-z-]*\x07", b"", written)
     bells = [own[max(0, i - 40):i + 5] for i in range(len(own)) if own[i:i + 1] == b"\x07"]
     assert not bells, f"a bell reached the terminal: {bells[:3]}"
+
+
+def test_ctrl_c_quits_with_the_workers_note(seeded, store_url, home):
+    env = dict(os.environ, QUEUECTL_DB=store_url, QUEUECTL_HOME=str(home), TERM="xterm-256color")
+    term = Terminal([sys.executable, "-m", "queuectl", "tui"], env)
+    try:
+        term.read_until(b"send-digest")
+        term.press(b"\x03")
+        deadline = time.monotonic() + 15
+        while term.proc.poll() is None:
+            assert time.monotonic() < deadline, f"Ctrl+C did not quit: {term.screen_bytes[-300:]!r}"
+            term.read(0.2)
+        term.read(0.5)
+    finally:
+        term.close()
+    assert term.proc.returncode == 0
+    assert b"worker(s) still running in the background (queuectl worker stop to stop them)" in term.screen_bytes
