@@ -101,6 +101,8 @@ class QueuectlApp(App[None]):
         return self.query_one("#tabs", TabbedContent).active or "jobs"
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if self.snapshot is not None:
+            self._sync_table(self.snapshot)
         self.refresh_bindings()
         table = self.query_one(f"#{self.pane}-table", KeyedTable)
         table.focus()
@@ -196,18 +198,8 @@ class QueuectlApp(App[None]):
         if states != self._row_states:
             self._row_states = states
             self.refresh_bindings()
-        now = snap.now
         self.query_one(StatusBar).show_snapshot(snap)
-        self.query_one("#jobs-table", KeyedTable).sync([(j.id, job_cells(j, now)) for j in snap.jobs])
-        self.query_one("#dlq-table", KeyedTable).sync([(j.id, dlq_cells(j, now)) for j in snap.dlq])
-        self.query_one("#workers-table", KeyedTable).sync(
-            [(w.id, worker_cells(w, now, snap.worker_stats.get(w.id))) for w in snap.workers]
-        )
-        values = snap.settings.as_dict()
-        self.query_one("#settings-table", KeyedTable).sync([
-            (key, (key, _fmt(values[key]) + (" *" if key in snap.overridden else ""), _fmt(d.default), d.help))
-            for key, d in SETTINGS.items()
-        ])
+        self._sync_table(snap)
         self._captions(snap)
         hint = self.query_one("#hint", Label)
         hint.display = snap.no_worker_hint is not None
@@ -216,6 +208,30 @@ class QueuectlApp(App[None]):
         if self._select_after_poll is not None:
             if self.query_one("#jobs-table", KeyedTable).select_key(self._select_after_poll):
                 self._select_after_poll = None
+
+    def _sync_table(self, snap: QueueSnapshot) -> None:
+        """Only the table on screen is brought up to date (a tab is synced when it is shown):
+        behind the job view, or on another tab, nothing is redrawn for nobody."""
+        if not self.screen_stack or isinstance(self.screen, JobDetailScreen):
+            return
+        pane, now = self.pane, snap.now
+        table = self.query_one(f"#{pane}-table", KeyedTable)
+        if pane == "jobs":
+            table.sync([(j.id, job_cells(j, now)) for j in snap.jobs])
+        elif pane == "dlq":
+            table.sync([(j.id, dlq_cells(j, now)) for j in snap.dlq])
+        elif pane == "workers":
+            table.sync([(w.id, worker_cells(w, now, snap.worker_stats.get(w.id))) for w in snap.workers])
+        else:
+            values = snap.settings.as_dict()
+            table.sync([
+                (key, (key, _fmt(values[key]) + (" *" if key in snap.overridden else ""), _fmt(d.default), d.help))
+                for key, d in SETTINGS.items()
+            ])
+
+    def on_screen_resume(self) -> None:
+        if self.snapshot is not None and self.screen_stack and self.screen is self.screen_stack[0]:
+            self._sync_table(self.snapshot)
 
     def _captions(self, snap: QueueSnapshot) -> None:
         f = snap.job_filter
@@ -368,6 +384,8 @@ class QueuectlApp(App[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
+        if self.snapshot is not None:
+            self._sync_table(self.snapshot)
 
     # ── workers ─────────────────────────────────────────────────────────────────────────────
 

@@ -115,12 +115,13 @@ def dlq_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     )
 
 
-WORKER_COLUMNS = ("ID", "State", "Host", "PID", "Job", "Uptime", "Heartbeat", "CPU", "RSS", "Queues")
+WORKER_COLUMNS = ("ID", "State", "Host", "PID", "Job", "Job PID", "Uptime", "Heartbeat", "CPU", "RSS", "Queues")
 
 
 def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[object, ...]:
     cpu = getattr(stats, "cpu_percent", None)
     rss = getattr(stats, "rss_bytes", None)
+    job_pid = getattr(stats, "job_pid", None)
     if worker.stopped_at is not None:
         end = worker.stopped_at
     elif worker.state == "lost":  # silent: it stopped counting at its last heartbeat
@@ -129,6 +130,7 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
         end = now
     return (
         plain(worker.id), styled_state(worker.state), plain(worker.host), str(worker.pid), plain(worker.current_job_id or "-"),
+        "-" if job_pid is None or not worker.current_job_id else str(job_pid),
         render.duration(end - worker.started_at), render.age(worker.heartbeat_at, now),
         "-" if cpu is None else f"{cpu:.0f}%", "-" if rss is None else render.size(rss),
         plain(",".join(worker.queues)) if worker.queues else "all",

@@ -52,7 +52,8 @@ async def test_retry_puts_a_dead_job_back_to_pending(app, seeded):
         job = seeded.queue.get("flaky-sync")
         assert job.attempts == 0
         await wait_until(pilot, lambda: {j.id: j.state for j in app.snapshot.jobs}["flaky-sync"] == "pending")
-        assert "flaky-sync" not in row_keys(app, "dlq")
+        app.action_show_tab("dlq")
+        await wait_until(pilot, lambda: app.pane == "dlq" and row_keys(app, "dlq") == ["import-feed"])
 
 
 async def test_kill_cancels_a_running_job_and_kills_its_process(reaper, live_app_factory, home, tmp_path):
@@ -270,7 +271,14 @@ async def test_jobs_tab_lists_every_job_newest_first_with_its_state(app, seeded)
         assert row_keys(app, "jobs") == list(SEEDED_JOBS)
         assert {j.id: j.state for j in app.snapshot.jobs} == SEEDED_JOBS
         assert {k: seeded.state(k) for k in SEEDED_JOBS} == SEEDED_JOBS
-        assert row_keys(app, "dlq") == ["import-feed", "flaky-sync"]
+        assert row_keys(app, "dlq") == [], "a tab not on screen is not refreshed"
+        app.action_show_tab("dlq")
+        await wait_until(pilot, lambda: row_keys(app, "dlq") == ["import-feed", "flaky-sync"], message="the DLQ shown")
+        await refreshed(pilot)
+        before = table(app, "jobs").get_row("send-digest")
+        seeded.queue.cancel(["send-digest"])  # changes a row of the Jobs tab, not of the DLQ
+        await refreshed(pilot)
+        assert table(app, "jobs").get_row("send-digest") == before, "the hidden Jobs tab was redrawn"
 
 
 async def test_state_filter_shows_only_dead_jobs(app, seeded):

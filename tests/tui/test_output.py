@@ -121,6 +121,8 @@ async def test_tables_show_job_controlled_text_without_controls(app, seeded, clo
                         output=b"", output_bytes=0, settings=seeded.config.settings())
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
+        app.action_show_tab("dlq")
+        await pilot.pause()
         cells = [str(c) for pane, key in (("jobs", "hostile"), ("dlq", "hostile-dead")) for c in table(app, pane).get_row(key)]
         for cell in cells:
             assert not CONTROLS.search(cell), repr(cell)
