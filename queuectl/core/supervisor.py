@@ -48,6 +48,16 @@ def _log_tail(path: Path, lines: int = 5) -> str:
     return " | ".join(text[-lines:])
 
 
+_STARTED: list[subprocess.Popen] = []  # workers this process started: waited for once they end
+
+
+def reap_started_workers() -> int:
+    """Collect the exit status of workers this process started that have ended, so a long-lived
+    caller (the TUI) leaves no <defunct> children; returns how many are still running."""
+    _STARTED[:] = [proc for proc in _STARTED if proc.poll() is None]
+    return len(_STARTED)
+
+
 def start_workers(
     store: Store, count: int, *, queues: Sequence[str] | None = None, home: Path | None = None,
     timeout: float = START_TIMEOUT,
@@ -75,6 +85,7 @@ def start_workers(
                 )
     finally:
         os.umask(old_umask)
+    _STARTED.extend(proc for proc, _ in procs.values())
     deadline = time.monotonic() + timeout
     waiting = set(procs)
     while waiting:

@@ -44,6 +44,9 @@ class QueueService:
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
     def snapshot(self, job_filter: JobFilter, page_size: int) -> QueueSnapshot:
+        from queuectl.core.supervisor import reap_started_workers
+
+        reap_started_workers()  # workers started here and since stopped leave no zombie behind
         now = self.clock.now()
         settings = self.config.settings()
         workers = self.registry.list(worker_timeout=settings.worker_timeout)
