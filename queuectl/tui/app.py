@@ -204,7 +204,7 @@ class QueuectlApp(App[None]):
         hint = self.query_one("#hint", Label)
         hint.display = snap.no_worker_hint is not None
         if snap.no_worker_hint:
-            hint.update(snap.no_worker_hint)
+            _update(hint, snap.no_worker_hint)
         if self._select_after_poll is not None:
             if self.query_one("#jobs-table", KeyedTable).select_key(self._select_after_poll):
                 self._select_after_poll = None
@@ -245,14 +245,14 @@ class QueuectlApp(App[None]):
             for i, s in enumerate(STATE_FILTERS)
         )
         paging = "  [dim]\\[ ] page[/dim]" if total is None or total > snap.page_size else ""
-        self.query_one("#jobs-caption", Label).update(f"{f.describe()}: {span}{of}   {filters}{paging}")
+        _update(self.query_one("#jobs-caption", Label), f"{f.describe()}: {span}{of}   {filters}{paging}")
         dead = snap.counts["dead"]
-        self.query_one("#dlq-caption", Label).update(
+        _update(self.query_one("#dlq-caption", Label), 
             f"{dead:,} dead job(s) used up their retries" + ("  (R retries all)" if dead else "")
         )
         running = sum(1 for w in snap.workers if w.state == "running")
         stopping = sum(1 for w in snap.workers if w.state == "stopping")
-        self.query_one("#workers-caption", Label).update(
+        _update(self.query_one("#workers-caption", Label), 
             f"{running} running" + (f", {stopping} stopping" if stopping else "")
             + ". + starts more (detached: they keep running after you quit)."
         )
@@ -446,6 +446,13 @@ class QueuectlApp(App[None]):
         if message:
             self.call_from_thread(self.notify, message, timeout=2)
         self.call_from_thread(self.poll)
+
+
+def _update(label: Label, content: str) -> None:
+    """Update a label only when its text changes: every update lays the screen out again."""
+    if getattr(label, "_queuectl_shown", None) != content:
+        label._queuectl_shown = content  # type: ignore[attr-defined]
+        label.update(content)
 
 
 def _fmt(value: int | float) -> str:

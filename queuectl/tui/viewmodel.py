@@ -83,11 +83,21 @@ JOB_COLUMNS = ("ID", "State", "Runs", "Pri", "Queue", "Created/due", "Took", "Ex
 COMMAND_CELL_MAX = 120
 
 
+def coarse_age(ts: float, now: float) -> str:
+    """An age for a table of many rows: to the second under a minute, then to the minute, so a
+    hundred rows do not all change (and redraw) every second."""
+    delta = abs(now - ts)
+    if delta < 60 or delta >= 3600:
+        return render.age(ts, now)
+    minutes = f"{int(delta // 60)}m"
+    return f"{minutes} ago" if now >= ts else f"in {minutes}"
+
+
 def job_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     if job.state in (JobState.PENDING, JobState.FAILED) and job.run_at > now:
-        when = render.age(job.run_at, now)
+        when = coarse_age(job.run_at, now)
     else:
-        when = render.age(job.created_at, now)
+        when = coarse_age(job.created_at, now)
     if job.state == JobState.PROCESSING and job.started_at is not None:
         took = render.duration(now - job.started_at)
     else:
@@ -110,7 +120,7 @@ DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
 
 def dlq_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     return (
-        plain(job.id), str(job.attempts), render.age(job.finished_at, now), "-" if job.exit_code is None else str(job.exit_code),
+        plain(job.id), str(job.attempts), coarse_age(job.finished_at, now) if job.finished_at else "-", "-" if job.exit_code is None else str(job.exit_code),
         plain(job.last_error or "-", 60), plain(job.command),
     )
 

@@ -21,6 +21,7 @@ CASES = {
     "claim_finish": (["claim_finish.py", "--jobs", "300", "--procs", "1", "2"], "jobs/s"),
     "worker_rss": (["worker_rss.py", "--jobs", "40"], "RSS idle"),
     "tui_million": (["tui_million.py", "--jobs", "500", "--store", "{tmp}/big"], "first screen"),
+    "tui_idle": (["tui_idle.py", "--jobs", "200", "--seconds", "1", "--settle", "2", "--runs", "1"], "of a core"),
     "cli_wall": (["cli_wall.py", "--runs", "1", "--bulk", "200", "--big-jobs", "500", "--big-store", "{tmp}/big2"],
                  "list --limit 50"),
 }

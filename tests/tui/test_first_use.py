@@ -76,3 +76,4 @@ async def test_home_and_end_go_to_the_first_and_last_row(app, seeded, first, las
         await pilot.press(first)
         await wait_until(pilot, lambda: jobs.selected_key == list(SEEDED_JOBS)[0])
         assert jobs.scroll_x == 0
+

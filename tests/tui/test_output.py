@@ -133,3 +133,13 @@ async def test_tables_show_job_controlled_text_without_controls(app, seeded, clo
         await pilot.pause()
         for toast in app._notifications:
             assert not CONTROLS.search(toast.message + toast.title), repr(toast.message)
+
+
+def test_table_ages_tick_by_the_minute_past_a_minute():
+    """A hundred rows' ages must not all change (and redraw) every second: the idle cost."""
+    from queuectl.tui.viewmodel import coarse_age
+
+    assert coarse_age(100.0, 142.0) == "42s ago"
+    assert [coarse_age(0.0, t) for t in (185.0, 186.0, 239.0)] == ["3m ago"] * 3
+    assert coarse_age(400.0, 100.0) == "in 5m"
+    assert coarse_age(0.0, 7300.0) == "2h01m ago"
