@@ -7,16 +7,18 @@ in thread workers that call the core, then notify and refresh at once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
-from textual import work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, TabbedContent, TabPane
 
+from queuectl.core import paths
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.errors import QueuectlError
 from queuectl.core.settings import SETTINGS
@@ -67,6 +69,8 @@ class QueuectlApp(App[None]):
         self.job_filter = JobFilter()
         self.snapshot: QueueSnapshot | None = None
         self._row_states: dict[tuple[str, str], str] = {}  # ("job"|"worker", id) → state, for check_action
+        self._screenshot_dir: str | None = None
+        self._pane_for_poll = "jobs"
         self._select_after_poll: str | None = None  # a job just enqueued here, selected once listed
 
     # ── layout ──────────────────────────────────────────────────────────────────────────────
@@ -100,7 +104,18 @@ class QueuectlApp(App[None]):
     def pane(self) -> str:
         return self.query_one("#tabs", TabbedContent).active or "jobs"
 
+    @property
+    def _shown_pane(self) -> str:
+        """The tab whose rows a poll loads (read from the poll's thread: a plain attribute)."""
+        return self._pane_for_poll
+
+    def _pane_changed(self) -> None:
+        if self.pane != self._pane_for_poll:
+            self._pane_for_poll = self.pane
+            self.poll()  # its rows were not loaded while it was hidden
+
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._pane_changed()
         if self.snapshot is not None:
             self._sync_table(self.snapshot)
         self.refresh_bindings()
@@ -170,7 +185,7 @@ class QueuectlApp(App[None]):
     @work(thread=True, exclusive=True, group="poll")
     def poll(self) -> None:
         try:
-            snapshot = self.service.snapshot(self.job_filter, self.page_size)
+            snapshot = self.service.snapshot(self.job_filter, self.page_size, frozenset({self._shown_pane}))
         except QueuectlError as exc:
             self.post_message(SnapshotFailed(str(exc)))
             return
@@ -215,6 +230,8 @@ class QueuectlApp(App[None]):
         if not self.screen_stack or isinstance(self.screen, JobDetailScreen):
             return
         pane, now = self.pane, snap.now
+        if snap.panes is not None and pane in ("jobs", "dlq") and pane not in snap.panes:
+            return  # loaded while another tab was shown: the next poll brings this one's rows
         table = self.query_one(f"#{pane}-table", KeyedTable)
         if pane == "jobs":
             table.sync([(j.id, job_cells(j, now)) for j in snap.jobs])
@@ -384,6 +401,7 @@ class QueuectlApp(App[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
+        self._pane_changed()
         if self.snapshot is not None:
             self._sync_table(self.snapshot)
 
@@ -433,6 +451,31 @@ class QueuectlApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    # ── screenshot (palette) ────────────────────────────────────────────────────────────────
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Saved in the current directory (or $QUEUECTL_HOME when it is not writable), not in
+        Textual's ~/Downloads, which may not exist. In a browser (--web) it is downloaded."""
+        if path is None:
+            path = _screenshot_dir()
+        self._screenshot_dir = path
+        return super().deliver_screenshot(filename, path, time_format)
+
+    @on(events.DeliveryComplete)
+    def _screenshot_saved(self, event: events.DeliveryComplete) -> None:
+        if event.name == "screenshot":
+            event.prevent_default()  # Textual's own message is markup and does not always say where
+            self.notify(f"screenshot saved to {event.path}" if event.path else "screenshot sent to the browser",
+                        title="Screenshot", timeout=6)
+
+    @on(events.DeliveryFailed)
+    def _screenshot_failed(self, event: events.DeliveryFailed) -> None:
+        if event.name == "screenshot":
+            event.prevent_default()
+            self.notify(f"could not save the screenshot in {self._screenshot_dir}: {event.exception}",
+                        title="Screenshot", severity="error", timeout=6)
+
     # ── running core calls off the UI thread ────────────────────────────────────────────────
 
     @work(thread=True, group="action")
@@ -446,6 +489,13 @@ class QueuectlApp(App[None]):
         if message:
             self.call_from_thread(self.notify, message, timeout=2)
         self.call_from_thread(self.poll)
+
+
+def _screenshot_dir() -> str:
+    cwd = os.getcwd()
+    if os.access(cwd, os.W_OK):
+        return cwd
+    return str(paths.ensure_home())
 
 
 def _update(label: Label, content: str) -> None:

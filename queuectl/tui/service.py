@@ -43,7 +43,9 @@ class QueueService:
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
-    def snapshot(self, job_filter: JobFilter, page_size: int) -> QueueSnapshot:
+    def snapshot(self, job_filter: JobFilter, page_size: int, panes: frozenset[str] | None = None) -> QueueSnapshot:
+        """Everything the app shows; the Jobs page and the DLQ only when `panes` (default: all)
+        has them, as a tab not on screen is not drawn."""
         from queuectl.core.supervisor import reap_started_workers
 
         reap_started_workers()  # workers started here and since stopped leave no zombie behind
@@ -59,16 +61,18 @@ class QueueService:
         running = [w for w in workers if w.state == "running"]
         served = None if any(not w.queues for w in running) else sorted({q for w in running for q in w.queues or ()})
         unserved = self.queue.unserved_due_queue(served) if counts["pending"] or counts["failed"] else None
-        jobs = self.queue.list_jobs(
+        jobs = [] if panes is not None and "jobs" not in panes else self.queue.list_jobs(
             state=job_filter.state, search=job_filter.search or None, limit=page_size,
             offset=job_filter.page * page_size,
         )
+        dlq = [] if panes is not None and "dlq" not in panes else self.queue.list_jobs(state=JobState.DEAD, limit=page_size)
         return QueueSnapshot(
             now=now, counts=counts, paused=self.config.is_paused(),
             finished_last_minute=self.queue.finished_since(now - 60), workers=workers, worker_stats=stats,
             jobs=jobs, job_filter=job_filter, page_size=page_size,
-            dlq=self.queue.list_jobs(state=JobState.DEAD, limit=page_size),
+            dlq=dlq,
             settings=settings, overridden=frozenset(self.config.overridden()), unserved_queue=unserved,
+            panes=panes,
         )
 
     def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None) -> JobDetail:

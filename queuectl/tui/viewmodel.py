@@ -57,6 +57,7 @@ class QueueSnapshot:
     settings: Settings = Settings()
     overridden: frozenset[str] = frozenset()
     unserved_queue: str | None = None  # a queue with due jobs that no running worker takes
+    panes: frozenset[str] | None = None  # the tabs whose rows were loaded (None: all)
 
     @property
     def no_worker_hint(self) -> str | None:

@@ -122,3 +122,18 @@ async def test_ctrl_c_quits(app, seeded):
         await pilot.press("ctrl+c")
         await wait_until(pilot, lambda: app.return_code is not None, message="the app to exit")
     assert app.return_code == 0
+
+
+async def test_palette_screenshot_saves_in_the_current_directory(app, seeded, tmp_path, monkeypatch):
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("HOME", str(tmp_path / "no-downloads"))  # no ~/Downloads to save into
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await _palette(pilot, app, "Screenshot")
+        saved = await wait_until(pilot, lambda: list(here.glob("*.svg")), message="the screenshot file")
+        await wait_until(pilot, lambda: any("screenshot saved to" in n.message for n in app._notifications))
+        [message] = [n.message for n in app._notifications if "screenshot" in n.message]
+        assert message == f"screenshot saved to {saved[0]}"
+        assert "<svg" in saved[0].read_text()

@@ -106,3 +106,15 @@ def test_ctrl_c_quits_with_the_workers_note(seeded, store_url, home):
         term.close()
     assert term.proc.returncode == 0
     assert b"worker(s) still running in the background (queuectl worker stop to stop them)" in term.screen_bytes
+
+
+def test_tui_with_stdout_not_a_terminal_exits_2_with_one_line(home, tmp_path):
+    env = dict(os.environ, QUEUECTL_HOME=str(home))
+    env.pop("TEXTUAL_DRIVER", None)
+    out = subprocess.run([sys.executable, "-m", "queuectl", "tui"], env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert out.returncode == 2
+    assert out.stdout == b""
+    assert out.stderr.decode().splitlines() == [
+        "queuectl: error: tui needs a terminal: standard output is not one (for a script, try: queuectl status or list)"
+    ]
