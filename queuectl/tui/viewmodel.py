@@ -87,10 +87,15 @@ COMMAND_CELL_MAX = 120
 def coarse_age(ts: float, now: float) -> str:
     """An age for a table of many rows: to the second under a minute, then to the minute, so a
     hundred rows do not all change (and redraw) every second."""
-    delta = abs(now - ts)
-    if delta < 60 or delta >= 3600:
+    if abs(now - ts) < 60:
         return render.age(ts, now)
-    minutes = f"{int(delta // 60)}m"
+    # Past a minute, read the clock in 15 s steps: rows whose minute turns over change together,
+    # in one redraw every 15 s, rather than one row or two in every poll.
+    stepped = now - now % 15
+    delta = abs(stepped - ts)
+    if delta >= 3600:
+        return render.age(ts, stepped)
+    minutes = f"{max(1, int(delta // 60))}m"
     return f"{minutes} ago" if now >= ts else f"in {minutes}"
 
 

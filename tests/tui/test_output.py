@@ -143,3 +143,5 @@ def test_table_ages_tick_by_the_minute_past_a_minute():
     assert [coarse_age(0.0, t) for t in (185.0, 186.0, 239.0)] == ["3m ago"] * 3
     assert coarse_age(400.0, 100.0) == "in 5m"
     assert coarse_age(0.0, 7300.0) == "2h01m ago"
+    # never backwards: past 59s comes 1m, even when the 15 s step is behind
+    assert [coarse_age(10.0, t) for t in (69.0, 71.0, 74.0)] == ["59s ago", "1m ago", "1m ago"]

@@ -74,7 +74,7 @@ class OutputView(ScrollView, can_focus=True):
         self._widest = max(self._widest, *widths) if widths else self._widest
         self._layout()
         if self.following:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+            self._to_end()
         self.refresh()
 
     # ── layout ──────────────────────────────────────────────────────────────────────────────
@@ -95,13 +95,13 @@ class OutputView(ScrollView, can_focus=True):
         if self.wrap and self.scrollable_content_region.width != self._wrap_width:
             self._layout()
             if self.following:
-                self.scroll_end(animate=False, immediate=False, x_axis=False)
+                self._to_end()
 
     def watch_wrap(self) -> None:
         self._layout()
         self.scroll_to(x=0, animate=False)
         if self.following:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+            self._to_end()
         self.refresh()
 
     # ── following ───────────────────────────────────────────────────────────────────────────
@@ -114,12 +114,19 @@ class OutputView(ScrollView, can_focus=True):
 
     def watch_following(self, following: bool) -> None:
         if following:
-            self.scroll_end(animate=False, immediate=False, x_axis=False)
+            self._to_end()
         self.post_message(self.FollowChanged(following))
 
     def action_follow(self) -> None:
         self.following = True
-        self.scroll_end(animate=False, immediate=False, x_axis=False)
+        self._to_end()
+
+    def _to_end(self) -> None:
+        """Scroll to the end once the new size is laid out, unless the user scrolled up meanwhile."""
+        def end() -> None:
+            if self.following:
+                self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.call_after_refresh(end)
 
     # ── rendering ───────────────────────────────────────────────────────────────────────────
 
