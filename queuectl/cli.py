@@ -1194,7 +1194,9 @@ def worker_stop(ctx: Ctx, worker_ids: tuple[str, ...], wait_: bool, timeout_text
 @json_option
 @pass_ctx
 def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
-    """Workers with pid, host, state, current job, heartbeat age, CPU and memory.
+    """Workers with pid, host, state, current job (and its pid), heartbeat age, CPU and memory.
+
+    CPU and RSS add up the worker and its job's process tree.
 
     \b
     Example:
@@ -1211,7 +1213,8 @@ def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
         for w in workers:
             ps = stats_by_id.get(w.id)
             out.append({**w.to_json(), "heartbeat_age": round(now - w.heartbeat_at, 3),
-                        "cpu_percent": ps.cpu_percent if ps else None, "rss_bytes": ps.rss_bytes if ps else None})
+                        "cpu_percent": ps.cpu_percent if ps else None, "rss_bytes": ps.rss_bytes if ps else None,
+                        "job_pid": ps.job_pid if ps and w.current_job_id else None})
         emit_json(out)
         return
     if not workers:
@@ -1223,11 +1226,11 @@ def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
         ps = stats_by_id.get(w.id)
         rows.append([
             w.id, render.state(w.state, colour), str(w.pid), w.host, w.current_job_id or "-",
-            render.duration(now - w.started_at), render.age(w.heartbeat_at, now),
+            str(ps.job_pid) if ps and ps.job_pid and w.current_job_id else "-", render.duration(now - w.started_at), render.age(w.heartbeat_at, now),
             "-" if not ps or ps.cpu_percent is None else f"{ps.cpu_percent:.0f}%",
             render.size(ps.rss_bytes) if ps else "-", ",".join(w.queues) if w.queues else "all",
         ])
-    click.echo(render.table(["ID", "STATE", "PID", "HOST", "JOB", "UPTIME", "HEARTBEAT", "CPU", "RSS", "QUEUES"], rows))
+    click.echo(render.table(["ID", "STATE", "PID", "HOST", "JOB", "JOB PID", "UPTIME", "HEARTBEAT", "CPU", "RSS", "QUEUES"], rows))
 
 
 # ── config ──────────────────────────────────────────────────────────────────────────────────
@@ -1360,6 +1363,10 @@ def tui(ctx: Ctx, web: bool, host: str, port: int, allow_remote: bool) -> None:
         store.close()
         web_view.serve(url, host, port, allow_remote)
         return
+    # A full-screen UI written to a file or a pipe is escape codes nobody reads (htop refuses too);
+    # a --web session runs under textual-serve's web driver, which is not a terminal either.
+    if not sys.stdout.isatty() and "web_driver" not in os.environ.get("TEXTUAL_DRIVER", ""):
+        fail("tui needs a terminal: standard output is not one (for a script, try: queuectl status or list)", 2)
     from queuectl.tui.app import make_app
 
     app = make_app(ctx.db_url)

@@ -668,6 +668,20 @@ class JobQueue:
             query = query.where(Job.state == state.value)
         return query.count()
 
+    def unserved_due_queue(self, served: Sequence[str] | None) -> str | None:
+        """The queue of a job that is due now but that no worker would claim: `served` are the
+        queues live workers take (None: some worker takes every queue). None when there is none."""
+        if served is None:
+            return None
+        where = ""
+        if served:
+            where = f" AND queue NOT IN ({', '.join('?' * len(served))})"
+        row = self.store.execute(
+            self.store.sql(f"SELECT queue FROM job WHERE state IN {sql_in(CLAIMABLE)} AND run_at <= ?{where} LIMIT 1"),
+            (self.clock.now(), *served),
+        ).fetchone()
+        return None if row is None else row[0]
+
     def finished_since(self, since: float) -> int:
         """How many runs ended at or after `since` (the status bar's "last minute")."""
         row = self.store.execute(self.store.sql("SELECT count(*) FROM run WHERE finished_at >= ?"), (since,)).fetchone()

@@ -57,6 +57,27 @@ def applies(action: Action, pane: str) -> bool:
 
 BY_NAME = {a.name: a for a in ACTIONS}
 
+# What each job or worker action needs of the selected row's state: (allowed states, why not).
+_RETRYABLE = ("failed", "dead", "cancelled")
+_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "retry_job": (_RETRYABLE, "only failed, dead or cancelled jobs can be retried"),
+    "kill_job": (("pending", "failed", "processing"), "only waiting or running jobs can be killed"),
+    "delete_job": (("pending", "failed", "completed", "dead", "cancelled"), "kill it first"),
+    "stop_worker": (("running",), "only a running worker can be stopped"),
+    "force_stop_worker": (("running", "stopping"), "only a running or stopping worker can be stopped"),
+}
+
+
+def refusal(action: str, what: str, key: str, state: str | None) -> str | None:
+    """Why `action` cannot apply to the selected `what` (job, worker) `key` in `state`; None if it can."""
+    if action not in _NEEDS or state is None:
+        return None
+    allowed, why = _NEEDS[action]
+    if state in allowed:
+        return None
+    shown = "running" if state == "processing" else state
+    return f"{what} {key} is {shown}: {why}"
+
 KEY_NAMES = {
     "slash": "/", "question_mark": "?", "plus": "+", "backspace": "⌫", "enter": "⏎",
     "right_square_bracket": "]", "left_square_bracket": "[",

@@ -1,4 +1,5 @@
-"""The command palette offers every action of the registry by name."""
+"""The command palette offers every action of the registry by name; the app runs it, switching to
+its tab, or says why it cannot run."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from queuectl.tui.actions import ACTIONS, key_label
 class ActionCommands(Provider):
     async def discover(self) -> Hits:
         for action in ACTIONS:
-            yield DiscoveryHit(f"{action.label} ({key_label(action.key)})", partial(self.app.run_action, action.name),
+            yield DiscoveryHit(f"{action.label} ({key_label(action.key)})", partial(self.app.run_palette_action, action.name),
                                help=action.help)
 
     async def search(self, query: str) -> Hits:
@@ -21,4 +22,4 @@ class ActionCommands(Provider):
             text = f"{action.label}: {action.help}"
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action.name), help=f"key {key_label(action.key)}")
+                yield Hit(score, matcher.highlight(text), partial(self.app.run_palette_action, action.name), help=f"key {key_label(action.key)}")

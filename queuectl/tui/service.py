@@ -24,7 +24,8 @@ from queuectl.tui.viewmodel import JobFilter, QueueSnapshot
 class JobDetail:
     job: JobRecord
     runs: list[RunRecord]
-    output: RunOutput | None
+    output: RunOutput | None  # None: no run yet, or unchanged since `seen`
+    output_unchanged: bool = False
 
 
 class QueueService:
@@ -42,9 +43,13 @@ class QueueService:
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
-    def snapshot(self, job_filter: JobFilter, page_size: int) -> QueueSnapshot:
+    def snapshot(self, job_filter: JobFilter, page_size: int, panes: frozenset[str] | None = None) -> QueueSnapshot:
+        """Everything the app shows; the Jobs page and the DLQ only when `panes` (default: all)
+        has them, as a tab not on screen is not drawn."""
         from queuectl.core.rescue import recover_dead_local_workers
+        from queuectl.core.supervisor import reap_started_workers
 
+        reap_started_workers()  # workers started here and since stopped leave no zombie behind
         recover_dead_local_workers(self.store)  # a worker of this host that died is lost now, not in 30 s
         now = self.clock.now()
         settings = self.config.settings()
@@ -55,21 +60,35 @@ class QueueService:
 
             stats = process_stats(workers, sample=0)
         counts = self.queue.counts()
-        jobs = self.queue.list_jobs(
+        running = [w for w in workers if w.state == "running"]
+        served = None if any(not w.queues for w in running) else sorted({q for w in running for q in w.queues or ()})
+        unserved = self.queue.unserved_due_queue(served) if counts["pending"] or counts["failed"] else None
+        jobs = [] if panes is not None and "jobs" not in panes else self.queue.list_jobs(
             state=job_filter.state, search=job_filter.search or None, limit=page_size,
             offset=job_filter.page * page_size,
         )
+        dlq = [] if panes is not None and "dlq" not in panes else self.queue.list_jobs(state=JobState.DEAD, limit=page_size)
         return QueueSnapshot(
             now=now, counts=counts, paused=self.config.is_paused(),
             finished_last_minute=self.queue.finished_since(now - 60), workers=workers, worker_stats=stats,
             jobs=jobs, job_filter=job_filter, page_size=page_size,
-            dlq=self.queue.list_jobs(state=JobState.DEAD, limit=page_size),
-            settings=settings, overridden=frozenset(self.config.overridden()),
+            dlq=dlq,
+            settings=settings, overridden=frozenset(self.config.overridden()), unserved_queue=unserved,
+            panes=panes,
         )
 
-    def detail(self, job_id: str, run_number: int | None = None) -> JobDetail:
+    def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None) -> JobDetail:
+        """The job, its runs and the output of run `run_number` (default: the latest). When that run's
+        (number, output bytes) is still `seen`, its output (up to a megabyte) is not read again."""
         job = self.queue.get(job_id)
-        return JobDetail(job, self.queue.runs(job_id), self.queue.output(job_id, run_number))
+        runs = self.queue.runs(job_id)
+        if run_number is None:
+            target = runs[-1] if runs else None
+        else:
+            target = next((r for r in runs if r.number == run_number), None)
+        if target is not None and seen == (target.number, target.output_bytes):
+            return JobDetail(job, runs, None, output_unchanged=True)
+        return JobDetail(job, runs, self.queue.output(job_id, run_number))
 
     # ── jobs ─────────────────────────────────────────────────────────────────────────────────
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from queuectl import render
+from queuectl.safe_text import one_line
 from queuectl.core.records import Counts, JobRecord, WorkerInfo
 from queuectl.core.settings import Settings
 from queuectl.core.states import JobState
@@ -55,6 +56,17 @@ class QueueSnapshot:
     dlq: list[JobRecord] = field(default_factory=list)
     settings: Settings = Settings()
     overridden: frozenset[str] = frozenset()
+    unserved_queue: str | None = None  # a queue with due jobs that no running worker takes
+    panes: frozenset[str] | None = None  # the tabs whose rows were loaded (None: all)
+
+    @property
+    def no_worker_hint(self) -> str | None:
+        """What to tell a user whose due jobs no worker will run."""
+        if self.unserved_queue is None:
+            return None
+        if not any(w.state == "running" for w in self.workers):
+            return "no workers — F3, then + to start"
+        return f"no worker takes queue '{one_line(self.unserved_queue)}' — F3, then + to start one"
 
     @property
     def matching_total(self) -> int | None:
@@ -72,25 +84,41 @@ JOB_COLUMNS = ("ID", "State", "Runs", "Pri", "Queue", "Created/due", "Took", "Ex
 COMMAND_CELL_MAX = 120
 
 
+def coarse_age(ts: float, now: float) -> str:
+    """An age for a table of many rows: to the second under a minute, then to the minute, so a
+    hundred rows do not all change (and redraw) every second."""
+    if abs(now - ts) < 60:
+        return render.age(ts, now)
+    # Past a minute, read the clock in 15 s steps: rows whose minute turns over change together,
+    # in one redraw every 15 s, rather than one row or two in every poll.
+    stepped = now - now % 15
+    delta = abs(stepped - ts)
+    if delta >= 3600:
+        return render.age(ts, stepped)
+    minutes = f"{max(1, int(delta // 60))}m"
+    return f"{minutes} ago" if now >= ts else f"in {minutes}"
+
+
 def job_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     if job.state in (JobState.PENDING, JobState.FAILED) and job.run_at > now:
-        when = render.age(job.run_at, now)
+        when = coarse_age(job.run_at, now)
     else:
-        when = render.age(job.created_at, now)
+        when = coarse_age(job.created_at, now)
     if job.state == JobState.PROCESSING and job.started_at is not None:
         took = render.duration(now - job.started_at)
     else:
         took = render.duration(job.duration) if job.finished_at else "-"
     return (
-        job.id, styled_state(job.state), f"{job.attempts}/{job.max_retries + 1}", str(job.priority),
-        job.queue, when, took, "-" if job.exit_code is None else str(job.exit_code), plain(job.command),
+        plain(job.id), styled_state(job.state), f"{job.attempts}/{job.max_retries + 1}", str(job.priority),
+        plain(job.queue), when, took, "-" if job.exit_code is None else str(job.exit_code), plain(job.command),
     )
 
 
 def plain(text: str, limit: int = COMMAND_CELL_MAX) -> Text:
-    """User text shown as typed (never read as markup), on one line, cut with … when long."""
-    one_line = " ".join(text.split())
-    return Text(one_line if len(one_line) <= limit else one_line[: limit - 1] + "…")
+    """Job-controlled text shown as typed (never read as markup, no escape sequence or control
+    left), on one line, cut with … when long."""
+    line = " ".join(one_line(text).split())
+    return Text(line if len(line) <= limit else line[: limit - 1] + "…")
 
 
 DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
@@ -98,17 +126,18 @@ DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
 
 def dlq_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     return (
-        job.id, str(job.attempts), render.age(job.finished_at, now), "-" if job.exit_code is None else str(job.exit_code),
+        plain(job.id), str(job.attempts), coarse_age(job.finished_at, now) if job.finished_at else "-", "-" if job.exit_code is None else str(job.exit_code),
         plain(job.last_error or "-", 60), plain(job.command),
     )
 
 
-WORKER_COLUMNS = ("ID", "State", "Host", "PID", "Job", "Uptime", "Heartbeat", "CPU", "RSS", "Queues")
+WORKER_COLUMNS = ("ID", "State", "Host", "PID", "Job", "Job PID", "Uptime", "Heartbeat", "CPU", "RSS", "Queues")
 
 
 def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[object, ...]:
     cpu = getattr(stats, "cpu_percent", None)
     rss = getattr(stats, "rss_bytes", None)
+    job_pid = getattr(stats, "job_pid", None)
     if worker.stopped_at is not None:
         end = worker.stopped_at
     elif worker.state == "lost":  # silent: it stopped counting at its last heartbeat
@@ -116,10 +145,11 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
     else:
         end = now
     return (
-        worker.id, styled_state(worker.state), worker.host, str(worker.pid), worker.current_job_id or "-",
+        plain(worker.id), styled_state(worker.state), plain(worker.host), str(worker.pid), plain(worker.current_job_id or "-"),
+        "-" if job_pid is None or not worker.current_job_id else str(job_pid),
         render.duration(end - worker.started_at), render.age(worker.heartbeat_at, now),
         "-" if cpu is None else f"{cpu:.0f}%", "-" if rss is None else render.size(rss),
-        ",".join(worker.queues) if worker.queues else "all",
+        plain(",".join(worker.queues)) if worker.queues else "all",
     )
 
 

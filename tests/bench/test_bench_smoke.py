@@ -23,6 +23,7 @@ CASES = {
     "tui_million": (["tui_million.py", "--jobs", "500", "--store", "{tmp}/big"], "first screen"),
     "metrics_scrape": (["metrics_scrape.py", "--jobs", "500", "--store", "{tmp}/m", "--scrapes", "3"],
                        "scrape (--serve, reads + text)"),
+    "tui_idle": (["tui_idle.py", "--jobs", "200", "--seconds", "1", "--settle", "2", "--runs", "1"], "of a core"),
     "cli_wall": (["cli_wall.py", "--runs", "1", "--bulk", "200", "--big-jobs", "500", "--big-store", "{tmp}/big2"],
                  "list --limit 50"),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual.command import CommandList, CommandPalette
-from textual.widgets import DataTable, Input, Label, Log
+from textual.widgets import DataTable, Input, Label
 
 from queuectl.core.errors import JobNotFound
 from queuectl.core.specs import JobSpec
@@ -16,6 +16,7 @@ from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
+from queuectl.tui.widgets.output_view import OutputView
 from queuectl.tui.screens.prompt import PromptScreen
 from tui_support import (
     BACKUP_OUTPUT,
@@ -51,7 +52,8 @@ async def test_retry_puts_a_dead_job_back_to_pending(app, seeded):
         job = seeded.queue.get("flaky-sync")
         assert job.attempts == 0
         await wait_until(pilot, lambda: {j.id: j.state for j in app.snapshot.jobs}["flaky-sync"] == "pending")
-        assert "flaky-sync" not in row_keys(app, "dlq")
+        app.action_show_tab("dlq")
+        await wait_until(pilot, lambda: app.pane == "dlq" and row_keys(app, "dlq") == ["import-feed"])
 
 
 async def test_kill_cancels_a_running_job_and_kills_its_process(reaper, live_app_factory, home, tmp_path):
@@ -269,7 +271,14 @@ async def test_jobs_tab_lists_every_job_newest_first_with_its_state(app, seeded)
         assert row_keys(app, "jobs") == list(SEEDED_JOBS)
         assert {j.id: j.state for j in app.snapshot.jobs} == SEEDED_JOBS
         assert {k: seeded.state(k) for k in SEEDED_JOBS} == SEEDED_JOBS
-        assert row_keys(app, "dlq") == ["import-feed", "flaky-sync"]
+        assert row_keys(app, "dlq") == [], "a tab not on screen is not refreshed"
+        app.action_show_tab("dlq")
+        await wait_until(pilot, lambda: row_keys(app, "dlq") == ["import-feed", "flaky-sync"], message="the DLQ shown")
+        await refreshed(pilot)
+        before = table(app, "jobs").get_row("send-digest")
+        seeded.queue.cancel(["send-digest"])  # changes a row of the Jobs tab, not of the DLQ
+        await refreshed(pilot)
+        assert table(app, "jobs").get_row("send-digest") == before, "the hidden Jobs tab was redrawn"
 
 
 async def test_state_filter_shows_only_dead_jobs(app, seeded):
@@ -340,9 +349,9 @@ async def test_detail_shows_the_job_and_its_output(app, seeded):
         select(app, "jobs", "backup-db")
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
-        log = app.screen.query_one("#output", Log)
+        log = app.screen.query_one("#output", OutputView)
         await wait_until(pilot, lambda: log.line_count >= 3, message="the output")
-        assert [line for line in log.lines if line] == BACKUP_OUTPUT.decode().splitlines()
+        assert [line for line in log.plain_lines if line] == BACKUP_OUTPUT.decode().splitlines()
         assert app.screen.query_one("#runs", DataTable).row_count == 1
         assert "Output of run 1 (finished)" in shown_text(app.screen.query_one("#output-title"))
         await pilot.press("escape")
@@ -368,7 +377,7 @@ async def test_help_opens_and_closes(app):
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         help_table = app.screen.query_one("#help-table", DataTable)
-        assert help_table.row_count == len(ACTIONS) + 3
+        assert help_table.row_count == len(ACTIONS) + 7
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
 

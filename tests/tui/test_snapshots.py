@@ -7,13 +7,16 @@ between runs. After `--snapshot-update`, open the changed SVGs and look at them 
 from __future__ import annotations
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Label, Log
+from textual.widgets import DataTable, Label
 
-from tui_support import loaded, select, wait_until
+from queuectl.core.specs import JobSpec
+from queuectl.tui.app import make_app
+from tui_support import CWD, HOSTILE_LINES, HOSTILE_OUTPUT, W_BUSY, add_finished_job, loaded, select, wait_until
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
+from queuectl.tui.widgets.output_view import OutputView
 
 SIZE = (120, 40)
 
@@ -69,7 +72,7 @@ def test_job_detail_shows_runs_and_output(snap_compare, app):
         def shown() -> bool:
             screen = app.screen
             return (isinstance(screen, JobDetailScreen) and screen.query_one("#runs", DataTable).row_count == 2
-                    and screen.query_one("#output", Log).line_count >= 3)
+                    and screen.query_one("#output", OutputView).line_count >= 3)
 
         await wait_until(pilot, shown, message="the detail of flaky-sync")
         await pilot.pause()
@@ -108,3 +111,81 @@ def test_confirm_dialog_before_a_delete(snap_compare, app):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+async def _open_detail(pilot: Pilot, job_id: str, lines: int) -> None:
+    await show_tab(pilot, "jobs")
+    app = pilot.app
+    select(app, "jobs", job_id)
+    await pilot.press("enter")
+
+    def shown() -> bool:
+        screen = app.screen
+        return isinstance(screen, JobDetailScreen) and screen.query_one("#output", OutputView).line_count == lines
+
+    await wait_until(pilot, shown, message=f"the detail of {job_id}")
+    await pilot.pause()
+
+
+def test_job_detail_renders_hostile_output_safely(snap_compare, app, seeded, clock):
+    """Colours show as colours; clears, cursor moves, titles and the rest leave no mark."""
+    add_finished_job(seeded, clock, "hostile", "sh ./hostile.sh", HOSTILE_OUTPUT)
+
+    async def run_before(pilot: Pilot) -> None:
+        await _open_detail(pilot, "hostile", len(HOSTILE_LINES))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_job_detail_renders_hostile_output_safely_at_80x24(snap_compare, app, seeded, clock):
+    add_finished_job(seeded, clock, "hostile", "sh ./hostile.sh", HOSTILE_OUTPUT)
+
+    async def run_before(pilot: Pilot) -> None:
+        await _open_detail(pilot, "hostile", len(HOSTILE_LINES))
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def _paused_follow(app, seeded):
+    lines = b"".join(b"step %d: compiling module_%03d.py\n" % (i, i) for i in range(1, 201))
+    seeded.queue.save_output("deploy-web", 1, lines, len(lines), W_BUSY)
+
+    async def run_before(pilot: Pilot) -> None:
+        await _open_detail(pilot, "deploy-web", 200)
+        view = app.screen.query_one("#output", OutputView)
+        await wait_until(pilot, lambda: view.scroll_y == view.max_scroll_y > 0, message="the view at the end")
+        await pilot.press("pageup")
+        await wait_until(pilot, lambda: not view.following)
+        await pilot.pause()
+
+    return run_before
+
+
+def test_job_detail_with_following_paused(snap_compare, app, seeded):
+    assert snap_compare(app, terminal_size=SIZE, run_before=_paused_follow(app, seeded))
+
+
+def test_job_detail_with_following_paused_at_80x24(snap_compare, app, seeded):
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_paused_follow(app, seeded))
+
+
+def _first_use_app(core, store_url, clock):
+    """A new user's store: three jobs enqueued, no worker ever started."""
+    for i, command in enumerate(("make test", "./build.sh", "python -m pytest --color=yes tests/")):
+        clock.advance(1)
+        core.queue.enqueue([JobSpec(command, id=f"job-{i + 1}", cwd=CWD)], core.config.settings())
+    return make_app(store_url, clock=clock, poll_interval=0, process_stats=False)
+
+
+def test_no_workers_hint(snap_compare, core, store_url, clock):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+
+    assert snap_compare(_first_use_app(core, store_url, clock), terminal_size=SIZE, run_before=run_before)
+
+
+def test_no_workers_hint_at_80x24(snap_compare, core, store_url, clock):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+
+    assert snap_compare(_first_use_app(core, store_url, clock), terminal_size=(80, 24), run_before=run_before)

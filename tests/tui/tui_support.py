@@ -248,3 +248,52 @@ def wait_for(pred: Callable[[], Any], timeout: float = 10.0, message: str = "") 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {message or pred} (last: {result!r})")
         time.sleep(0.05)
+
+
+# ── job output that tries to take over the terminal ────────────────────────────────────────
+
+TITLE_PAYLOAD = b"pwned-title"
+CLIPBOARD_PAYLOAD = b"cHduZWQtY2xpcGJvYXJk"  # base64 of "pwned-clipboard"
+LONG_LINE = 10_000
+
+# Every kind of escape or control a job can print, with ordinary colours, a progress bar, invalid
+# UTF-8, tabs and a 10,000-character line. `queuectl logs` would print it raw; the TUI must not.
+HOSTILE_OUTPUT = (
+    b"before\n"
+    b"\x1b[2J\x1b[H"                                   # clear the screen, cursor home
+    b"\x1b[5;40HHIJACK\n"                              # cursor to row 5, column 40
+    b"\x1b]0;" + TITLE_PAYLOAD + b"\x07"               # OSC 0: set the window title
+    b"\x1b]52;c;" + CLIPBOARD_PAYLOAD + b"\x07"        # OSC 52: write the clipboard
+    b"\x1bPdcs-payload\x1b\\\x1b_apc-payload\x1b\\\x1b^pm-payload\x1b\\\x1bXsos-payload\x1b\\"
+    b"bell\x07 back\x08space c1[\xc2\x85\xc2\x90q\xc2\x9c]\n"   # BEL, BS, C1 NEL, C1 DCS … ST
+    b"\x1b[31mred\x1b[0m plain \x1b[1;32mbold green\x1b[0m \x1b[44mon blue\x1b[49m after \x1b[7mreverse\x1b[m\n"
+    b"progress  10%\rprogress  50%\rprogress 100%\n"
+    b"bad utf-8: \xff\xfe end\n"
+    b"tab\tseparated\tcolumns\n"
+    b"long:" + b"x" * LONG_LINE + b"\n"
+    b"after\n"
+)
+HOSTILE_LINES = [
+    "before",
+    "HIJACK",
+    "bell backspace c1[]",
+    "red plain bold green on blue after reverse",
+    "progress 100%",
+    "bad utf-8: \ufffd\ufffd end",
+    "tab     separated       columns",
+    "long:" + "x" * LONG_LINE,
+    "after",
+]
+
+
+def add_finished_job(core: Core, clock: FrozenClock, job_id: str, command: str, output: bytes, *,
+                     exit_code: int = 0, worker: str = W_BUSY) -> None:
+    """A job that ran (on a fake worker, frozen clock) and printed `output`; claimed ahead of the
+    seeded pending jobs by its priority."""
+    q, config = core.queue, core.config
+    q.enqueue([JobSpec(command, id=job_id, priority=100, cwd=CWD)], config.settings())
+    claimed = q.claim(worker)
+    assert claimed is not None and claimed.id == job_id, claimed
+    start = RunStart(HOST, 5300, None, clock.now())
+    q.finish(claimed, worker, start, exit_code=exit_code, error=None if exit_code == 0 else f"exit code {exit_code}",
+             output=output, output_bytes=len(output), settings=config.settings())

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
+from queuectl.safe_text import one_line
+
 
 class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
@@ -15,17 +17,21 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, confirm_label: str = "Yes") -> None:
+    def __init__(self, question: str, confirm_label: str = "Yes", cancel_label: str = "Cancel", *, hint: str = "") -> None:
         super().__init__()
         self.question = question
         self.confirm_label = confirm_label
+        self.cancel_label = cancel_label
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
-            yield Label(self.question, id="question", markup=False)
+            yield Label(one_line(self.question), id="question", markup=False)
+            if self.hint:
+                yield Label(self.hint, classes="hint", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.confirm_label} (y)", variant="error", id="yes")
-                yield Button("Cancel (n)", id="no")
+                yield Button(f"{self.cancel_label} (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()  # Enter on a destructive question means no

@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Label
 
 from queuectl.core.errors import InvalidInput, QueuectlError
 from queuectl.core.specs import parse_duration
+from queuectl.safe_text import one_line
 
 FIELDS = (
     ("command", "Command", "sh -c command, e.g. make test"),
@@ -104,7 +105,7 @@ class EnqueueScreen(ModalScreen[str | None]):
         self.app.call_from_thread(self.dismiss, job_id)
 
     def show_error(self, message: str) -> None:
-        self.query_one("#error", Label).update(message)
+        self.query_one("#error", Label).update(one_line(message))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

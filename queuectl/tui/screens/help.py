@@ -25,6 +25,10 @@ class HelpScreen(ModalScreen[None]):
             table.add_row("1-7", "jobs", "Filter: all, pending, processing, completed, failed, dead, cancelled")
             table.add_row("f1-f4", "everywhere", "Jobs, DLQ, Workers, Settings tabs")
             table.add_row("ctrl+p", "everywhere", "Command palette: every action by name")
+            table.add_row("home/end", "tables", "First / last row")
+            table.add_row("f, end", "job view", "Follow the output again (scrolling up pauses following)")
+            table.add_row("w", "job view", "Wrap long output lines, or not")
+            table.add_row("ctrl+c", "everywhere", "Quit, as q")
             yield table
             yield Label("Esc to close", classes="hint")
 

@@ -1,21 +1,39 @@
-"""One job: every field, its runs, and the output of the selected run, followed live while it runs."""
+"""One job: every field, its runs, and the output of the selected run, kept live while the screen is open.
+
+It polls whatever the job's state (a retry from here starts a new run it must show); the output is
+fetched again only when its run or its size changed, and decoded off the UI thread.
+"""
 
 from __future__ import annotations
 
+import threading
+
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Log, Static
+from textual.widgets import Footer, Static
 
 from queuectl import render
 from queuectl.core.errors import QueuectlError
 from queuectl.core.records import iso
+from queuectl.safe_text import one_line
+from queuectl.tui.output_feed import FeedUpdate, OutputFeed
+from queuectl.tui.service import JobDetail
 from queuectl.tui.viewmodel import styled_state
+from queuectl.tui.widgets.keyed_table import KeyedTable
+from queuectl.tui.widgets.output_view import OutputView
 
 REFRESH_S = 0.5
+RUN_COLUMNS = ("Run", "Took", "Exit", "Error", "Started", "Worker", "Host", "Attempt")
+
+
+def _when(ts: float, now: float) -> str:
+    """The age first (it is what ticks and what a user reads), then the time to the second."""
+    return f"{render.age(ts, now)} ({(iso(ts) or '')[:19]}Z)"
 
 
 class JobDetailScreen(Screen[None]):
@@ -24,14 +42,19 @@ class JobDetailScreen(Screen[None]):
         Binding("r", "app.retry_job", "Retry"),
         Binding("k", "app.kill_job", "Kill"),
         Binding("d", "app.delete_job", "Delete"),
+        Binding("f", "toggle_follow", "Follow"),
+        Binding("w", "toggle_wrap", "Wrap"),
     ]
 
     def __init__(self, job_id: str) -> None:
         super().__init__()
         self.job_id = job_id
         self.run_number: int | None = None  # None follows the latest run
-        self._shown: tuple[int, int] | None = None  # (run number, bytes shown)
-        self._run_keys: list[int] = []
+        self.job_state: str | None = None
+        self._feed = OutputFeed()
+        self._feed_lock = threading.Lock()  # a reload may start while the previous one still decodes
+        self._seen: tuple[int, int] | None = None  # (run, output bytes) decoded so far
+        self._title = "Output"
 
     @property
     def selected_job_id(self) -> str:
@@ -40,94 +63,148 @@ class JobDetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="detail"):
             with Horizontal(id="detail-top"):
-                yield Static(id="fields")
-                yield DataTable(id="runs", cursor_type="row")
-            yield Static("Output", id="output-title")
-            yield Log(id="output", highlight=False)
+                with VerticalScroll(id="fields-box"):
+                    yield Static(id="fields")
+                yield KeyedTable(RUN_COLUMNS, id="runs")
+            yield Static("Output", id="output-title", markup=False)
+            yield OutputView(id="output")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#runs", DataTable).add_columns("Run", "Attempt", "Worker", "Host", "Started", "Took", "Exit", "Error")
+        self.query_one("#output", OutputView).focus()
         self.load()
+
+    def follow_latest_run(self) -> None:
+        """Show the newest run's output again (after a retry from here)."""
+        self.run_number = None
+        self.query_one("#output", OutputView).following = True
+        self.load()
+
+    # ── loading ─────────────────────────────────────────────────────────────────────────────
 
     @work(thread=True, exclusive=True, group="detail")
     def load(self) -> None:
-        try:
-            detail = self.app.service.detail(self.job_id, self.run_number)
-        except QueuectlError as exc:
-            self.app.call_from_thread(self._gone, str(exc))
-            return
-        self.app.call_from_thread(self._show, detail)
+        with self._feed_lock:
+            try:
+                detail = self.app.service.detail(self.job_id, self.run_number, seen=self._seen)
+            except QueuectlError as exc:
+                self.app.call_from_thread(self._gone, str(exc))
+                return
+            except Exception as exc:  # the store is busy or gone: say so, keep polling
+                self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {exc}")
+                return
+            update: FeedUpdate | None = None
+            if detail.output is not None:
+                update = self._feed.feed(detail.output)
+                self._seen = (detail.output.number, detail.output.output_bytes)
+            elif not detail.output_unchanged:
+                self._seen = None
+            self.app.call_from_thread(self._show, detail, update)
 
     def _gone(self, message: str) -> None:
-        self.notify(message, severity="warning")
+        self.notify(one_line(message), severity="warning")
         self.dismiss(None)
 
-    def _show(self, detail) -> None:
+    def _failed(self, message: str) -> None:
+        self.notify(one_line(message), title="store", severity="error", timeout=3)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self.is_attached:
+            self.set_timer(REFRESH_S, self.load, name="detail poll")
+
+    def _show(self, detail: JobDetail, update: FeedUpdate | None) -> None:
         if not self.is_attached:
             return
-        job, now = detail.job, self.app.clock.now()
-        fields = [
-            ("id", job.id), ("state", styled_state(job.state)), ("command", job.command),
-            ("attempts", f"{job.attempts} of {job.max_retries + 1}"), ("priority", str(job.priority)),
-            ("queue", job.queue), ("timeout", "none" if not job.timeout else render.duration(job.timeout)),
-            ("cwd", job.cwd or "-"), ("env", ", ".join(sorted(job.env)) if job.env else "-"),
-            ("created", f"{iso(job.created_at)} ({render.age(job.created_at, now)})"),
-            ("run at", f"{iso(job.run_at)} ({render.age(job.run_at, now)})"),
-            ("worker", job.worker_id or "-"), ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
-            ("last error", job.last_error or "-"),
-        ]
-        from rich.table import Table
+        now = self.app.clock.now()
+        self.job_state = detail.job.state
+        self._show_fields(detail, now)
+        self._show_runs(detail, now)
+        self._show_output(detail, update)
+        self.app.refresh_bindings()  # what r and k can do follows the job's state
+        self._schedule()
 
+    def _show_fields(self, detail: JobDetail, now: float) -> None:
+        job = detail.job
+        # exit code and last error come first: on a small terminal they are what the user came for
+        fields: list[tuple[str, str | Text]] = [
+            ("id", one_line(job.id)), ("state", styled_state(job.state)),
+            ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
+            ("last error", one_line(job.last_error or "-")), ("command", one_line(job.command)),
+            ("attempts", f"{job.attempts} of {job.max_retries + 1}"), ("priority", str(job.priority)),
+            ("queue", one_line(job.queue)), ("timeout", "none" if not job.timeout else render.duration(job.timeout)),
+            ("cwd", one_line(job.cwd or "-")), ("env", one_line(", ".join(sorted(job.env))) if job.env else "-"),
+            ("created", _when(job.created_at, now)), ("run at", _when(job.run_at, now)),
+            ("worker", one_line(job.worker_id or "-")),
+        ]
         grid = Table.grid(padding=(0, 1))
-        grid.add_column(style="bold")
+        grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
         for name, value in fields:
             grid.add_row(name, value if isinstance(value, Text) else Text(value))
         self.query_one("#fields", Static).update(grid)
-        runs = self.query_one("#runs", DataTable)
-        keys = [r.number for r in detail.runs]
-        if keys != self._run_keys:
-            runs.clear()
-            for r in detail.runs:
-                runs.add_row(
-                    str(r.number), str(r.attempt), r.worker_id, Text(r.host), render.age(r.started_at, now),
-                    render.duration(r.duration) if r.finished_at else "running",
-                    "-" if r.exit_code is None else str(r.exit_code), Text(r.error or "-"), key=str(r.number),
-                )
-            self._run_keys = keys
-            if keys and self.run_number is None:
-                runs.move_cursor(row=len(keys) - 1)
-        self._show_output(detail.output)
-        running = detail.output is not None and not detail.output.finished
-        if running or job.state in ("pending", "processing", "failed"):
-            self.set_timer(REFRESH_S, self.load)
 
-    def _show_output(self, out) -> None:
-        log = self.query_one("#output", Log)
-        title = self.query_one("#output-title", Static)
-        if out is None:
-            title.update("Output: no run yet")
-            log.clear()
-            self._shown = None
-            return
-        state = "running" if not out.finished else "finished"
-        truncated = f", last {render.size(len(out.output))} of {render.size(out.output_bytes)}" if out.output_bytes > len(out.output) else ""
-        title.update(f"Output of run {out.number} ({state}{truncated})")
-        shown_run, shown_bytes = self._shown or (None, 0)
-        if shown_run == out.number and out.output_bytes >= shown_bytes:
-            new = out.output_bytes - shown_bytes
-            if new and new <= len(out.output):
-                log.write(out.output[-new:].decode("utf-8", "replace"))
-        else:
-            log.clear()
-            log.write(out.output.decode("utf-8", "replace"))
-        self._shown = (out.number, out.output_bytes)
+    def _show_runs(self, detail: JobDetail, now: float) -> None:
+        runs = self.query_one("#runs", KeyedTable)
+        rows = [
+            (str(r.number), (
+                str(r.number), render.duration(r.duration) if r.finished_at else "running",
+                "-" if r.exit_code is None else str(r.exit_code), Text(one_line(r.error or "-")),
+                render.age(r.started_at, now), one_line(r.worker_id), Text(one_line(r.host)), str(r.attempt),
+            ))
+            for r in detail.runs
+        ]
+        added = len(rows) > runs.row_count
+        runs.sync(rows)
+        if rows and self.run_number is None and (added or runs.cursor_row != len(rows) - 1):
+            runs.move_cursor(row=len(rows) - 1)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def _show_output(self, detail: JobDetail, update: FeedUpdate | None) -> None:
+        view = self.query_one("#output", OutputView)
+        out = detail.output
+        if out is None and not detail.output_unchanged:
+            self._title = "Output: no run yet"
+            view.clear()
+        if update is not None and out is not None:
+            if update.reset:
+                view.clear()
+            view.append(update.lines, update.partial)
+            state = "running" if not out.finished else "finished"
+            cut = len(out.output) < out.output_bytes
+            kept = f", last {render.size(len(out.output))} of {render.size(out.output_bytes)}" if cut else ""
+            self._title = f"Output of run {out.number} ({state}{kept})"
+        self._show_title()
+
+    def _show_title(self) -> None:
+        view = self.query_one("#output", OutputView)
+        title = Text(self._title)
+        if not view.following:
+            title.append("   following paused — End to resume", style="bold yellow")
+        if view.wrap:
+            title.append("   wrapped", style="dim")
+        self.query_one("#output-title", Static).update(title)
+
+    def on_output_view_follow_changed(self, event: OutputView.FollowChanged) -> None:
+        self._show_title()
+
+    # ── keys ────────────────────────────────────────────────────────────────────────────────
+
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         self.run_number = int(event.row_key.value)
-        self._shown = None
+        self.query_one("#output", OutputView).following = True
         self.load()
+
+    def action_toggle_follow(self) -> None:
+        view = self.query_one("#output", OutputView)
+        if view.following:
+            view.following = False
+        else:
+            view.action_follow()
+
+    def action_toggle_wrap(self) -> None:
+        view = self.query_one("#output", OutputView)
+        view.wrap = not view.wrap
+        self._show_title()
 
     def action_close(self) -> None:
         self.dismiss(None)

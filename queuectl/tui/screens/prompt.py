@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
 from queuectl.core.errors import QueuectlError
+from queuectl.safe_text import one_line
 
 
 class PromptScreen(ModalScreen[object | None]):
@@ -47,7 +48,7 @@ class PromptScreen(ModalScreen[object | None]):
         self.app.call_from_thread(self.dismiss, result)
 
     def _show_error(self, message: str) -> None:
-        self.query_one("#error", Label).update(message)
+        self.query_one("#error", Label).update(one_line(message))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

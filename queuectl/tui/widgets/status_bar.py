@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 from queuectl.tui.viewmodel import QueueSnapshot, status_line
@@ -13,11 +14,17 @@ class StatusBar(Static):
     """
 
     _snapshot: QueueSnapshot | None = None
+    _shown: Text | None = None
 
     def show_snapshot(self, snapshot: QueueSnapshot) -> None:
         self._snapshot = snapshot
-        self.update(status_line(snapshot, self.size.width or 120))
+        self._show(status_line(snapshot, self.size.width or 120))
 
     def on_resize(self) -> None:
         if self._snapshot is not None:
-            self.update(status_line(self._snapshot, self.size.width))
+            self._show(status_line(self._snapshot, self.size.width))
+
+    def _show(self, line: Text) -> None:
+        if line != self._shown:  # an update lays the screen out again: only when it changed
+            self._shown = line
+            self.update(line)
