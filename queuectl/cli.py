@@ -1200,7 +1200,7 @@ def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
     Example:
       queuectl worker list
     """
-    from queuectl.core.supervisor import process_stats
+    from queuectl.core.process_stats import process_stats
 
     settings = ctx.config().settings()
     workers = ctx.registry().list(include_stopped=include_stopped, worker_timeout=settings.worker_timeout)

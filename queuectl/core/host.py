@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 # Tests of several hosts on one machine set this; nothing else should.
 HOST_ENV = "QUEUECTL_HOST_ID"
-_CREATE_TIME_TOLERANCE = 0.05  # create times are kept in clock ticks (10 ms)
+CREATE_TIME_TOLERANCE_S = 0.05  # create times are kept in clock ticks (10 ms)
 
 
 def host_id() -> str:
@@ -61,7 +61,7 @@ def is_same_process(pid: int | None, created_at: float | None) -> bool:
     if not pid or created_at is None:
         return False
     actual = create_time(pid)
-    return actual is not None and abs(actual - created_at) < _CREATE_TIME_TOLERANCE
+    return actual is not None and abs(actual - created_at) < CREATE_TIME_TOLERANCE_S
 
 
 def signal_if_ours(pid: int | None, created_at: float | None, signum: int) -> bool:

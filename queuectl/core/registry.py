@@ -5,6 +5,7 @@ A worker's row is how every other process (CLI, TUI, other hosts) sees it and ta
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -16,6 +17,11 @@ from queuectl.core.states import LIVE_WORKER_STATES, WorkerState, sql_in
 
 _LIVE = sql_in(LIVE_WORKER_STATES)
 WORKER_ROW_RETENTION = 7 * 86400.0  # how long `worker list --all` remembers a stopped or lost worker
+
+
+def new_worker_id() -> str:
+    """A fresh worker id: the supervisor names a worker before it spawns it, the worker itself otherwise."""
+    return "w-" + secrets.token_hex(4)
 
 
 class Control(NamedTuple):

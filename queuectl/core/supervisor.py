@@ -1,4 +1,4 @@
-"""Start detached worker processes, stop workers through the store, list them with process stats.
+"""Start detached worker processes and stop workers through the store.
 
 Used alike by the CLI and the TUI: a worker never inherits the caller's terminal, and it keeps
 running after the caller exits.
@@ -13,29 +13,23 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from queuectl.core import paths
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.db import Store
 from queuectl.core.errors import QueuectlError
 from queuectl.core.host import host_id, signal_if_ours
-from queuectl.core.records import WorkerInfo
-from queuectl.core.registry import WorkerRegistry
+# Re-exported: queuectl/tui/service.py imports process_stats from here until the TUI moves to process_stats.
+from queuectl.core.process_stats import ProcessStats as ProcessStats, process_stats as process_stats
+from queuectl.core.registry import WorkerRegistry, new_worker_id
 from queuectl.core.rescue import Rescued, recover_dead_local_workers
 from queuectl.core.states import LIVE_WORKER_STATES
-from queuectl.core.worker import new_worker_id
 
 START_TIMEOUT = 20.0
 
 
 class WorkerStartFailed(QueuectlError):
     """A worker process exited or never registered."""
-
-
-class ProcessStats(NamedTuple):
-    cpu_percent: float | None
-    rss_bytes: int | None
 
 
 def _log_tail(path: Path, lines: int = 5) -> str:
@@ -137,48 +131,3 @@ def _settle_time(store: Store) -> float:
     from queuectl.core.config import ConfigStore
 
     return ConfigStore(store).settings().kill_grace + 3.0
-
-
-_WATCHED: dict[tuple[int, float], object] = {}  # psutil.Process per worker, kept between calls
-
-
-def process_stats(workers: Sequence[WorkerInfo], sample: float = 0.1) -> dict[str, ProcessStats]:
-    """CPU % and RSS of live workers on this host, verified by create time.
-
-    CPU % is measured since the previous call for the same worker (the TUI polls every second);
-    a worker seen for the first time is sampled over `sample` seconds, or shows no CPU figure yet
-    when `sample` is 0 (psutil's first reading of a process is always 0.0).
-    """
-    import psutil
-
-    here = host_id()
-    procs: dict[str, tuple[psutil.Process, bool]] = {}
-    for w in workers:
-        if w.host != here or w.state not in LIVE_WORKER_STATES:
-            continue
-        key = (w.pid, w.pid_created_at)
-        proc = _WATCHED.get(key)
-        if proc is not None:
-            procs[w.id] = (proc, True)
-            continue
-        try:
-            proc = psutil.Process(w.pid)
-            if abs(proc.create_time() - w.pid_created_at) < 0.05:
-                proc.cpu_percent(None)  # starts the measurement
-                _WATCHED[key] = proc
-                procs[w.id] = (proc, False)
-        except psutil.Error:
-            continue
-    if sample > 0 and any(not seen for _, seen in procs.values()):
-        time.sleep(sample)
-    stats = {}
-    for worker_id, (proc, seen) in procs.items():
-        try:
-            cpu = proc.cpu_percent(None) if seen or sample > 0 else None
-            stats[worker_id] = ProcessStats(cpu, proc.memory_info().rss)
-        except psutil.Error:
-            stats[worker_id] = ProcessStats(None, None)
-    live = {(w.pid, w.pid_created_at) for w in workers}
-    for key in [k for k in _WATCHED if k not in live]:
-        del _WATCHED[key]
-    return stats

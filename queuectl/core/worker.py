@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import select
 import signal
 import sqlite3
@@ -26,7 +25,7 @@ from queuectl.core.host import create_time, host_id
 from queuectl.core.jobcgroup import WorkerCgroup
 from queuectl.core.queue import FinishResult, Holding, JobQueue
 from queuectl.core.records import ClaimedJob, RunStart
-from queuectl.core.registry import Control, WorkerRegistry
+from queuectl.core.registry import Control, WorkerRegistry, new_worker_id
 from queuectl.core.rescue import rescue_lost_workers
 from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
 from queuectl.core.settings import Settings
@@ -61,10 +60,6 @@ def _never_passes(exc: BaseException) -> bool:
         return True
     cause = exc.__cause__ or exc.__context__
     return str(getattr(cause, "pgcode", None) or "").startswith("22")  # PostgreSQL's class 22: data exception
-
-
-def new_worker_id() -> str:
-    return "w-" + secrets.token_hex(4)
 
 
 class StopWorker(Exception):
