@@ -15,9 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from queuectl.core.orm import peewee
-
 from queuectl.core.errors import InvalidInput, StoreUnavailable
+from queuectl.core.orm import peewee
 
 # A writer waits this long for the lock before giving up; CLI commands then exit 1 with a message,
 # workers log and retry.
@@ -180,7 +179,9 @@ def _check_sqlite_path(path: Path) -> None:
     folder = path.parent
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
-        raise StoreUnavailable(f"the store's folder {folder} {what} (store {path}); check the path, or create the folder")
+        raise StoreUnavailable(
+            f"the store's folder {folder} {what} (store {path}); check the path, or create the folder"
+        )
     check_private_dir(folder, "the store's folder")
     try:
         st = os.lstat(path)
@@ -237,7 +238,9 @@ def _open_postgresql(url: str, durable: bool, busy_timeout: float) -> Store:
     try:
         use_psycopg2()
     except ImportError:
-        raise StoreUnavailable("a PostgreSQL store needs the postgres extra: pip install 'queuectl[postgres]'") from None
+        raise StoreUnavailable(
+            "a PostgreSQL store needs the postgres extra: pip install 'queuectl[postgres]'"
+        ) from None
     dsn = "postgresql://" + url.split("://", 1)[1]
     db = peewee.PostgresqlDatabase(
         dsn, connect_timeout=5,

@@ -107,9 +107,8 @@ class WorkerRegistry:
         now = self.clock.now()
         with self.store.write():
             self.store.execute(
-                self.store.sql(
-                    f"UPDATE worker SET state = 'stopped', stopped_at = ?, heartbeat_at = ? WHERE id = ? AND state IN {_LIVE}"
-                ),
+                "UPDATE worker SET state = 'stopped', stopped_at = ?, heartbeat_at = ? "
+                f"WHERE id = ? AND state IN {_LIVE}",
                 (now, now, worker_id),
             )
 
@@ -117,9 +116,7 @@ class WorkerRegistry:
         """Declare a worker lost unless it heartbeat since we looked (the fence against a slow but live one)."""
         now = self.clock.now()
         cursor = self.store.execute(
-            self.store.sql(
-                f"UPDATE worker SET state = 'lost', stopped_at = ? WHERE id = ? AND state IN {_LIVE} AND heartbeat_at = ?"
-            ),
+            f"UPDATE worker SET state = 'lost', stopped_at = ? WHERE id = ? AND state IN {_LIVE} AND heartbeat_at = ?",
             (now, worker_id, seen_heartbeat_at),
         )
         return cursor.rowcount == 1
@@ -150,7 +147,7 @@ class WorkerRegistry:
         return targets
 
     def _exists(self, worker_id: str) -> bool:
-        return self.store.execute(self.store.sql("SELECT 1 FROM worker WHERE id = ?"), (worker_id,)).fetchone() is not None
+        return self.store.execute("SELECT 1 FROM worker WHERE id = ?", (worker_id,)).fetchone() is not None
 
     def live(self) -> list[WorkerRow]:
         """Workers that claim to be running (they may be silently dead: rescue decides)."""
@@ -163,7 +160,7 @@ class WorkerRegistry:
         if not worker_ids:
             return {}
         marks = ", ".join("?" * len(worker_ids))
-        rows = self.store.execute(self.store.sql(f"SELECT id, state FROM worker WHERE id IN ({marks})"), list(worker_ids))
+        rows = self.store.execute(f"SELECT id, state FROM worker WHERE id IN ({marks})", list(worker_ids))
         return dict(rows.fetchall())
 
     def list(self, *, include_stopped: bool = False, worker_timeout: float | None = None) -> list[WorkerInfo]:

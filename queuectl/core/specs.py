@@ -7,10 +7,10 @@ InvalidInput subclass whose message names the field (and the job or line, in a b
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
 import math
 import re
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import NamedTuple, TypeGuard
 
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec
@@ -159,7 +159,7 @@ def _epoch_from_iso(text: str, original: object) -> float:
     try:
         moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return moment.timestamp()
     except (ValueError, OverflowError, OSError):
         raise InvalidJobSpec(
@@ -305,7 +305,7 @@ def _parse_ndjson(text: str, now: float, defaults: Mapping[str, object] | None) 
         objects = None
     if objects is not None and len(objects) == len(lines):
         specs = []
-        for (number, _), obj in zip(lines, objects):
+        for (number, _), obj in zip(lines, objects, strict=True):
             try:
                 specs.append(spec_from_mapping(obj, now, defaults))
             except InvalidInput as exc:

@@ -19,8 +19,10 @@ from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.db import Store
 from queuectl.core.errors import QueuectlError
 from queuectl.core.host import host_id, signal_if_ours
+
 # Re-exported: queuectl/tui/service.py imports process_stats from here until the TUI moves to process_stats.
-from queuectl.core.process_stats import ProcessStats as ProcessStats, process_stats as process_stats
+from queuectl.core.process_stats import ProcessStats as ProcessStats
+from queuectl.core.process_stats import process_stats as process_stats
 from queuectl.core.registry import WorkerRegistry, new_worker_id
 from queuectl.core.rescue import Rescued, recover_dead_local_workers
 from queuectl.core.states import LIVE_WORKER_STATES
@@ -88,7 +90,8 @@ def start_workers(
 
 def stop_workers(
     store: Store, worker_ids: Sequence[str] | None = None, *, force: bool = False, wait: bool = False,
-    timeout: float | None = None, clock: Clock = SYSTEM_CLOCK, on_rescued: Callable[[list[Rescued]], None] | None = None,
+    timeout: float | None = None, clock: Clock = SYSTEM_CLOCK,
+    on_rescued: Callable[[list[Rescued]], None] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Ask workers to stop (all live ones by default); with `wait`, block until they have.
 

@@ -16,13 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from queuectl.core.orm import peewee
-
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import ConfigStore
 from queuectl.core.db import Store, describe_db_error
 from queuectl.core.host import create_time, host_id
 from queuectl.core.jobcgroup import WorkerCgroup
+from queuectl.core.orm import peewee
 from queuectl.core.queue import FinishResult, Holding, JobQueue
 from queuectl.core.records import ClaimedJob, RunStart
 from queuectl.core.registry import Control, WorkerRegistry, new_worker_id
@@ -124,7 +123,9 @@ class Worker:
             try:
                 return call()
             except _STORE_ERRORS as exc:
-                log.warning("store error while %s: %s; retrying in %.1fs", what, describe_db_error(exc, self.store), delay)
+                log.warning(
+                    "store error while %s: %s; retrying in %.1fs", what, describe_db_error(exc, self.store), delay
+                )
                 self._reset_connection()
             if give_up_on_stop and self.stop_requested:
                 raise StopWorker()

@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
+import queuectl.core.migrations as migrations
 from queuectl.core.db import open_store
 from queuectl.core.errors import StoreUnavailable
-import queuectl.core.migrations as migrations
 from queuectl.core.migrations import LATEST, m0001_initial, m0002_job_counts, m0003_count_shard_lock, schema_version
 from queuectl.core.queue import JobQueue
 from queuectl.core.settings import Settings

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import time
 
-from queuectl.core.host import create_time, host_id
-from queuectl.core.registry import WorkerRegistry
 from queuectl.core import process_stats as process_stats_module
+from queuectl.core.host import create_time, host_id
 from queuectl.core.process_stats import process_stats
+from queuectl.core.registry import WorkerRegistry
 
 
 def _busy(seconds: float) -> None:

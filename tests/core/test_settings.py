@@ -211,7 +211,9 @@ INVALID = [
     ),
     pytest.param("log_max_bytes", "1073741825", "log_max_bytes: must be an integer", id="log_max_bytes-too-big"),
     # 1 GiB was allowed: SQLite refuses a blob over 1,000,000,000 bytes (issue 13, item 7)
-    pytest.param("log_max_bytes", "1000000000", "log_max_bytes: must be an integer", id="log_max_bytes-over-sqlite-blob"),
+    pytest.param(
+        "log_max_bytes", "1000000000", "log_max_bytes: must be an integer", id="log_max_bytes-over-sqlite-blob"
+    ),
     pytest.param("log_max_bytes", "1e3", "log_max_bytes: must be an integer", id="log_max_bytes-exponent-below-min"),
     pytest.param("log_max_bytes", "1MB", "log_max_bytes: must be an integer", id="log_max_bytes-unit"),
     pytest.param("log-max-bytes", "0x400", "log_max_bytes: must be an integer", id="log_max_bytes-hex-dashed-key"),

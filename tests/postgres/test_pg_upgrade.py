@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+
 def _version_1_store(url: str, work: str) -> None:
     """A store at schema version 1 (before job counts), with one waiting job."""
     from queuectl.core.db import open_store
