@@ -41,7 +41,7 @@ class Ctx:
 
     def store(self, durable: bool = True, recover: bool = True):  # -> Store
         if self._store is None:
-            from queuectl.core.db import open_store
+            from queuectl.core.store import open_store
 
             self._store = open_store(self.db_url, durable=durable)
             _OPENED.append(self._store)
@@ -115,7 +115,7 @@ def _parse_duration_option(name: str, value: str | None) -> float | None:
 
 def _complete_job_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     try:
-        from queuectl.core.db import open_store
+        from queuectl.core.store import open_store
 
         url = ctx.find_root().params.get("db_url")
         store = open_store(url, migrate=False)

@@ -4,9 +4,10 @@ import pytest
 
 from queuectl.core.clock import FrozenClock
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import Store, open_store
+from queuectl.core.db import Store
 from queuectl.core.queue import JobQueue
 from queuectl.core.registry import WorkerRegistry
+from queuectl.core.store import open_store
 
 
 @pytest.fixture

@@ -44,8 +44,8 @@ __all__ = [
 # db.BUSY_TIMEOUT_S (10 s, not configurable by environment or setting) to 0.5 s, so a test can hold
 # the write lock "longer than the busy timeout" without waiting 10 s. Only the timeout changes.
 SHORT_BUSY_CLI = (
-    "import sys, queuectl.core.db as d; "
-    "d.open_store.__kwdefaults__['busy_timeout'] = float(__import__('os').environ.get('RQ_BUSY', '0.5')); "
+    "import sys, queuectl.core.store as s; "
+    "s.open_store.__kwdefaults__['busy_timeout'] = float(__import__('os').environ.get('RQ_BUSY', '0.5')); "
     "from queuectl.cli import main; main(sys.argv[1:])"
 )
 

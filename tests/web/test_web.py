@@ -26,10 +26,10 @@ import pytest
 from proc_support import wait_until
 from queuectl import web
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import open_store
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
 from queuectl.core.specs import JobSpec
+from queuectl.core.store import open_store
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
