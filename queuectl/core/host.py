@@ -43,8 +43,8 @@ def create_time(pid: int) -> float | None:
     """The process's start time (epoch seconds), or None if there is no such live process."""
     if pid > 0:
         fast = _proc_create_time(pid)
-        if fast is not False:
-            return fast  # type: ignore[return-value]
+        if not isinstance(fast, bool):  # False: no /proc, ask psutil
+            return fast
     import psutil
 
     try:
@@ -66,10 +66,10 @@ def is_same_process(pid: int | None, created_at: float | None) -> bool:
 
 def signal_if_ours(pid: int | None, created_at: float | None, signum: int) -> bool:
     """Send `signum` to `pid` only if it is verifiably the process we recorded."""
-    if not is_same_process(pid, created_at):
+    if pid is None or not is_same_process(pid, created_at):
         return False
     try:
-        os.kill(pid, signum)  # type: ignore[arg-type]
+        os.kill(pid, signum)
         return True
     except ProcessLookupError:
         return False
@@ -80,10 +80,10 @@ def kill_group_if_ours(pid: int | None, created_at: float | None) -> bool:
 
     Used by a rescuer: the job's worker is gone, so nobody else will end it.
     """
-    if not is_same_process(pid, created_at):
+    if pid is None or not is_same_process(pid, created_at):
         return False
     try:
-        os.killpg(pid, signal.SIGKILL)  # type: ignore[arg-type]
+        os.killpg(pid, signal.SIGKILL)
         return True
     except (ProcessLookupError, PermissionError):
         return False

@@ -92,8 +92,9 @@ def _number(raw: object, as_int: bool) -> int | float | None:
     return value if math.isfinite(value) else None
 
 
-def parse_value(key: str, raw: str | int | float) -> int | float:
-    """The validated value of a setting, from CLI text ("3", "2.5", "1e3") or a JSON value."""
+def parse_value(key: str, raw: object) -> int | float:
+    """The validated value of a setting, from CLI text ("3", "2.5", "1e3") or a JSON value (anything
+    else is refused with InvalidSetting)."""
     setting = SETTINGS[normalize_key(key)]
     as_int = setting.kind is int
     value = _number(raw, as_int)
@@ -127,7 +128,7 @@ class Settings(NamedTuple):
         for key, raw in stored.items():
             try:
                 canonical = normalize_key(key)
-                values[canonical] = parse_value(canonical, raw)  # type: ignore[arg-type]
+                values[canonical] = parse_value(canonical, raw)
             except InvalidInput:
                 continue
         return cls(**values)
