@@ -80,10 +80,6 @@ def _say_rescued(rescued_workers: Sequence[Any]) -> None:
                    + (f": {jobs}" if jobs else ""), err=True)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    raise QueuectlError(message) if code == 1 else InvalidInput(message)
-
-
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 

@@ -65,10 +65,8 @@ class WorkerRegistry:
             self._prune(now - WORKER_ROW_RETENTION)
             self._free_id(worker_id)
             self.store.execute(
-                self.store.sql(
-                    "INSERT INTO worker (id, host, pid, pid_created_at, queues, state, started_at, heartbeat_at, "
-                    "stop_force, wake_addr) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 0, ?)"
-                ),
+                "INSERT INTO worker (id, host, pid, pid_created_at, queues, state, started_at, heartbeat_at, "
+                "stop_force, wake_addr) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 0, ?)",
                 (worker_id, host, pid, pid_created_at, ",".join(queues) if queues else None, now, now, wake_addr),
             )
 
@@ -78,7 +76,7 @@ class WorkerRegistry:
         Two workers under one id would heartbeat for each other, and each one's watchdog kills
         every process carrying that id."""
         row = self.store.execute(
-            self.store.sql("SELECT state, host, pid FROM worker WHERE id = ?"), (worker_id,)
+            "SELECT state, host, pid FROM worker WHERE id = ?", (worker_id,)
         ).fetchone()
         if row is None:
             return
@@ -87,12 +85,12 @@ class WorkerRegistry:
             raise QueuectlError(f"worker id {worker_id} is in use by a live worker (pid {pid} on host {host}); "
                                 "choose another id")
         held = self.store.execute(
-            self.store.sql("SELECT id FROM job WHERE state = 'processing' AND worker_id = ? LIMIT 1"), (worker_id,)
+            "SELECT id FROM job WHERE state = 'processing' AND worker_id = ? LIMIT 1", (worker_id,)
         ).fetchone()
         if held is not None:
             raise QueuectlError(f"worker id {worker_id} still holds job {held[0]} until it is recovered; "
                                 "choose another id")
-        self.store.execute(self.store.sql("DELETE FROM worker WHERE id = ?"), (worker_id,))
+        self.store.execute("DELETE FROM worker WHERE id = ?", (worker_id,))
 
     def heartbeat(self, worker_id: str) -> Control:
         row = self.store.execute(self._heartbeat, (self.clock.now(), worker_id)).fetchone()
@@ -138,10 +136,8 @@ class WorkerRegistry:
                     targets.append(live[worker_id])
             for worker in targets:
                 self.store.execute(
-                    self.store.sql(
-                        "UPDATE worker SET state = 'stopping', stop_requested_at = coalesce(stop_requested_at, ?), "
-                        f"stop_force = ? WHERE id = ? AND state IN {_LIVE}"
-                    ),
+                    "UPDATE worker SET state = 'stopping', stop_requested_at = coalesce(stop_requested_at, ?), "
+                    f"stop_force = ? WHERE id = ? AND state IN {_LIVE}",
                     (now, 1 if force else 0, worker.id),
                 )
         return targets
@@ -191,12 +187,8 @@ class WorkerRegistry:
             ))
         return workers
 
-    def prune(self, older_than: float) -> int:
-        """Forget stopped and lost workers that ended more than `older_than` seconds ago."""
-        with self.store.write():
-            return self._prune(self.clock.now() - older_than)
-
     def _prune(self, cutoff: float) -> int:
+        """Forget stopped and lost workers that ended before `cutoff` (inside the caller's write)."""
         return self.store.execute(
-            self.store.sql("DELETE FROM worker WHERE state IN ('stopped', 'lost') AND stopped_at < ?"), (cutoff,)
+            "DELETE FROM worker WHERE state IN ('stopped', 'lost') AND stopped_at < ?", (cutoff,)
         ).rowcount

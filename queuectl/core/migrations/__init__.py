@@ -69,5 +69,5 @@ def apply_migrations(store: Store) -> int:
         for number, up in MIGRATIONS:
             if number not in applied:
                 up(store)
-                store.execute(store.sql("INSERT INTO queuectl_schema (version) VALUES (?)"), (number,))
+                store.execute("INSERT INTO queuectl_schema (version) VALUES (?)", (number,))
     return LATEST
