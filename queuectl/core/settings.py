@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from queuectl.core.errors import InvalidInput, InvalidSetting
+from queuectl.core.errors import InvalidInput, InvalidSetting, show_value
 
 
 class SettingDef(NamedTuple):
@@ -52,11 +52,6 @@ _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _INTEGER_RE = re.compile(r"[+-]?\d+")
 
 
-def _show(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _bound(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
@@ -67,7 +62,7 @@ def normalize_key(key: str) -> str:
         canonical = key.strip().lower().replace("-", "_")
         if canonical in SETTINGS:
             return canonical
-    raise InvalidSetting(f"unknown setting {_show(key)} (known: {', '.join(SETTINGS)})")
+    raise InvalidSetting(f"unknown setting {show_value(key)} (known: {', '.join(SETTINGS)})")
 
 
 def _number(raw: object, as_int: bool) -> int | float | None:
@@ -104,7 +99,7 @@ def parse_value(key: str, raw: object) -> int | float:
         what = "an integer" if as_int else "a number"
         raise InvalidSetting(
             f"{setting.key}: must be {what} between {_bound(setting.minimum)} and "
-            f"{_bound(setting.maximum)}, got {_show(raw)}"
+            f"{_bound(setting.maximum)}, got {show_value(raw)}"
         )
     return int(value) if as_int else float(value)
 
