@@ -41,7 +41,7 @@ class Ctx:
 
     def store(self, durable: bool = True, recover: bool = True):  # -> Store
         if self._store is None:
-            from queuectl.core.db import open_store
+            from queuectl.core.store import open_store
 
             self._store = open_store(self.db_url, durable=durable)
             _OPENED.append(self._store)
@@ -80,10 +80,6 @@ def _say_rescued(rescued_workers: Sequence[Any]) -> None:
                    + (f": {jobs}" if jobs else ""), err=True)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    raise QueuectlError(message) if code == 1 else InvalidInput(message)
-
-
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -115,7 +111,7 @@ def _parse_duration_option(name: str, value: str | None) -> float | None:
 
 def _complete_job_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     try:
-        from queuectl.core.db import open_store
+        from queuectl.core.store import open_store
 
         url = ctx.find_root().params.get("db_url")
         store = open_store(url, migrate=False)
@@ -437,7 +433,8 @@ clean = safe_text.one_line
 def _job_rows(jobs: Sequence[Any], now: float, colour: bool) -> list[list[str]]:
     rows = []
     for j in jobs:
-        when = render.age(j.run_at, now) if j.state in ("pending", "failed") and j.run_at > now else render.age(j.created_at, now)
+        waiting = j.state in ("pending", "failed") and j.run_at > now
+        when = render.age(j.run_at, now) if waiting else render.age(j.created_at, now)
         rows.append([
             clean(j.id), render.state(j.state, colour), f"{j.attempts}/{j.max_retries + 1}", str(j.priority),
             clean(j.queue),
@@ -463,7 +460,8 @@ def _state_option(value: str | None):
 
 
 @cli.command("list")
-@click.option("--state", "-s", "state_name", shell_complete=_complete_states, help="Only jobs in this state (pending, processing, completed, failed, dead, cancelled; all = any).")
+@click.option("--state", "-s", "state_name", shell_complete=_complete_states,
+              help="Only jobs in this state (pending, processing, completed, failed, dead, cancelled; all = any).")
 @click.option("--queue", "-q", "queue_name", help="Only jobs of this queue.")
 @click.option("--limit", "-n", type=click.IntRange(1, 100_000), help="At most this many (default 50).")
 @click.option("--all", "list_all", is_flag=True, help="Every matching job, streamed (no limit).")
@@ -524,7 +522,7 @@ def _list_all(jobs: Any, as_json: bool, state: Any) -> None:
         click.echo("\n".join(lines if shown == 0 else lines[1:]))
         # later chunks keep at least these widths: pad the headers (their line is not printed again)
         widths = [max(len(h), *(render._visible_len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-        headers = [h.ljust(w) for h, w in zip(headers, widths)]
+        headers = [h.ljust(w) for h, w in zip(headers, widths, strict=True)]
         shown += len(chunk)
     if shown == 0:
         click.echo("no jobs" + (f" in state {state}" if state else ""))
@@ -646,11 +644,12 @@ def health(ctx: Ctx, workers_needed: int, queue_name: str | None, as_json: bool)
       queuectl health
       queuectl health --workers 2 --queue emails --json
     """
+    import sqlite3
+
     from queuectl.core import health as core_health
     from queuectl.core.db import describe_db_error
     from queuectl.core.errors import StoreUnavailable
     from queuectl.core.orm import peewee
-    import sqlite3
 
     if queue_name is not None:
         _check_queues([queue_name])
@@ -658,7 +657,8 @@ def health(ctx: Ctx, workers_needed: int, queue_name: str | None, as_json: bool)
         store = ctx.store()
         result = core_health.check(store, workers_needed, queue_name)
     except (StoreUnavailable, peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error) as exc:
-        text = str(exc) if isinstance(exc, StoreUnavailable) else describe_db_error(exc, _OPENED[-1] if _OPENED else None)
+        opened = _OPENED[-1] if _OPENED else None
+        text = str(exc) if isinstance(exc, StoreUnavailable) else describe_db_error(exc, opened)
         problem = f"the store does not answer: {_one_line(text)}"
         if as_json:
             emit_json({"ok": False, "problem": problem})
@@ -1021,7 +1021,8 @@ def dlq_list(ctx: Ctx, limit: int, as_json: bool) -> None:
     click.echo(render.table(
         ["ID", "RUNS", "DIED", "EXIT", "LAST ERROR", "COMMAND"],
         [[clean(j.id), str(j.attempts), render.age(j.finished_at, now),
-          "-" if j.exit_code is None else str(j.exit_code), clean(j.last_error or "-"), clean(j.command)] for j in jobs],
+          "-" if j.exit_code is None else str(j.exit_code), clean(j.last_error or "-"),
+          clean(j.command)] for j in jobs],
         shrink=5,
     ))
 
@@ -1202,7 +1203,7 @@ def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
     Example:
       queuectl worker list
     """
-    from queuectl.core.supervisor import process_stats
+    from queuectl.core.process_stats import process_stats
 
     settings = ctx.config().settings()
     workers = ctx.registry().list(include_stopped=include_stopped, worker_timeout=settings.worker_timeout)
@@ -1226,11 +1227,13 @@ def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
         ps = stats_by_id.get(w.id)
         rows.append([
             w.id, render.state(w.state, colour), str(w.pid), w.host, w.current_job_id or "-",
-            str(ps.job_pid) if ps and ps.job_pid and w.current_job_id else "-", render.duration(now - w.started_at), render.age(w.heartbeat_at, now),
+            str(ps.job_pid) if ps and ps.job_pid and w.current_job_id else "-",
+            render.duration(now - w.started_at), render.age(w.heartbeat_at, now),
             "-" if not ps or ps.cpu_percent is None else f"{ps.cpu_percent:.0f}%",
             render.size(ps.rss_bytes) if ps else "-", ",".join(w.queues) if w.queues else "all",
         ])
-    click.echo(render.table(["ID", "STATE", "PID", "HOST", "JOB", "JOB PID", "UPTIME", "HEARTBEAT", "CPU", "RSS", "QUEUES"], rows))
+    headers = ["ID", "STATE", "PID", "HOST", "JOB", "JOB PID", "UPTIME", "HEARTBEAT", "CPU", "RSS", "QUEUES"]
+    click.echo(render.table(headers, rows))
 
 
 # ── config ──────────────────────────────────────────────────────────────────────────────────
@@ -1261,11 +1264,10 @@ def config_list(ctx: Ctx, as_json: bool) -> None:
 
     store = ctx.config()
     values = store.settings().as_dict()
-    overridden = store.overridden()
     if as_json:
         emit_json({k: values[k] for k in SETTINGS})
         return
-    rows = [[k, _fmt(values[k]) + ("" if k in overridden else ""), _fmt(d.default), d.help] for k, d in SETTINGS.items()]
+    rows = [[k, _fmt(values[k]), _fmt(d.default), d.help] for k, d in SETTINGS.items()]
     click.echo(render.table(["KEY", "VALUE", "DEFAULT", "MEANING"], rows, shrink=3))
 
 
@@ -1366,7 +1368,7 @@ def tui(ctx: Ctx, web: bool, host: str, port: int, allow_remote: bool) -> None:
     # A full-screen UI written to a file or a pipe is escape codes nobody reads (htop refuses too);
     # a --web session runs under textual-serve's web driver, which is not a terminal either.
     if not sys.stdout.isatty() and "web_driver" not in os.environ.get("TEXTUAL_DRIVER", ""):
-        fail("tui needs a terminal: standard output is not one (for a script, try: queuectl status or list)", 2)
+        raise InvalidInput("tui needs a terminal: standard output is not one (for a script, try: queuectl status or list)")
     from queuectl.tui.app import make_app
 
     app = make_app(ctx.db_url)
@@ -1451,8 +1453,9 @@ def _one_line(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the CLI: one-line errors on stderr, exit 0/1/2, never a traceback."""
-    from queuectl.core.orm import peewee
     import sqlite3
+
+    from queuectl.core.orm import peewee
 
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="queuectl", standalone_mode=False)

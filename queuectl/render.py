@@ -98,9 +98,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, shrink: int 
             for row in cells:
                 if len(row[shrink]) > widths[shrink]:
                     row[shrink] = row[shrink][: widths[shrink] - 1] + "…"
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     for row in cells:
         lines.append(
-            "  ".join(c + " " * (w - _visible_len(c)) for c, w in zip(row, widths)).rstrip()
+            "  ".join(c + " " * (w - _visible_len(c)) for c, w in zip(row, widths, strict=True)).rstrip()
         )
     return "\n".join(lines)

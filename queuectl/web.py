@@ -251,7 +251,7 @@ def serve(store_url: str, host: str = "127.0.0.1", port: int = 8000, allow_remot
                     break
                 try:
                     await asyncio.wait_for(process.wait(), grace)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 if not _group_alive(process.pid):
                     break

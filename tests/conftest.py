@@ -14,17 +14,13 @@ one store's own behaviour (the SQLite file, its locks, its WAL) says so with
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # proc_support, pg_admin: for every suite
-
-from pg_admin import ADMIN_URL, run_sql  # noqa: E402
+from pg_admin import ADMIN_URL, run_sql
 
 BACKENDS = ("sqlite", "postgresql")
 

@@ -1,10 +1,11 @@
 """Polling and process inspection shared by the suites that start real processes
-(e2e, postgres, reliability, tui). tests/conftest.py puts this folder on sys.path."""
+(e2e, postgres, reliability, tui). pytest's `pythonpath` (pyproject.toml) puts this folder on sys.path."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -25,6 +26,19 @@ def wait_until(pred: Callable[[], Any], timeout: float = 15, interval: float = 0
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {message or pred} (last: {last!r})")
         time.sleep(interval)
+
+
+def one_line_error(result: subprocess.CompletedProcess, code: int = 1) -> str:
+    """Assert `result` failed with `code` and exactly one `queuectl: error:` line on stderr (no
+    traceback, no internal error, no blank line around it); return that line."""
+    err = result.stderr
+    assert result.returncode == code, f"exit {result.returncode}, expected {code}; stderr {err!r}"
+    assert "Traceback" not in err and "Traceback" not in result.stdout and 'File "' not in err, err
+    assert "internal error" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected one stderr line, got {err!r}"
+    assert lines[0].startswith("queuectl: error: "), lines[0]
+    return lines[0]
 
 
 def ts(iso_text: str | None) -> float | None:
@@ -82,7 +96,8 @@ def processes_of_home(home: Path) -> list[psutil.Process]:
     """Live processes whose environment or command line names this QUEUECTL_HOME."""
     text = str(home)
     return processes_where(
-        lambda env, argv: env.get("QUEUECTL_HOME") == text or any(a == text or a.startswith(text + os.sep) for a in argv)
+        lambda env, argv: env.get("QUEUECTL_HOME") == text
+        or any(a == text or a.startswith(text + os.sep) for a in argv)
     )
 
 

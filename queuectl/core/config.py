@@ -13,7 +13,7 @@ PAUSED_KEY = "paused"  # not a user setting: `pause` and `resume` write it
 class ConfigStore:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._upsert = store.sql(
+        self._upsert = (
             "INSERT INTO setting (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         )
@@ -40,7 +40,7 @@ class ConfigStore:
     def reset(self, key: str) -> str:
         name = normalize_key(key)
         with self.store.write():
-            self.store.execute(self.store.sql("DELETE FROM setting WHERE key = ?"), (name,))
+            self.store.execute("DELETE FROM setting WHERE key = ?", (name,))
         return name
 
     def is_paused(self) -> bool:

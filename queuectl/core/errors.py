@@ -49,3 +49,9 @@ class InvalidTransition(QueuectlError):
 
 class StoreUnavailable(QueuectlError):
     """The store cannot be opened, read or written (busy, corrupt, full, unreachable)."""
+
+
+def show_value(value: object, limit: int = 60) -> str:
+    """A short repr of a user value for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

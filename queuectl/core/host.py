@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 # Tests of several hosts on one machine set this; nothing else should.
 HOST_ENV = "QUEUECTL_HOST_ID"
-_CREATE_TIME_TOLERANCE = 0.05  # create times are kept in clock ticks (10 ms)
+CREATE_TIME_TOLERANCE_S = 0.05  # create times are kept in clock ticks (10 ms)
 
 
 def host_id() -> str:
@@ -43,8 +43,8 @@ def create_time(pid: int) -> float | None:
     """The process's start time (epoch seconds), or None if there is no such live process."""
     if pid > 0:
         fast = _proc_create_time(pid)
-        if fast is not False:
-            return fast  # type: ignore[return-value]
+        if not isinstance(fast, bool):  # False: no /proc, ask psutil
+            return fast
     import psutil
 
     try:
@@ -61,15 +61,15 @@ def is_same_process(pid: int | None, created_at: float | None) -> bool:
     if not pid or created_at is None:
         return False
     actual = create_time(pid)
-    return actual is not None and abs(actual - created_at) < _CREATE_TIME_TOLERANCE
+    return actual is not None and abs(actual - created_at) < CREATE_TIME_TOLERANCE_S
 
 
 def signal_if_ours(pid: int | None, created_at: float | None, signum: int) -> bool:
     """Send `signum` to `pid` only if it is verifiably the process we recorded."""
-    if not is_same_process(pid, created_at):
+    if pid is None or not is_same_process(pid, created_at):
         return False
     try:
-        os.kill(pid, signum)  # type: ignore[arg-type]
+        os.kill(pid, signum)
         return True
     except ProcessLookupError:
         return False
@@ -80,10 +80,10 @@ def kill_group_if_ours(pid: int | None, created_at: float | None) -> bool:
 
     Used by a rescuer: the job's worker is gone, so nobody else will end it.
     """
-    if not is_same_process(pid, created_at):
+    if pid is None or not is_same_process(pid, created_at):
         return False
     try:
-        os.killpg(pid, signal.SIGKILL)  # type: ignore[arg-type]
+        os.killpg(pid, signal.SIGKILL)
         return True
     except (ProcessLookupError, PermissionError):
         return False

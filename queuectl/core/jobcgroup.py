@@ -116,7 +116,7 @@ class WorkerCgroup:
         self.parent = os.path.dirname(path)
 
     @classmethod
-    def enter(cls, worker_id: str) -> "WorkerCgroup | None":
+    def enter(cls, worker_id: str) -> WorkerCgroup | None:
         """Create the worker's cgroup and move this process into it; None where the machine does not allow it."""
         path = cgroup_dir(worker_id)
         if path is None or os.environ.get(OFF_ENV, "").lower() == "off":

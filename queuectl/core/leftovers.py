@@ -74,8 +74,8 @@ def candidate_pids(born_after: int | None = None) -> list[int]:
         if sum(map(len, spans)) < _FEW:
             return [pid for span in spans for pid in span if pid != me]
     pids = [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and int(entry) != me]
-    if last is not None:
-        pids = [pid for pid in pids if _born_after(pid, born_after, last)]  # type: ignore[arg-type]
+    if last is not None and born_after is not None:  # (last is only read when born_after is given)
+        pids = [pid for pid in pids if _born_after(pid, born_after, last)]
     return pids
 
 

@@ -70,7 +70,7 @@ class Histogram:
 
     def cumulative(self) -> list[tuple[float, int]]:
         total, out = 0, []
-        for bound, n in zip((*self.bounds, float("inf")), self.counts):
+        for bound, n in zip((*self.bounds, float("inf")), self.counts, strict=True):
             total += n
             out.append((bound, total))
         return out

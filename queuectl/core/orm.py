@@ -14,7 +14,7 @@ _blocked = [name for name in _DRIVERS if name not in sys.modules]
 for _name in _blocked:
     sys.modules[_name] = None  # type: ignore[assignment]  # makes `import psycopg2` fail fast
 try:
-    import peewee  # noqa: E402
+    import peewee
 finally:
     for _name in _blocked:
         if sys.modules.get(_name) is None:

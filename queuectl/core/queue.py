@@ -19,9 +19,9 @@ from queuectl.core import testhooks
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store
+from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
-from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
 from queuectl.core.models import Job, Run, database_proxy
 from queuectl.core.orm import peewee
 from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
@@ -479,10 +479,12 @@ class JobQueue:
             states = self._states_of(ids)
             for job_id in ids:
                 if states[job_id] not in allowed:
-                    hint = " (use --force to run a completed job again)" if states[job_id] == "completed" and not only_dead else ""
+                    rerun = states[job_id] == "completed" and not only_dead
+                    hint = " (use --force to run a completed job again)" if rerun else ""
                     where = "in the DLQ" if only_dead else f"{', '.join(allowed)}"
                     raise InvalidTransition(
-                        f"job {job_id} is {states[job_id]}; only jobs {'' if only_dead else 'that are '}{where} can be retried{hint}"
+                        f"job {job_id} is {states[job_id]}; "
+                        f"only jobs {'' if only_dead else 'that are '}{where} can be retried{hint}"
                     )
             # the previous run's error and exit code stay in its run row, not on a job that has not run since
             self.store.executemany(
@@ -515,7 +517,9 @@ class JobQueue:
             states = self._states_of(ids)
             for job_id in ids:
                 if states[job_id] not in (*CANCELLABLE_WAITING, JobState.PROCESSING):
-                    raise InvalidTransition(f"job {job_id} is {states[job_id]}; only waiting or running jobs can be cancelled")
+                    raise InvalidTransition(
+                        f"job {job_id} is {states[job_id]}; only waiting or running jobs can be cancelled"
+                    )
             for job_id in ids:
                 # Each answer comes from the row the guarded statement changed, never from the read.
                 if states[job_id] == JobState.PROCESSING:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 
@@ -11,7 +11,7 @@ def iso(ts: float | None) -> str | None:
     """UTC epoch seconds → ISO-8601 with a Z, millisecond precision."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _jsonable(data: dict[str, Any], time_keys: tuple[str, ...]) -> dict[str, Any]:
@@ -66,7 +66,7 @@ class JobRecord(NamedTuple):
     TIME_KEYS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "cancel_requested_at")
 
     @classmethod
-    def from_row(cls, row: Any) -> "JobRecord":
+    def from_row(cls, row: Any) -> JobRecord:
         return cls(
             id=row.id, command=row.command, state=row.state, attempts=row.attempts,
             max_retries=row.max_retries, priority=row.priority, queue=row.queue, timeout=row.timeout,

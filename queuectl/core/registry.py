@@ -5,6 +5,7 @@ A worker's row is how every other process (CLI, TUI, other hosts) sees it and ta
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -16,6 +17,11 @@ from queuectl.core.states import LIVE_WORKER_STATES, WorkerState, sql_in
 
 _LIVE = sql_in(LIVE_WORKER_STATES)
 WORKER_ROW_RETENTION = 7 * 86400.0  # how long `worker list --all` remembers a stopped or lost worker
+
+
+def new_worker_id() -> str:
+    """A fresh worker id: the supervisor names a worker before it spawns it, the worker itself otherwise."""
+    return "w-" + secrets.token_hex(4)
 
 
 class Control(NamedTuple):
@@ -59,10 +65,8 @@ class WorkerRegistry:
             self._prune(now - WORKER_ROW_RETENTION)
             self._free_id(worker_id)
             self.store.execute(
-                self.store.sql(
-                    "INSERT INTO worker (id, host, pid, pid_created_at, queues, state, started_at, heartbeat_at, "
-                    "stop_force, wake_addr) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 0, ?)"
-                ),
+                "INSERT INTO worker (id, host, pid, pid_created_at, queues, state, started_at, heartbeat_at, "
+                "stop_force, wake_addr) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 0, ?)",
                 (worker_id, host, pid, pid_created_at, ",".join(queues) if queues else None, now, now, wake_addr),
             )
 
@@ -72,7 +76,7 @@ class WorkerRegistry:
         Two workers under one id would heartbeat for each other, and each one's watchdog kills
         every process carrying that id."""
         row = self.store.execute(
-            self.store.sql("SELECT state, host, pid FROM worker WHERE id = ?"), (worker_id,)
+            "SELECT state, host, pid FROM worker WHERE id = ?", (worker_id,)
         ).fetchone()
         if row is None:
             return
@@ -81,12 +85,12 @@ class WorkerRegistry:
             raise QueuectlError(f"worker id {worker_id} is in use by a live worker (pid {pid} on host {host}); "
                                 "choose another id")
         held = self.store.execute(
-            self.store.sql("SELECT id FROM job WHERE state = 'processing' AND worker_id = ? LIMIT 1"), (worker_id,)
+            "SELECT id FROM job WHERE state = 'processing' AND worker_id = ? LIMIT 1", (worker_id,)
         ).fetchone()
         if held is not None:
             raise QueuectlError(f"worker id {worker_id} still holds job {held[0]} until it is recovered; "
                                 "choose another id")
-        self.store.execute(self.store.sql("DELETE FROM worker WHERE id = ?"), (worker_id,))
+        self.store.execute("DELETE FROM worker WHERE id = ?", (worker_id,))
 
     def heartbeat(self, worker_id: str) -> Control:
         row = self.store.execute(self._heartbeat, (self.clock.now(), worker_id)).fetchone()
@@ -101,9 +105,8 @@ class WorkerRegistry:
         now = self.clock.now()
         with self.store.write():
             self.store.execute(
-                self.store.sql(
-                    f"UPDATE worker SET state = 'stopped', stopped_at = ?, heartbeat_at = ? WHERE id = ? AND state IN {_LIVE}"
-                ),
+                "UPDATE worker SET state = 'stopped', stopped_at = ?, heartbeat_at = ? "
+                f"WHERE id = ? AND state IN {_LIVE}",
                 (now, now, worker_id),
             )
 
@@ -111,9 +114,7 @@ class WorkerRegistry:
         """Declare a worker lost unless it heartbeat since we looked (the fence against a slow but live one)."""
         now = self.clock.now()
         cursor = self.store.execute(
-            self.store.sql(
-                f"UPDATE worker SET state = 'lost', stopped_at = ? WHERE id = ? AND state IN {_LIVE} AND heartbeat_at = ?"
-            ),
+            f"UPDATE worker SET state = 'lost', stopped_at = ? WHERE id = ? AND state IN {_LIVE} AND heartbeat_at = ?",
             (now, worker_id, seen_heartbeat_at),
         )
         return cursor.rowcount == 1
@@ -135,16 +136,14 @@ class WorkerRegistry:
                     targets.append(live[worker_id])
             for worker in targets:
                 self.store.execute(
-                    self.store.sql(
-                        "UPDATE worker SET state = 'stopping', stop_requested_at = coalesce(stop_requested_at, ?), "
-                        f"stop_force = ? WHERE id = ? AND state IN {_LIVE}"
-                    ),
+                    "UPDATE worker SET state = 'stopping', stop_requested_at = coalesce(stop_requested_at, ?), "
+                    f"stop_force = ? WHERE id = ? AND state IN {_LIVE}",
                     (now, 1 if force else 0, worker.id),
                 )
         return targets
 
     def _exists(self, worker_id: str) -> bool:
-        return self.store.execute(self.store.sql("SELECT 1 FROM worker WHERE id = ?"), (worker_id,)).fetchone() is not None
+        return self.store.execute("SELECT 1 FROM worker WHERE id = ?", (worker_id,)).fetchone() is not None
 
     def live(self) -> list[WorkerRow]:
         """Workers that claim to be running (they may be silently dead: rescue decides)."""
@@ -157,7 +156,7 @@ class WorkerRegistry:
         if not worker_ids:
             return {}
         marks = ", ".join("?" * len(worker_ids))
-        rows = self.store.execute(self.store.sql(f"SELECT id, state FROM worker WHERE id IN ({marks})"), list(worker_ids))
+        rows = self.store.execute(f"SELECT id, state FROM worker WHERE id IN ({marks})", list(worker_ids))
         return dict(rows.fetchall())
 
     def list(self, *, include_stopped: bool = False, worker_timeout: float | None = None) -> list[WorkerInfo]:
@@ -188,12 +187,8 @@ class WorkerRegistry:
             ))
         return workers
 
-    def prune(self, older_than: float) -> int:
-        """Forget stopped and lost workers that ended more than `older_than` seconds ago."""
-        with self.store.write():
-            return self._prune(self.clock.now() - older_than)
-
     def _prune(self, cutoff: float) -> int:
+        """Forget stopped and lost workers that ended before `cutoff` (inside the caller's write)."""
         return self.store.execute(
-            self.store.sql("DELETE FROM worker WHERE state IN ('stopped', 'lost') AND stopped_at < ?"), (cutoff,)
+            "DELETE FROM worker WHERE state IN ('stopped', 'lost') AND stopped_at < ?", (cutoff,)
         ).rowcount

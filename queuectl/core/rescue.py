@@ -88,9 +88,10 @@ def rescue_lost_workers(
             for pid, created in _orphan_runs(queue.store, worker_id):
                 kill_group_if_ours(pid, created)
             held = _held_runs(queue.store, worker_id)
-            # runs that ended and kept their processes (keep_children) are not the rescue's to end
+            # runs that ended and kept their processes (keep_children) are not the rescue's to end;
+            # `spare` is called before the loop moves on, so it sees this iteration's `held`
             kill_processes_of_worker(
-                worker_id, spare=lambda job_id, attempt: bool(job_id) and (job_id, attempt) not in held
+                worker_id, spare=lambda job_id, attempt: bool(job_id) and (job_id, attempt) not in held  # noqa: B023
             )
         jobs = queue.fail_jobs_of_lost_worker(worker_id, settings)
         if jobs:

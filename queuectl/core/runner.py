@@ -239,11 +239,14 @@ class JobProcess:
 
     def keep_leftovers(self) -> None:
         """The run keeps what it left behind (keep_children): out of the worker's cgroup, if any."""
-        for _ in range(_SWEEPS if self._cgroup is not None else 0):  # one forked during a move: again
-            pids = self._cgroup.job_pids()  # type: ignore[union-attr]
+        cgroup = self._cgroup
+        if cgroup is None:
+            return
+        for _ in range(_SWEEPS):  # one forked during a move: again
+            pids = cgroup.job_pids()
             if not pids:
                 break
-            self._cgroup.release(pids)  # type: ignore[union-attr]
+            cgroup.release(pids)
 
     def kill_now(self) -> None:
         """SIGKILL the group and everything the run started, at once."""

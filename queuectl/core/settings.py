@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from queuectl.core.errors import InvalidInput, InvalidSetting
+from queuectl.core.errors import InvalidInput, InvalidSetting, show_value
 
 
 class SettingDef(NamedTuple):
@@ -52,11 +52,6 @@ _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _INTEGER_RE = re.compile(r"[+-]?\d+")
 
 
-def _show(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _bound(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
@@ -67,7 +62,7 @@ def normalize_key(key: str) -> str:
         canonical = key.strip().lower().replace("-", "_")
         if canonical in SETTINGS:
             return canonical
-    raise InvalidSetting(f"unknown setting {_show(key)} (known: {', '.join(SETTINGS)})")
+    raise InvalidSetting(f"unknown setting {show_value(key)} (known: {', '.join(SETTINGS)})")
 
 
 def _number(raw: object, as_int: bool) -> int | float | None:
@@ -92,8 +87,9 @@ def _number(raw: object, as_int: bool) -> int | float | None:
     return value if math.isfinite(value) else None
 
 
-def parse_value(key: str, raw: str | int | float) -> int | float:
-    """The validated value of a setting, from CLI text ("3", "2.5", "1e3") or a JSON value."""
+def parse_value(key: str, raw: object) -> int | float:
+    """The validated value of a setting, from CLI text ("3", "2.5", "1e3") or a JSON value (anything
+    else is refused with InvalidSetting)."""
     setting = SETTINGS[normalize_key(key)]
     as_int = setting.kind is int
     value = _number(raw, as_int)
@@ -103,7 +99,7 @@ def parse_value(key: str, raw: str | int | float) -> int | float:
         what = "an integer" if as_int else "a number"
         raise InvalidSetting(
             f"{setting.key}: must be {what} between {_bound(setting.minimum)} and "
-            f"{_bound(setting.maximum)}, got {_show(raw)}"
+            f"{_bound(setting.maximum)}, got {show_value(raw)}"
         )
     return int(value) if as_int else float(value)
 
@@ -127,7 +123,7 @@ class Settings(NamedTuple):
         for key, raw in stored.items():
             try:
                 canonical = normalize_key(key)
-                values[canonical] = parse_value(canonical, raw)  # type: ignore[arg-type]
+                values[canonical] = parse_value(canonical, raw)
             except InvalidInput:
                 continue
         return cls(**values)

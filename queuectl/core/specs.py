@@ -7,13 +7,13 @@ InvalidInput subclass whose message names the field (and the job or line, in a b
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
 import math
 import re
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import NamedTuple, TypeGuard
 
-from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec
+from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, show_value
 
 JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
@@ -64,12 +64,6 @@ class JobSpec(NamedTuple):
     keep_children: bool = False  # processes the job leaves behind outlive it (a daemon on purpose)
 
 
-def _show(value: object, limit: int = 60) -> str:
-    """A short repr of a user value for an error message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -101,25 +95,25 @@ def parse_duration(value: object) -> float:
         except OverflowError:
             seconds = math.inf
         if math.isnan(seconds) or seconds < 0:
-            raise InvalidInput(f"invalid duration {_show(value)}: must be a number of seconds >= 0")
+            raise InvalidInput(f"invalid duration {show_value(value)}: must be a number of seconds >= 0")
     elif isinstance(value, str):
         match = _DURATION_RE.fullmatch(value.strip())
         if not match:
             raise InvalidInput(
-                f"invalid duration {_show(value)}: expected seconds or a number with s, m, h or d "
+                f"invalid duration {show_value(value)}: expected seconds or a number with s, m, h or d "
                 "(e.g. 90, 30s, 5m, 2h, 1d)"
             )
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     else:
-        raise InvalidInput(f"invalid duration {_show(value)}: expected seconds or e.g. 30s, 5m, 2h, 1d")
+        raise InvalidInput(f"invalid duration {show_value(value)}: expected seconds or e.g. 30s, 5m, 2h, 1d")
     if not math.isfinite(seconds):
-        raise InvalidInput(f"invalid duration {_show(value)}: too large")
+        raise InvalidInput(f"invalid duration {show_value(value)}: too large")
     return seconds
 
 
 def _epoch_from_number(number: float, original: object) -> float:
     if not math.isfinite(number):
-        raise InvalidJobSpec(f"run_at: must be a finite time, got {_show(original)}")
+        raise InvalidJobSpec(f"run_at: must be a finite time, got {show_value(original)}")
     if number > _EPOCH_MS_THRESHOLD:
         number /= 1000.0
     return number
@@ -131,7 +125,7 @@ def parse_run_at(value: object, now: float) -> float:
         try:
             epoch = _epoch_from_number(float(value), value)
         except OverflowError:
-            raise InvalidJobSpec(f"run_at: must be between 1970 and 9999, got {_show(value)}") from None
+            raise InvalidJobSpec(f"run_at: must be between 1970 and 9999, got {show_value(value)}") from None
     elif isinstance(value, str):
         text = value.strip()
         if text.startswith("+"):
@@ -140,7 +134,7 @@ def parse_run_at(value: object, now: float) -> float:
             except InvalidInput:
                 raise InvalidJobSpec(
                     f"run_at: a relative time must be +SECONDS or +N with s, m, h or d (e.g. +5m), "
-                    f"got {_show(value)}"
+                    f"got {show_value(value)}"
                 ) from None
         elif _NUMBER_RE.fullmatch(text):
             epoch = _epoch_from_number(float(text), value)
@@ -148,10 +142,10 @@ def parse_run_at(value: object, now: float) -> float:
             epoch = _epoch_from_iso(text, value)
     else:
         raise InvalidJobSpec(
-            f"run_at: must be an ISO-8601 time, Unix epoch seconds or +DURATION, got {_show(value)}"
+            f"run_at: must be an ISO-8601 time, Unix epoch seconds or +DURATION, got {show_value(value)}"
         )
     if not (math.isfinite(epoch) and 0.0 <= epoch < _MAX_EPOCH):
-        raise InvalidJobSpec(f"run_at: must be between 1970 and 9999, got {_show(value)}")
+        raise InvalidJobSpec(f"run_at: must be between 1970 and 9999, got {show_value(value)}")
     return epoch
 
 
@@ -159,18 +153,18 @@ def _epoch_from_iso(text: str, original: object) -> float:
     try:
         moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return moment.timestamp()
     except (ValueError, OverflowError, OSError):
         raise InvalidJobSpec(
             "run_at: must be an ISO-8601 time (e.g. 2026-01-01T12:00:00Z), Unix epoch seconds "
-            f"or +DURATION (e.g. +5m), got {_show(original)}"
+            f"or +DURATION (e.g. +5m), got {show_value(original)}"
         ) from None
 
 
 def _command(value: object) -> str:
     if not isinstance(value, str):
-        raise InvalidJobSpec(f"command: must be a string, got {_show(value)}")
+        raise InvalidJobSpec(f"command: must be a string, got {show_value(value)}")
     if not value.strip():
         raise InvalidJobSpec("command: must not be empty")
     if _check_text("command", value) > MAX_COMMAND_BYTES:
@@ -181,14 +175,14 @@ def _command(value: object) -> str:
 def _max_retries(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_RETRIES_LIMIT:
         return value
-    raise InvalidJobSpec(f"max_retries: must be an integer >= 0 (at most {MAX_RETRIES_LIMIT}), got {_show(value)}")
+    raise InvalidJobSpec(f"max_retries: must be an integer >= 0 (at most {MAX_RETRIES_LIMIT}), got {show_value(value)}")
 
 
 def _priority(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and -PRIORITY_LIMIT <= value <= PRIORITY_LIMIT:
         return value
     raise InvalidJobSpec(
-        f"priority: must be an integer between {-PRIORITY_LIMIT} and {PRIORITY_LIMIT}, got {_show(value)}"
+        f"priority: must be an integer between {-PRIORITY_LIMIT} and {PRIORITY_LIMIT}, got {show_value(value)}"
     )
 
 
@@ -201,29 +195,29 @@ def _timeout(value: object) -> float:
         if math.isfinite(seconds) and 0.0 <= seconds <= MAX_TIMEOUT:
             return seconds
     raise InvalidJobSpec(
-        f"timeout: must be a number of seconds between 0 and {MAX_TIMEOUT} (0 = none), got {_show(value)}"
+        f"timeout: must be a number of seconds between 0 and {MAX_TIMEOUT} (0 = none), got {show_value(value)}"
     )
 
 
 def _cwd(value: object) -> str:
     if not isinstance(value, str) or not value:
-        raise InvalidJobSpec(f"cwd: must be a non-empty path string, got {_show(value)}")
+        raise InvalidJobSpec(f"cwd: must be a non-empty path string, got {show_value(value)}")
     _check_text("cwd", value)
     return value
 
 
 def _env(value: object) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise InvalidJobSpec(f"env: must be an object of string to string, got {_show(value)}")
+        raise InvalidJobSpec(f"env: must be an object of string to string, got {show_value(value)}")
     if len(value) > MAX_ENV_ENTRIES:
         raise InvalidJobSpec(f"env: must have at most {MAX_ENV_ENTRIES} entries, got {len(value)}")
     env: dict[str, str] = {}
     for key, val in value.items():
         if not isinstance(key, str) or not key or "=" in key:
-            raise InvalidJobSpec(f"env: names must be non-empty strings without '=', got {_show(key)}")
+            raise InvalidJobSpec(f"env: names must be non-empty strings without '=', got {show_value(key)}")
         _check_text("env", key)
         if not isinstance(val, str):
-            raise InvalidJobSpec(f"env: the value of {_show(key)} must be a string, got {_show(val)}")
+            raise InvalidJobSpec(f"env: the value of {show_value(key)} must be a string, got {show_value(val)}")
         _check_text("env", val)
         env[key] = val
     return env
@@ -231,14 +225,14 @@ def _env(value: object) -> dict[str, str]:
 
 def _queue(value: object) -> str:
     if not isinstance(value, str) or not QUEUE_RE.fullmatch(value):
-        raise InvalidJobSpec(f"queue: must match [A-Za-z0-9][A-Za-z0-9._:-]{{0,63}}, got {_show(value)}")
+        raise InvalidJobSpec(f"queue: must match [A-Za-z0-9][A-Za-z0-9._:-]{{0,63}}, got {show_value(value)}")
     return value
 
 
 def _keep_children(value: object) -> bool:
     if isinstance(value, bool):
         return value
-    raise InvalidJobSpec(f"keep_children: must be true or false, got {_show(value)}")
+    raise InvalidJobSpec(f"keep_children: must be true or false, got {show_value(value)}")
 
 
 # Each field's validator; run_at's also needs `now`.
@@ -253,10 +247,10 @@ def _unknown_field(key: object) -> InvalidJobSpec:
     known = ", ".join(FIELDS)
     if key in READ_ONLY_FIELDS:
         return InvalidJobSpec(
-            f"unknown field {_show(key)}: a job's state, attempts and times are kept by the queue "
+            f"unknown field {show_value(key)}: a job's state, attempts and times are kept by the queue "
             f"(known: {known})"
         )
-    return InvalidJobSpec(f"unknown field {_show(key)} (known: {known})")
+    return InvalidJobSpec(f"unknown field {show_value(key)} (known: {known})")
 
 
 def spec_from_mapping(obj: object, now: float, defaults: Mapping[str, object] | None = None) -> JobSpec:
@@ -276,7 +270,7 @@ def spec_from_mapping(obj: object, now: float, defaults: Mapping[str, object] | 
     # Only the fields present are checked, in the object's own order (a bulk job is mostly a command).
     fields = {key: _CHECKS[key](value) if key != "run_at" else parse_run_at(value, now)
               for key, value in obj.items() if value is not None}
-    return JobSpec(**fields)  # type: ignore[arg-type]
+    return JobSpec(**fields)  # type: ignore[arg-type]  # each value was checked by its field's _CHECKS entry
 
 
 def _decode(text: str) -> object:
@@ -305,7 +299,7 @@ def _parse_ndjson(text: str, now: float, defaults: Mapping[str, object] | None) 
         objects = None
     if objects is not None and len(objects) == len(lines):
         specs = []
-        for (number, _), obj in zip(lines, objects):
+        for (number, _), obj in zip(lines, objects, strict=True):
             try:
                 specs.append(spec_from_mapping(obj, now, defaults))
             except InvalidInput as exc:

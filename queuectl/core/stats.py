@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-
 from queuectl.core.db import Store
 
 
@@ -40,7 +39,7 @@ def compute_stats(store: Store, now: float, window: float) -> Stats:
     (time from due to start, for first attempts)."""
     since = now - window
     runs = store.execute(
-        store.sql("SELECT finished_at - started_at, exit_code, error FROM run WHERE finished_at >= ?"), (since,)
+        "SELECT finished_at - started_at, exit_code, error FROM run WHERE finished_at >= ?", (since,)
     ).fetchall()
     durations = sorted(max(0.0, r[0]) for r in runs)
     succeeded = sum(1 for r in runs if r[1] == 0 and r[2] is None)
@@ -48,8 +47,8 @@ def compute_stats(store: Store, now: float, window: float) -> Stats:
     waits = sorted(
         max(0.0, r[0])
         for r in store.execute(
-            store.sql("SELECT r.started_at - j.created_at FROM run r JOIN job j ON j.id = r.job_id "
-                      "WHERE r.finished_at >= ? AND r.number = 1 AND j.run_at <= j.created_at + 0.001"),
+            "SELECT r.started_at - j.created_at FROM run r JOIN job j ON j.id = r.job_id "
+            "WHERE r.finished_at >= ? AND r.number = 1 AND j.run_at <= j.created_at + 0.001",
             (since,),
         ).fetchall()
     )

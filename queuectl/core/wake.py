@@ -66,8 +66,8 @@ def wake_workers(store: Store) -> int:
         store.execute(f"NOTIFY {CHANNEL}")
         return 0
     rows = store.execute(
-        store.sql(f"SELECT wake_addr FROM worker WHERE state IN {sql_in(LIVE_WORKER_STATES)} AND host = ? "
-                  "AND wake_addr IS NOT NULL"),
+        f"SELECT wake_addr FROM worker WHERE state IN {sql_in(LIVE_WORKER_STATES)} AND host = ? "
+        "AND wake_addr IS NOT NULL",
         (host_id(),),
     ).fetchall()
     if not rows:

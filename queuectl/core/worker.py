@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import select
 import signal
 import sqlite3
@@ -17,16 +16,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from queuectl.core.orm import peewee
-
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import ConfigStore
 from queuectl.core.db import Store, describe_db_error
 from queuectl.core.host import create_time, host_id
 from queuectl.core.jobcgroup import WorkerCgroup
+from queuectl.core.orm import peewee
 from queuectl.core.queue import FinishResult, Holding, JobQueue
 from queuectl.core.records import ClaimedJob, RunStart
-from queuectl.core.registry import Control, WorkerRegistry
+from queuectl.core.registry import Control, WorkerRegistry, new_worker_id
 from queuectl.core.rescue import rescue_lost_workers
 from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
 from queuectl.core.settings import Settings
@@ -61,10 +59,6 @@ def _never_passes(exc: BaseException) -> bool:
         return True
     cause = exc.__cause__ or exc.__context__
     return str(getattr(cause, "pgcode", None) or "").startswith("22")  # PostgreSQL's class 22: data exception
-
-
-def new_worker_id() -> str:
-    return "w-" + secrets.token_hex(4)
 
 
 class StopWorker(Exception):
@@ -129,7 +123,9 @@ class Worker:
             try:
                 return call()
             except _STORE_ERRORS as exc:
-                log.warning("store error while %s: %s; retrying in %.1fs", what, describe_db_error(exc, self.store), delay)
+                log.warning(
+                    "store error while %s: %s; retrying in %.1fs", what, describe_db_error(exc, self.store), delay
+                )
                 self._reset_connection()
             if give_up_on_stop and self.stop_requested:
                 raise StopWorker()

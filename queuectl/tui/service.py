@@ -56,7 +56,7 @@ class QueueService:
         workers = self.registry.list(worker_timeout=settings.worker_timeout)
         stats = {}
         if self.process_stats:
-            from queuectl.core.supervisor import process_stats
+            from queuectl.core.process_stats import process_stats
 
             stats = process_stats(workers, sample=0)
         counts = self.queue.counts()

@@ -25,11 +25,11 @@ from proc_support import wait_until
 from queuectl.cli import main
 from queuectl.core.clock import SYSTEM_CLOCK
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import open_store
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
+from queuectl.core.store import open_store
 
 WORKER = "w-test"
 

@@ -8,7 +8,7 @@ import os
 import re
 import stat
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 import click
 import pytest
@@ -159,7 +159,8 @@ def test_enqueue_existing_file_without_json_extension_is_a_command(ok, workdir):
 
 
 def test_enqueue_file_with_bom_and_crlf(ok, workdir):
-    (workdir / "w.ndjson").write_bytes(b'\xef\xbb\xbf{"id":"w1","command":"echo 1"}\r\n{"id":"w2","command":"echo 2"}\r\n')
+    bom_crlf = b'\xef\xbb\xbf{"id":"w1","command":"echo 1"}\r\n{"id":"w2","command":"echo 2"}\r\n'
+    (workdir / "w.ndjson").write_bytes(bom_crlf)
     assert ok("enqueue", "w.ndjson").out.splitlines() == ["w1", "w2"]
 
 

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -30,10 +29,10 @@ def test_aliases_are_hidden_and_named_in_one_line_at_the_end_of_the_help(run):
     for name in ("add", "metrics", "init", "dashboard", "worker status", "dlq show", "enqueue --file", "-d",
                  "config-get"):
         assert name in tail, name
-    assert "status" not in [l.split()[0] for l in run("worker", "--help").out.split("Commands:")[1].splitlines()
-                            if l.strip()]
-    assert "show" not in [l.split()[0] for l in run("dlq", "--help").out.split("Commands:")[1].splitlines()
-                          if l.strip()]
+    assert "status" not in [line.split()[0] for line in run("worker", "--help").out.split("Commands:")[1].splitlines()
+                            if line.strip()]
+    assert "show" not in [line.split()[0] for line in run("dlq", "--help").out.split("Commands:")[1].splitlines()
+                          if line.strip()]
 
 
 def test_config_get_without_a_key_lists_every_setting(run):
@@ -65,7 +64,8 @@ def test_enqueue_file_is_enqueue_at_file(run, workdir):
     res = run("enqueue", "--file", "missing.json")
     assert res.code == 2 and "missing.json" in res.err
     res = run("enqueue", "--file", "jobs.ndjson", "true")
-    assert res.code == 2 and res.err_lines == ["queuectl: error: give the jobs either as SOURCE or with --file, not both"]
+    assert res.code == 2
+    assert res.err_lines == ["queuectl: error: give the jobs either as SOURCE or with --file, not both"]
 
 
 def test_d_is_delay(run):

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from queuectl.core.clock import FrozenClock
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import Store, open_store
+from queuectl.core.db import Store
 from queuectl.core.queue import JobQueue
 from queuectl.core.registry import WorkerRegistry
+from queuectl.core.store import open_store
 
 
 @pytest.fixture
@@ -14,13 +17,13 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path, monkeypatch) -> Store:
-    """The same tests on both stores: a SQLite file, and a fresh PostgreSQL database."""
+@pytest.fixture
+def store(store_under_test: str | None, tmp_path, monkeypatch) -> Iterator[Store]:
+    """The same tests on both stores (`store_under_test`, tests/conftest.py, which the `backends`
+    marker narrows): a SQLite file, and a fresh PostgreSQL database."""
     monkeypatch.setenv("QUEUECTL_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("QUEUECTL_DB", raising=False)
-    url = f"sqlite:///{tmp_path / 'queue.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    s = open_store(url)
+    s = open_store(store_under_test or f"sqlite:///{tmp_path / 'queue.db'}")
     yield s
     s.close()
 

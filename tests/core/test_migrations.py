@@ -6,13 +6,13 @@ import sqlite3
 
 import pytest
 
-from queuectl.core.db import open_store
-from queuectl.core.errors import StoreUnavailable
 import queuectl.core.migrations as migrations
+from queuectl.core.errors import StoreUnavailable
 from queuectl.core.migrations import LATEST, m0001_initial, m0002_job_counts, m0003_count_shard_lock, schema_version
 from queuectl.core.queue import JobQueue
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
+from queuectl.core.store import open_store
 
 
 def test_a_fresh_store_is_at_the_latest_version(tmp_path):

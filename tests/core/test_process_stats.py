@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import time
 
+from queuectl.core import process_stats as process_stats_module
 from queuectl.core.host import create_time, host_id
+from queuectl.core.process_stats import process_stats
 from queuectl.core.registry import WorkerRegistry
-from queuectl.core import supervisor
-from queuectl.core.supervisor import process_stats
 
 
 def _busy(seconds: float) -> None:
@@ -18,7 +18,7 @@ def _busy(seconds: float) -> None:
 
 
 def test_cpu_is_measured_between_polls_not_reported_as_zero(store, monkeypatch):
-    monkeypatch.setattr(supervisor, "_WATCHED", {})  # measurements carry over between calls by design
+    monkeypatch.setattr(process_stats_module, "_WATCHED", {})  # measurements carry over between calls by design
     registry = WorkerRegistry(store)
     # this test process stands in for a worker: real pid, real start time, this host
     registry.register("w-self", host_id(), os.getpid(), create_time(os.getpid()), None, None)
@@ -30,7 +30,7 @@ def test_cpu_is_measured_between_polls_not_reported_as_zero(store, monkeypatch):
 
 
 def test_a_sampled_call_gives_a_figure_at_once(store, monkeypatch):
-    monkeypatch.setattr(supervisor, "_WATCHED", {})
+    monkeypatch.setattr(process_stats_module, "_WATCHED", {})
     registry = WorkerRegistry(store)
     registry.register("w-self", host_id(), os.getpid(), create_time(os.getpid()), None, None)
     [stats] = process_stats(registry.list(), sample=0.05).values()

@@ -1,4 +1,4 @@
-"""The state machine through JobQueue, on a real SQLite file with a frozen clock."""
+"""The state machine through JobQueue, on both stores (a SQLite file, PostgreSQL) with a frozen clock."""
 
 from __future__ import annotations
 

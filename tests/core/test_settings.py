@@ -81,7 +81,7 @@ def test_normalize_key(key: str, expected: str) -> None:
 )
 def test_unknown_key_lists_known_keys(key: object) -> None:
     with pytest.raises(InvalidSetting) as caught:
-        normalize_key(key)  # type: ignore[arg-type]
+        normalize_key(key)  # type: ignore[arg-type]  # a non-string key on purpose
     message = str(caught.value)
     assert message.startswith("unknown setting ")
     assert message.endswith(f"(known: {KNOWN})")
@@ -127,7 +127,7 @@ VALID = [
 
 @pytest.mark.parametrize(("key", "raw", "expected"), VALID)
 def test_parse_value(key: str, raw: object, expected: int | float) -> None:
-    value = parse_value(key, raw)  # type: ignore[arg-type]
+    value = parse_value(key, raw)
     assert value == expected
     assert type(value) is SETTINGS[normalize_key(key)].kind
 
@@ -211,7 +211,9 @@ INVALID = [
     ),
     pytest.param("log_max_bytes", "1073741825", "log_max_bytes: must be an integer", id="log_max_bytes-too-big"),
     # 1 GiB was allowed: SQLite refuses a blob over 1,000,000,000 bytes (issue 13, item 7)
-    pytest.param("log_max_bytes", "1000000000", "log_max_bytes: must be an integer", id="log_max_bytes-over-sqlite-blob"),
+    pytest.param(
+        "log_max_bytes", "1000000000", "log_max_bytes: must be an integer", id="log_max_bytes-over-sqlite-blob"
+    ),
     pytest.param("log_max_bytes", "1e3", "log_max_bytes: must be an integer", id="log_max_bytes-exponent-below-min"),
     pytest.param("log_max_bytes", "1MB", "log_max_bytes: must be an integer", id="log_max_bytes-unit"),
     pytest.param("log-max-bytes", "0x400", "log_max_bytes: must be an integer", id="log_max_bytes-hex-dashed-key"),
@@ -221,7 +223,7 @@ INVALID = [
 @pytest.mark.parametrize(("key", "raw", "message"), INVALID)
 def test_parse_value_invalid(key: str, raw: object, message: str) -> None:
     with pytest.raises(InvalidSetting) as caught:
-        parse_value(key, raw)  # type: ignore[arg-type]
+        parse_value(key, raw)
     assert str(caught.value).startswith(message)
 
 
@@ -261,7 +263,7 @@ def test_from_stored_uses_stored_values() -> None:
     ],
 )
 def test_from_stored_falls_back_to_defaults(stored: dict[object, object]) -> None:
-    assert Settings.from_stored(stored) == Settings()  # type: ignore[arg-type]
+    assert Settings.from_stored(stored) == Settings()  # type: ignore[arg-type]  # non-string keys on purpose
 
 
 def test_from_stored_keeps_valid_values_next_to_invalid_ones() -> None:
@@ -321,7 +323,7 @@ keys = (
 @given(key=keys, raw=raw_values)
 def test_parse_value_only_raises_invalid_input(key: str, raw: object) -> None:
     try:
-        value = parse_value(key, raw)  # type: ignore[arg-type]
+        value = parse_value(key, raw)
     except InvalidInput:
         return
     setting = SETTINGS[normalize_key(key)]

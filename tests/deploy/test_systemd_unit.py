@@ -14,7 +14,7 @@ def test_unit_stops_with_sigterm_and_restarts_on_failure():
     text = UNIT.read_text()
     for line in ("KillSignal=SIGTERM", "Restart=on-failure", "ExecStart=/usr/local/bin/queuectl worker run"):
         assert line in text
-    timeout = int(next(l for l in text.splitlines() if l.startswith("TimeoutStopSec=")).split("=")[1])
+    timeout = int(next(line for line in text.splitlines() if line.startswith("TimeoutStopSec=")).split("=")[1])
     assert timeout >= 60, "a graceful stop must leave a running job time to finish"
 
 

@@ -8,20 +8,12 @@ Every process a test starts (CLI, detached or foreground workers, the jobs they 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-# The suite runs with --import-mode=importlib (no sys.path insertion): make the helpers module
-# next to this file importable, for this conftest and for the test modules.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from e2e_support import Queuectl  # noqa: E402
-from proc_support import force_stop_workers, kill_leftovers, reap_popens  # noqa: E402
-
+from e2e_support import Queuectl
+from proc_support import force_stop_workers, kill_leftovers, reap_popens
 
 # ── fixtures ────────────────────────────────────────────────────────────────────────────────
 

@@ -172,8 +172,8 @@ class Queuectl:
     # the core API, in process, for cheap polling
     def store(self):
         if self._store is None:
-            from queuectl.core.db import open_store
             from queuectl.core.paths import ensure_home
+            from queuectl.core.store import open_store
 
             if self.probe is None:
                 ensure_home(self.home)  # an explicit store path's folder must exist (the CLI makes only its home)

@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import json
 
-from e2e_support import wait_until
+from proc_support import one_line_error, wait_until
 
 
 def health(q, *args: str, env=None):
     return q.run("health", *args, check=False, env=env)
-
-
-def one_line(proc) -> str:
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 def test_health_counts_live_worker_slots_per_queue(q):
@@ -27,7 +20,7 @@ def test_health_counts_live_worker_slots_per_queue(q):
 
     none = health(q, "--workers", "1")
     assert none.returncode == 1
-    assert one_line(none) == "queuectl: error: live worker slots running: 0, need 1"
+    assert one_line_error(none) == "queuectl: error: live worker slots running: 0, need 1"
 
     q.start_workers(2)
     q.json("worker", "start", "-c", "1", "--queue", "mail")
@@ -41,7 +34,7 @@ def test_health_counts_live_worker_slots_per_queue(q):
     other = health(q, "--workers", "3", "--queue", "reports", "--json")
     assert other.returncode == 1
     assert json.loads(other.stdout)["live_slots"] == 2
-    assert one_line(other) == "queuectl: error: live worker slots serving queue 'reports': 2, need 3"
+    assert one_line_error(other) == "queuectl: error: live worker slots serving queue 'reports': 2, need 3"
 
     # a stopping or stopped worker serves nothing
     q.run("worker", "stop", "--wait", "--timeout", "20")
@@ -53,7 +46,7 @@ def test_health_fails_in_one_line_when_the_store_does_not_answer(q):
     env = dict(q.env, QUEUECTL_DB="postgresql://postgres@127.0.0.1:1/none")
     down = health(q, env=env)
     assert down.returncode == 1
-    assert one_line(down).startswith("queuectl: error: the store does not answer: cannot reach the store")
+    assert one_line_error(down).startswith("queuectl: error: the store does not answer: cannot reach the store")
     as_json = health(q, "--json", env=env)
     assert as_json.returncode == 1
     assert json.loads(as_json.stdout)["ok"] is False

@@ -55,7 +55,7 @@ def test_cancel_of_a_running_job_kills_its_whole_tree(q, tmp_path):
     q.fast()
     q.start_workers(1)
     pids = tmp_path / "pids"
-    escaped = "setsid sleep 301 & echo $! >> {f}; ".format(f=pids) if shutil.which("setsid") else ""
+    escaped = f"setsid sleep 301 & echo $! >> {pids}; " if shutil.which("setsid") else ""
     cmd = f"echo $$ > {pids}; sleep 300 & echo $! >> {pids}; {escaped}sleep 30 & echo $! >> {pids}; wait"
     job_id = q.enqueue(cmd)
     run = q.wait_running(job_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from e2e_support import ts, wait_until
 
@@ -84,7 +84,7 @@ def test_delayed_and_scheduled_jobs_do_not_start_early(q):
     q.fast()
     q.start_workers(1)
     delayed = q.enqueue("--delay", "2s", "--command", "echo later")
-    at = datetime.fromtimestamp(time.time() + 1.5, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")  # no offset: UTC
+    at = datetime.fromtimestamp(time.time() + 1.5, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")  # no offset: UTC
     scheduled = q.enqueue(json.dumps({"command": "echo scheduled", "run_at": at}))
     now_job = q.enqueue("echo now")
 

@@ -13,25 +13,18 @@ worker was killed -9 "on another host", so no rescuer may kill them) are listed 
 
 from __future__ import annotations
 
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-# The suite runs with --import-mode=importlib (no sys.path insertion): make the helpers module
-# next to this file importable, for this conftest and for the test modules.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from proc_support import force_stop_workers, kill_leftovers, reap_popens  # noqa: E402
-from pg_support import (  # noqa: E402
+from pg_support import (
     PgQueuectl,
     PrivateCluster,
     kill_all,
     processes_of_workers,
 )
+from proc_support import force_stop_workers, kill_leftovers, reap_popens
 
 
 def _new(tmp_path: Path, url: str) -> PgQueuectl:

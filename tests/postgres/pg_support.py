@@ -14,31 +14,25 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-_E2E = str(Path(__file__).resolve().parent.parent / "e2e")
-if _E2E not in sys.path:
-    sys.path.insert(0, _E2E)
-
-from e2e_support import Queuectl  # noqa: E402
-from pg_admin import run_sql  # noqa: E402
-from proc_support import (  # noqa: E402,F401  (re-exported for the tests)
-    alive, describe, group_members, kill_all, processes_of_home, processes_of_workers, processes_where, ts, wait_until,
+from e2e_support import Queuectl
+from pg_admin import run_sql
+from proc_support import (  # noqa: F401  (re-exported for the tests)
+    alive,
+    describe,
+    group_members,
+    kill_all,
+    one_line_error,
+    processes_of_home,
+    processes_of_workers,
+    processes_where,
+    ts,
+    wait_until,
 )
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    """The single stderr line of a failed command; asserts there is exactly one and no traceback."""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got {proc.stderr!r}"
-    assert "Traceback" not in proc.stderr and "File \"" not in proc.stderr, proc.stderr
-    assert lines[0].startswith("queuectl: error: "), lines[0]
-    return lines[0]
-
 
 # ── the CLI ─────────────────────────────────────────────────────────────────────────────────
 
@@ -65,7 +59,7 @@ class PgQueuectl(Queuectl):
     def runs(self, job_id: str) -> list[dict[str, Any]]:
         cols = ("number", "attempt", "worker_id", "host", "pid", "started_at", "finished_at", "exit_code", "error")
         rows = self.probe.rows(f"SELECT {', '.join(cols)} FROM run WHERE job_id = %s ORDER BY number", (job_id,))
-        return [dict(zip(cols, r)) for r in rows]
+        return [dict(zip(cols, r, strict=True)) for r in rows]
 
     def running_run(self, job_id: str) -> dict[str, Any] | None:
         """The job's current run once it is processing and its shell's pid is recorded."""

@@ -14,10 +14,10 @@ from pg_admin import run_sql
 
 
 def test_a_claim_survives_a_server_crash_right_after_it(private_pg):
-    from queuectl.core.db import open_store
     from queuectl.core.queue import JobQueue
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
+    from queuectl.core.store import open_store
 
     admin = private_pg.url("postgres")
     run_sql("ALTER SYSTEM SET wal_writer_delay = '10s'", "SELECT pg_reload_conf()", url=admin)

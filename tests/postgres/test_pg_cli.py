@@ -133,7 +133,7 @@ def test_cli_round_trip_on_postgres(pq):
     for args, stdin, expected in bad_inputs:
         proc = pq.run(*args, input=stdin, check=False)
         assert proc.returncode == 2, (args, proc.returncode, proc.stdout, proc.stderr)
-        assert expected.lower() in one_line_error(proc).lower(), (args, proc.stderr)
+        assert expected.lower() in one_line_error(proc, 2).lower(), (args, proc.stderr)
         assert proc.stdout == "", (args, proc.stdout)
     assert pq.snapshot() == before
     # a wrong state or an unknown id: exit 1, nothing changed either

@@ -89,7 +89,7 @@ def test_killed_host_is_recovered_by_the_other_host(pq):
     # host-a "crashes": its workers die at once; its job processes live on, as on a machine that
     # is cut off from the network (nobody on host-b can or may kill them)
     pids = dict(pq.probe.rows("SELECT id, pid FROM worker WHERE host = 'host-a'"))
-    for worker_id, pid in pids.items():
+    for pid in pids.values():
         assert psutil.Process(pid).environ().get("QUEUECTL_HOST_ID") == "host-a"
     pq.orphan_workers.update(on_a)  # the teardown kills what is left of them
     orphans = {v: r["pid"] for v, r in first_runs.items()}

@@ -23,7 +23,8 @@ def test_throughput_sanity_on_postgres(pq):
 
     assert pq.counts() == {"completed": N}
     rows = pq.probe.rows(
-        "SELECT j.id, j.attempts, count(r.seq), min(r.exit_code), max(r.exit_code), bool_and(r.finished_at IS NOT NULL) "
+        "SELECT j.id, j.attempts, count(r.seq), min(r.exit_code), max(r.exit_code), "
+        "bool_and(r.finished_at IS NOT NULL) "
         "FROM job j LEFT JOIN run r ON r.job_id = j.id GROUP BY j.id, j.attempts"
     )
     assert len(rows) == N

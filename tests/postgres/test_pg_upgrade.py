@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 
+
 def _version_1_store(url: str, work: str) -> None:
     """A store at schema version 1 (before job counts), with one waiting job."""
-    from queuectl.core.db import open_store
     from queuectl.core.migrations import m0001_initial
+    from queuectl.core.store import open_store
 
     store = open_store(url, migrate=False)
     try:

@@ -8,19 +8,12 @@ Run the long versions with `python -m pytest tests/reliability -m slow`.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# The suite runs with --import-mode=importlib (no sys.path insertion): make the helpers next to
-# this file importable, for this conftest and for the test modules.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from reliability_support import RQueuectl, owned_q, tmpfs  # noqa: E402
+from reliability_support import RQueuectl, owned_q, tmpfs
 
 
 @pytest.fixture

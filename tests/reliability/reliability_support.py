@@ -23,12 +23,7 @@ from typing import Any
 
 import psutil
 
-_E2E = str(Path(__file__).resolve().parent.parent / "e2e")
-if _E2E not in sys.path:
-    sys.path.insert(0, _E2E)
-
-from proc_support import force_stop_workers, kill_leftovers, reap_popens  # noqa: E402
-from e2e_support import (  # noqa: E402  (re-exported for the test modules)
+from e2e_support import (
     Queuectl,
     alive,
     describe,
@@ -37,6 +32,7 @@ from e2e_support import (  # noqa: E402  (re-exported for the test modules)
     ts,
     wait_until,
 )
+from proc_support import force_stop_workers, kill_leftovers, one_line_error, reap_popens
 
 __all__ = [
     "RQueuectl", "PoolWorker", "alive", "describe", "group_members", "processes_of_home", "ts", "wait_until",
@@ -48,8 +44,8 @@ __all__ = [
 # db.BUSY_TIMEOUT_S (10 s, not configurable by environment or setting) to 0.5 s, so a test can hold
 # the write lock "longer than the busy timeout" without waiting 10 s. Only the timeout changes.
 SHORT_BUSY_CLI = (
-    "import sys, queuectl.core.db as d; "
-    "d.open_store.__kwdefaults__['busy_timeout'] = float(__import__('os').environ.get('RQ_BUSY', '0.5')); "
+    "import sys, queuectl.core.store as s; "
+    "s.open_store.__kwdefaults__['busy_timeout'] = float(__import__('os').environ.get('RQ_BUSY', '0.5')); "
     "from queuectl.cli import main; main(sys.argv[1:])"
 )
 
@@ -58,18 +54,6 @@ def cpu_percent(pid: int, over: float = 1.0) -> float:
     """CPU use of `pid` (percent of one core) measured over `over` seconds."""
     proc = psutil.Process(pid)
     return proc.cpu_percent(interval=over)
-
-
-def one_line_error(result: subprocess.CompletedProcess, code: int = 1) -> str:
-    """Assert `result` failed with `code` and exactly one `queuectl: error:` line (no traceback); return it."""
-    err = result.stderr
-    assert result.returncode == code, f"exit {result.returncode}, expected {code}; stderr {err!r}"
-    assert "Traceback" not in err and "Traceback" not in result.stdout, err
-    assert "internal error" not in err, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one stderr line, got {err!r}"
-    assert lines[0].startswith("queuectl: error:"), lines[0]
-    return lines[0]
 
 
 def fill_fs(directory: Path, leave: int) -> Path:

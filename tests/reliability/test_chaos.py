@@ -16,6 +16,7 @@ import signal
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,7 @@ def _check_round(q: RQueuectl, ids: list[str], marks: Path, tally: Tally, freeze
                 tally.problems.append(f"{where}: run {r.number} ended with error {r.error!r}, expected {WORKER_LOST!r}")
         if [r.attempt for r in runs] != list(range(1, len(runs) + 1)):
             tally.problems.append(f"{where}: run attempts {[r.attempt for r in runs]}")
-        for before, after in zip(runs, runs[1:]):  # the store's view: a run ends before the next starts
+        for before, after in pairwise(runs):  # the store's view: a run ends before the next starts
             if before.finished_at is None or before.finished_at > after.started_at:
                 tally.problems.append(f"{where}: runs {before.number} and {after.number} overlap in the store")
 
@@ -107,7 +108,7 @@ def _check_round(q: RQueuectl, ids: list[str], marks: Path, tally: Tally, freeze
         spans.sort()
         if [a for _, _, a in spans] != sorted(a for _, _, a in spans):
             tally.problems.append(f"{where}: attempts started out of order: {spans}")
-        for (s1, last1, a1), (s2, _, a2) in zip(spans, spans[1:]):
+        for (_, last1, a1), (s2, _, a2) in pairwise(spans):
             if last1 >= s2:
                 tally.double_runs += 1
                 tally.problems.append(
@@ -162,7 +163,8 @@ def chaos(q: RQueuectl, rounds: int, workers: int, jobs: int, kills: tuple[int, 
         while completed() < jobs:
             assert time.monotonic() < deadline, (
                 f"round {rnd} did not complete in 60 s (seed {seed}): "
-                f"{q.sql('SELECT id, state, attempts, worker_id FROM job WHERE id LIKE ? AND state <> ?', (f'r{rnd}-%', 'completed'))}")
+                + repr(q.sql("SELECT id, state, attempts, worker_id FROM job WHERE id LIKE ? AND state <> ?",
+                             (f"r{rnd}-%", "completed"))))
             thaw()
             if done_kills < planned:
                 time.sleep(rng.uniform(0.05, 0.7))

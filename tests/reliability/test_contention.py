@@ -65,10 +65,10 @@ def test_two_workers_sharing_a_count_shard_never_deadlock(store_under_test):
     workers may share one. A's finish_and_claim holds its shard's `processing` row (from the finish)
     and then needs the `pending` row (for the claim); B's claim, in between, took `pending` and waits
     for `processing`: each would wait for the other."""
-    from queuectl.core.db import open_store
     from queuectl.core.queue import JobQueue
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
+    from queuectl.core.store import open_store
 
     def pid(store) -> int:
         return store.execute("SELECT pg_backend_pid()").fetchone()[0]

@@ -120,7 +120,8 @@ def test_status_kills_the_strays_first_when_the_watchdog_died_too(q: RQueuectl):
     """kill -9 of worker and watchdog together: the command that recovers kills the job's processes
     (by pid + create time and by the worker's environment marker) before the job may run again."""
     marks = q.work / "ticks"
-    w, job, job_pid = _busy_worker(q, f"(setsid sh -c 'sleep 300' &); while :; do date +%s.%N >> {marks}; sleep 0.05; done")
+    script = f"(setsid sh -c 'sleep 300' &); while :; do date +%s.%N >> {marks}; sleep 0.05; done"
+    w, job, job_pid = _busy_worker(q, script)
     wait_until(lambda: marks.exists(), message="the job to tick")
     _kill_worker_and_watchdog(q, w)
     time.sleep(0.3)

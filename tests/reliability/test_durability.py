@@ -9,7 +9,6 @@ A power cut cannot be simulated here; the fsync test shows the ordering that mak
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
@@ -107,7 +106,8 @@ def test_acknowledged_enqueues_survive_kill_9_of_everything(q: RQueuectl):
     held = q.sql("SELECT count(*) FROM job WHERE state = 'processing'")[0][0]
     w = q.spawn_worker()
     q.wait_registered([w])
-    wait_until(lambda: q.sql("SELECT count(*) FROM job WHERE state = 'processing' AND worker_id <> ?", (w.id,)) == [(0,)],
+    recovered = "SELECT count(*) FROM job WHERE state = 'processing' AND worker_id <> ?"
+    wait_until(lambda: q.sql(recovered, (w.id,)) == [(0,)],
                timeout=15, message="the jobs of the killed workers to be recovered")
     print(f"{held} jobs held by the killed workers were recovered")
 

@@ -28,6 +28,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def retry_delays(log: str, what: str) -> list[float]:
 
 def assert_backs_off(delays: list[float]) -> None:
     assert len(delays) >= 3, delays
-    assert all(b > a or b == 30.0 for a, b in zip(delays, delays[1:])), f"no back-off: {delays}"
+    assert all(b > a or b == 30.0 for a, b in pairwise(delays)), f"no back-off: {delays}"
 
 
 # ── out of space ────────────────────────────────────────────────────────────────────────────
@@ -75,7 +76,8 @@ def test_store_full_during_enqueue_is_one_line_and_changes_nothing(qfs: RQueuect
     big = json.dumps({"id": "big", "command": "echo " + "x" * 900_000})
     bulk = "".join(json.dumps({"id": f"b{i}", "command": "echo " + "y" * 30_000}) + "\n" for i in range(12))
     lines = []
-    for args, stdin in ((("enqueue", "-"), big), (("enqueue", "-"), bulk), (("config", "set", "max_retries", "5"), None)):
+    attempts = ((("enqueue", "-"), big), (("enqueue", "-"), bulk), (("config", "set", "max_retries", "5"), None))
+    for args, stdin in attempts:
         res = q.run(*args, input=stdin, check=False)
         if args[0] == "config" and res.returncode == 0:
             continue  # a tiny write may still fit

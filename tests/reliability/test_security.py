@@ -126,7 +126,8 @@ def test_env_values_stay_out_of_logs_listings_and_process_tables(q: RQueuectl):
     ok = q.run("enqueue", *env, "--command", "true").stdout.strip()
     bad = q.run("enqueue", *env, "--max-retries", "0", "--command", "exit 3").stdout.strip()
     slow = q.run("enqueue", *env, "--max-retries", "0", "--timeout", "0.5", "--command", "sleep 30").stdout.strip()
-    nocwd = q.run("enqueue", *env, "--max-retries", "0", "--cwd", str(q.work / "gone"), "--command", "true").stdout.strip()
+    gone = str(q.work / "gone")
+    nocwd = q.run("enqueue", *env, "--max-retries", "0", "--cwd", gone, "--command", "true").stdout.strip()
     held = q.run("enqueue", *env, "--command", "sleep 30").stdout.strip()
     for job in (ok, bad, slow, nocwd):
         q.wait_state(job, "completed", "dead", timeout=20)

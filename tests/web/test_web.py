@@ -23,12 +23,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from proc_support import wait_until
 from queuectl import web
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import open_store
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
 from queuectl.core.specs import JobSpec
+from queuectl.core.store import open_store
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -53,17 +54,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 def _argv_and_env(proc: psutil.Process) -> tuple[list[str], dict[str, str]]:
@@ -129,7 +119,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited {self.proc.returncode}: {self.out} {self.err}")
             return "open http://" in self.out
-        wait_for(ready, timeout, "the server's URL line")
+        wait_until(ready, timeout, message="the server's URL line")
         self.url = self.out.split("open ", 1)[1].split()[0]
         self.token = urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query)["token"][0]
 
@@ -338,7 +328,9 @@ def test_a_websocket_without_the_token_is_refused(start_server):
     assert asyncio.run(connect(ws_url, server.cookie)) == 101
     assert asyncio.run(connect(ws_url + "&token=" + server.token)) == 101
     assert server.err.count("session opened") == 2
-    wait_for(lambda: server.session_processes() == [], 10, "the sessions' processes to end once their clients left")
+    wait_until(
+        lambda: server.session_processes() == [], 10, message="the sessions' processes to end once their clients left"
+    )
     assert server.proc.poll() is None
     server.close()
     assert server.proc.returncode == 0
@@ -463,7 +455,7 @@ def open_app(page, server: Server) -> list[psutil.Process]:
     page.mouse.click(size["width"] / 2, size["height"] / 2)  # the start dialog
     # The first bytes from the app reveal the terminal (a canvas: no page text to assert on).
     page.wait_for_function("document.body.classList.contains('-first-byte')", timeout=20_000)
-    return wait_for(server.session_processes, 10, "the session's app process")
+    return wait_until(server.session_processes, 10, message="the session's app process")
 
 
 def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_server, home, tmp_path):
@@ -484,7 +476,7 @@ def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_serve
                 page = browser.new_page(viewport={"width": 1200, "height": 720})
                 sessions = open_app(page, server)
                 page.focus(".xterm-helper-textarea")  # keys go to xterm.js's input, not the page
-                wait_for(lambda: "session opened" in server.err, 5, "the session to open")
+                wait_until(lambda: "session opened" in server.err, 5, message="the session to open")
                 # F2 shows the DLQ tab, its cursor on the dead job; r retries it. Pressed again until the
                 # store says so, in case the app's first poll had not filled the table yet.
                 deadline = time.monotonic() + 20
@@ -495,7 +487,7 @@ def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_serve
                     page.screenshot(path=str(tmp_path / "web-dlq.png"))
                     page.keyboard.press("r")
                     try:
-                        wait_for(lambda: job_state(DEAD_ID) == "pending", 3, "the retry")
+                        wait_until(lambda: job_state(DEAD_ID) == "pending", 3, message="the retry")
                     except AssertionError:
                         continue
                 time.sleep(1.2)  # the next poll shows it
@@ -509,7 +501,7 @@ def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_serve
                 page.keyboard.press("+")
                 time.sleep(0.7)
                 page.keyboard.press("Enter")
-                workers = wait_for(live_workers, 20, "the worker started from the page")
+                workers = wait_until(live_workers, 20, message="the worker started from the page")
                 worker_pids = [w.pid for w in workers]
                 time.sleep(0.5)
                 page.screenshot(path=str(tmp_path / "web-workers.png"))
@@ -551,7 +543,7 @@ def test_a_browser_that_leaves_ends_its_session(start_server, tmp_path, how):
                         f"--screenshot={shot}", "--window-size=1280,800", server.url],
                        capture_output=True, timeout=90, stdin=subprocess.DEVNULL)
         assert shot.exists()
-        wait_for(lambda: "session opened" in server.err, 10, "the visit to open a session")
+        wait_until(lambda: "session opened" in server.err, 10, message="the visit to open a session")
     else:
         from playwright.sync_api import sync_playwright
 
@@ -561,13 +553,17 @@ def test_a_browser_that_leaves_ends_its_session(start_server, tmp_path, how):
                 page = browser.new_page(viewport={"width": 1000, "height": 600})
                 open_app(page, server)
                 page.close()  # the tab closes; the browser stays
-                wait_for(lambda: server.session_processes() == [], 10, "the session to end after its tab closed")
+                wait_until(
+                    lambda: server.session_processes() == [], 10, message="the session to end after its tab closed"
+                )
             finally:
                 browser.close()
-    wait_for(lambda: server.session_processes() == [], 10, "no session process left 10 s after the browser left")
+    wait_until(
+        lambda: server.session_processes() == [], 10, message="no session process left 10 s after the browser left"
+    )
     assert server.proc.poll() is None, "the server keeps running"
     assert http_status(server.base + "/", server.cookie) == 200
-    wait_for(lambda: "session closed" in server.err, 10, "the server to log the session's end")
+    wait_until(lambda: "session closed" in server.err, 10, message="the server to log the session's end")
     server.close()
     assert server.proc.returncode == 0
 
@@ -586,6 +582,6 @@ def _stop_workers(pids: list[int]) -> None:
             proc = psutil.Process(pid)
             if not gone(proc):
                 proc.kill()
-                wait_for(lambda: gone(proc), 5, f"worker {pid} to end")
+                wait_until(lambda: gone(proc), 5, message=f"worker {pid} to end")
         except psutil.NoSuchProcess:
             pass

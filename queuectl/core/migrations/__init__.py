@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from queuectl.core.orm import peewee
-
 from queuectl.core.db import Store
 from queuectl.core.errors import StoreUnavailable
 from queuectl.core.migrations import (
@@ -23,6 +21,7 @@ from queuectl.core.migrations import (
     m0004_output_bytes_bigint,
     m0005_keep_children,
 )
+from queuectl.core.orm import peewee
 
 MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (1, m0001_initial.up),
@@ -70,5 +69,5 @@ def apply_migrations(store: Store) -> int:
         for number, up in MIGRATIONS:
             if number not in applied:
                 up(store)
-                store.execute(store.sql("INSERT INTO queuectl_schema (version) VALUES (?)"), (number,))
+                store.execute("INSERT INTO queuectl_schema (version) VALUES (?)", (number,))
     return LATEST
