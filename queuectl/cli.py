@@ -1368,7 +1368,8 @@ def tui(ctx: Ctx, web: bool, host: str, port: int, allow_remote: bool) -> None:
     # A full-screen UI written to a file or a pipe is escape codes nobody reads (htop refuses too);
     # a --web session runs under textual-serve's web driver, which is not a terminal either.
     if not sys.stdout.isatty() and "web_driver" not in os.environ.get("TEXTUAL_DRIVER", ""):
-        raise InvalidInput("tui needs a terminal: standard output is not one (for a script, try: queuectl status or list)")
+        raise InvalidInput(
+            "tui needs a terminal: standard output is not one (for a script, try: queuectl status or list)")
     from queuectl.tui.app import make_app
 
     app = make_app(ctx.db_url)
