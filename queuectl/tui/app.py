@@ -47,7 +47,6 @@ from queuectl.tui.viewmodel import (
 from queuectl.tui.widgets.keyed_table import KeyedTable
 from queuectl.tui.widgets.status_bar import StatusBar
 
-
 JOB_ACTIONS = ("retry_job", "kill_job", "delete_job")  # what the job detail screen offers
 
 
@@ -90,7 +89,8 @@ class QueuectlApp(App[None]):
                 yield Label("", id="workers-caption", classes="caption")
                 yield KeyedTable(WORKER_COLUMNS, id="workers-table")
             with TabPane("Settings", id="settings"):
-                yield Label("Stored settings (* = changed from the default); running workers pick them up within a second.",
+                yield Label("Stored settings (* = changed from the default); "
+                            "running workers pick them up within a second.",
                             id="settings-caption", classes="caption")
                 yield KeyedTable(SETTING_COLUMNS, id="settings-table")
         yield Footer()
@@ -258,18 +258,19 @@ class QueuectlApp(App[None]):
         span = f"{first:,}–{last:,}" if snap.jobs else "none"
         of = f" of {total:,}" if total is not None else ""
         filters = " ".join(
-            f"[b]{i + 1}[/b]:{'[reverse]' if s == f.state else ''}{s.value if s else 'all'}{'[/reverse]' if s == f.state else ''}"
+            f"[b]{i + 1}[/b]:{'[reverse]' if s == f.state else ''}{s.value if s else 'all'}"
+            f"{'[/reverse]' if s == f.state else ''}"
             for i, s in enumerate(STATE_FILTERS)
         )
         paging = "  [dim]\\[ ] page[/dim]" if total is None or total > snap.page_size else ""
         _update(self.query_one("#jobs-caption", Label), f"{f.describe()}: {span}{of}   {filters}{paging}")
         dead = snap.counts["dead"]
-        _update(self.query_one("#dlq-caption", Label), 
+        _update(self.query_one("#dlq-caption", Label),
             f"{dead:,} dead job(s) used up their retries" + ("  (R retries all)" if dead else "")
         )
         running = sum(1 for w in snap.workers if w.state == "running")
         stopping = sum(1 for w in snap.workers if w.state == "stopping")
-        _update(self.query_one("#workers-caption", Label), 
+        _update(self.query_one("#workers-caption", Label),
             f"{running} running" + (f", {stopping} stopping" if stopping else "")
             + ". + starts more (detached: they keep running after you quit)."
         )
@@ -353,7 +354,8 @@ class QueuectlApp(App[None]):
         self.push_screen(ConfirmScreen(f"Retry all {dead:,} dead job(s)?", "Retry all"), answered)
 
     def action_toggle_pause(self) -> None:
-        self.run_core(self.service.toggle_pause, None, report=lambda paused: "queue paused" if paused else "queue resumed")
+        self.run_core(self.service.toggle_pause, None,
+                      report=lambda paused: "queue paused" if paused else "queue resumed")
 
     # ── filtering and paging ───────────────────────────────────────────────────────────────
 
@@ -425,9 +427,10 @@ class QueuectlApp(App[None]):
         def ask(worker_id: str) -> None:
             def answered(yes: bool | None) -> None:
                 if yes:
-                    self.run_core(lambda: self.service.stop_worker(worker_id, force=True), f"force-stopping {worker_id}")
-            self.push_screen(ConfirmScreen(f"Force-stop {worker_id}? Its running job is killed and goes back to pending.",
-                                           "Force stop"), answered)
+                    self.run_core(lambda: self.service.stop_worker(worker_id, force=True),
+                                  f"force-stopping {worker_id}")
+            self.push_screen(ConfirmScreen(
+                f"Force-stop {worker_id}? Its running job is killed and goes back to pending.", "Force stop"), answered)
         self._with_selected("worker", ask)
 
     # ── settings ────────────────────────────────────────────────────────────────────────────
@@ -439,12 +442,14 @@ class QueuectlApp(App[None]):
             self.push_screen(
                 PromptScreen(f"Set {key}", lambda text: self.service.set_setting(key, text), value=_fmt(current),
                              hint=f"{definition.help} (default {_fmt(definition.default)})"),
-                lambda result: (self.notify(f"{result[0]} = {_fmt(result[1])}", timeout=2), self.poll()) if result else None,
+                lambda result: (self.notify(f"{result[0]} = {_fmt(result[1])}", timeout=2), self.poll())
+                if result else None,
             )
         self._with_selected("setting", edit)
 
     def action_reset_setting(self) -> None:
-        self._with_selected("setting", lambda key: self.run_core(lambda: self.service.reset_setting(key), f"{key} reset"))
+        self._with_selected("setting",
+                            lambda key: self.run_core(lambda: self.service.reset_setting(key), f"{key} reset"))
 
     # ── help, quit ──────────────────────────────────────────────────────────────────────────
 
@@ -479,7 +484,8 @@ class QueuectlApp(App[None]):
     # ── running core calls off the UI thread ────────────────────────────────────────────────
 
     @work(thread=True, group="action")
-    def run_core(self, call: Callable[[], object], done: str | None, report: Callable[[object], str] | None = None) -> None:
+    def run_core(self, call: Callable[[], object], done: str | None,
+                 report: Callable[[object], str] | None = None) -> None:
         try:
             result = call()
         except QueuectlError as exc:

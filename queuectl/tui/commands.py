@@ -13,8 +13,8 @@ from queuectl.tui.actions import ACTIONS, key_label
 class ActionCommands(Provider):
     async def discover(self) -> Hits:
         for action in ACTIONS:
-            yield DiscoveryHit(f"{action.label} ({key_label(action.key)})", partial(self.app.run_palette_action, action.name),
-                               help=action.help)
+            run = partial(self.app.run_palette_action, action.name)
+            yield DiscoveryHit(f"{action.label} ({key_label(action.key)})", run, help=action.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -22,4 +22,5 @@ class ActionCommands(Provider):
             text = f"{action.label}: {action.help}"
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(self.app.run_palette_action, action.name), help=f"key {key_label(action.key)}")
+                run = partial(self.app.run_palette_action, action.name)
+                yield Hit(score, matcher.highlight(text), run, help=f"key {key_label(action.key)}")

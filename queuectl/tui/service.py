@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import Store, open_store
+from queuectl.core.db import Store
 from queuectl.core.errors import InvalidInput
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import JobRecord, RunOutput, RunRecord
 from queuectl.core.registry import WorkerRegistry
 from queuectl.core.specs import spec_from_mapping
 from queuectl.core.states import JobState
+from queuectl.core.store import open_store
 from queuectl.tui.viewmodel import JobFilter, QueueSnapshot
 
 
@@ -38,7 +39,7 @@ class QueueService:
         self.process_stats = process_stats
 
     @classmethod
-    def open(cls, url: str | None, clock: Clock = SYSTEM_CLOCK, **kw: bool) -> "QueueService":
+    def open(cls, url: str | None, clock: Clock = SYSTEM_CLOCK, **kw: bool) -> QueueService:
         return cls(open_store(url), clock, **kw)
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
@@ -67,7 +68,8 @@ class QueueService:
             state=job_filter.state, search=job_filter.search or None, limit=page_size,
             offset=job_filter.page * page_size,
         )
-        dlq = [] if panes is not None and "dlq" not in panes else self.queue.list_jobs(state=JobState.DEAD, limit=page_size)
+        shows_dlq = panes is None or "dlq" in panes
+        dlq = self.queue.list_jobs(state=JobState.DEAD, limit=page_size) if shows_dlq else []
         return QueueSnapshot(
             now=now, counts=counts, paused=self.config.is_paused(),
             finished_last_minute=self.queue.finished_since(now - 60), workers=workers, worker_stats=stats,

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from queuectl import render
-from queuectl.safe_text import one_line
 from queuectl.core.records import Counts, JobRecord, WorkerInfo
 from queuectl.core.settings import Settings
 from queuectl.core.states import JobState
+from queuectl.safe_text import one_line
 
 STATE_STYLES = {
     "pending": "yellow",
@@ -126,7 +126,8 @@ DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
 
 def dlq_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     return (
-        plain(job.id), str(job.attempts), coarse_age(job.finished_at, now) if job.finished_at else "-", "-" if job.exit_code is None else str(job.exit_code),
+        plain(job.id), str(job.attempts), coarse_age(job.finished_at, now) if job.finished_at else "-",
+        "-" if job.exit_code is None else str(job.exit_code),
         plain(job.last_error or "-", 60), plain(job.command),
     )
 
@@ -145,7 +146,8 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
     else:
         end = now
     return (
-        plain(worker.id), styled_state(worker.state), plain(worker.host), str(worker.pid), plain(worker.current_job_id or "-"),
+        plain(worker.id), styled_state(worker.state), plain(worker.host), str(worker.pid),
+        plain(worker.current_job_id or "-"),
         "-" if job_pid is None or not worker.current_job_id else str(job_pid),
         render.duration(end - worker.started_at), render.age(worker.heartbeat_at, now),
         "-" if cpu is None else f"{cpu:.0f}%", "-" if rss is None else render.size(rss),

@@ -4,7 +4,6 @@ frozen clock, the app as the CLI builds it, and a reaper for tests that start re
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,17 +12,10 @@ import psutil
 import pytest
 from textual.widgets import Input
 
-# The suite runs with --import-mode=importlib (no sys.path insertion): make the helpers module
-# next to this file importable, for this conftest and for the test modules.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from tui_support import T0, Core, open_core, processes_of_home, seed  # noqa: E402
-
-from queuectl.core.clock import SYSTEM_CLOCK, FrozenClock  # noqa: E402
-from queuectl.core.supervisor import stop_workers  # noqa: E402
-from queuectl.tui.app import QueuectlApp, make_app  # noqa: E402
+from queuectl.core.clock import SYSTEM_CLOCK, FrozenClock
+from queuectl.core.supervisor import stop_workers
+from queuectl.tui.app import QueuectlApp, make_app
+from tui_support import T0, Core, open_core, processes_of_home, seed
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,8 @@ from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
-from queuectl.tui.widgets.output_view import OutputView
 from queuectl.tui.screens.prompt import PromptScreen
+from queuectl.tui.widgets.output_view import OutputView
 from tui_support import (
     BACKUP_OUTPUT,
     CWD,

@@ -76,7 +76,7 @@ async def test_retry_from_the_detail_view_shows_and_follows_the_new_run(reaper, 
 
 async def test_relative_times_tick_on_a_finished_job(app, seeded, clock):
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_detail(pilot, "backup-db")
+        await open_detail(pilot, "backup-db")
 
         def created() -> str:
             return next((line for line in screen_text(app) if "created" in line), "")

@@ -27,7 +27,8 @@ async def test_due_jobs_and_no_worker_show_a_hint_until_a_worker_serves_them(cor
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         assert hint(app) is None, "no job, no hint"
-        core.queue.enqueue([JobSpec("echo later", id="later", run_at=clock.now() + 600, cwd=CWD)], core.config.settings())
+        core.queue.enqueue([JobSpec("echo later", id="later", run_at=clock.now() + 600, cwd=CWD)],
+                           core.config.settings())
         await refreshed(pilot)
         assert hint(app) is None, "nothing is due yet"
         core.queue.enqueue([JobSpec("echo hi", id="first", cwd=CWD)], core.config.settings())

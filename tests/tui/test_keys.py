@@ -11,7 +11,7 @@ from queuectl.core.states import JobState
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
 from queuectl.tui.screens.prompt import PromptScreen
-from tui_support import SEEDED_JOBS, loaded, select, shown_text, wait_until
+from tui_support import loaded, select, shown_text, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -52,7 +52,7 @@ async def test_detail_footer_follows_the_jobs_state(app, seeded):
         await loaded(pilot)
         select(app, "jobs", "backup-db")
         await pilot.press("enter")
-        screen = await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job_state)
+        await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job_state)
         await pilot.pause()
         assert (enabled(app, "k"), enabled(app, "r"), enabled(app, "d")) == (False, False, True)
 

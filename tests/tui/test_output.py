@@ -13,14 +13,22 @@ import re
 import pytest
 from rich.color import Color
 
-from queuectl.core.records import RunOutput
+from queuectl.core.records import RunOutput, RunStart
+from queuectl.core.specs import JobSpec
 from queuectl.tui.output_feed import OutputFeed
 from queuectl.tui.screens.job_detail import JobDetailScreen
 from queuectl.tui.widgets.output_view import OutputView
-from queuectl.core.records import RunStart
-from queuectl.core.specs import JobSpec
 from tui_support import (
-    CWD, HOST, HOSTILE_LINES, HOSTILE_OUTPUT, W_BUSY, add_finished_job, loaded, select, table, wait_until,
+    CWD,
+    HOST,
+    HOSTILE_LINES,
+    HOSTILE_OUTPUT,
+    W_BUSY,
+    add_finished_job,
+    loaded,
+    select,
+    table,
+    wait_until,
 )
 
 SIZE = (120, 40)
@@ -114,7 +122,8 @@ HOSTILE_ERROR = "exit code 3: \x1b[2J\x1b[5;40Hcleared\x07\nsecond line\x1b]0;pw
 async def test_tables_show_job_controlled_text_without_controls(app, seeded, clock):
     """The Jobs and DLQ tables and the notifications show commands and errors as one line of text."""
     add_finished_job(seeded, clock, "hostile", HOSTILE_COMMAND, b"", exit_code=3)
-    seeded.queue.enqueue([JobSpec(HOSTILE_COMMAND, id="hostile-dead", cwd=CWD, max_retries=0, priority=100)], seeded.config.settings())
+    seeded.queue.enqueue([JobSpec(HOSTILE_COMMAND, id="hostile-dead", cwd=CWD, max_retries=0, priority=100)],
+                         seeded.config.settings())
     claimed = seeded.queue.claim(W_BUSY)
     assert claimed.id == "hostile-dead"
     seeded.queue.finish(claimed, W_BUSY, RunStart(HOST, 5301, None, clock.now()), exit_code=3, error=HOSTILE_ERROR,
@@ -123,7 +132,8 @@ async def test_tables_show_job_controlled_text_without_controls(app, seeded, clo
         await loaded(pilot)
         app.action_show_tab("dlq")
         await pilot.pause()
-        cells = [str(c) for pane, key in (("jobs", "hostile"), ("dlq", "hostile-dead")) for c in table(app, pane).get_row(key)]
+        rows = (("jobs", "hostile"), ("dlq", "hostile-dead"))
+        cells = [str(c) for pane, key in rows for c in table(app, pane).get_row(key)]
         for cell in cells:
             assert not CONTROLS.search(cell), repr(cell)
         command = str(table(app, "jobs").get_row("hostile")[-1])

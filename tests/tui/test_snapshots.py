@@ -11,12 +11,12 @@ from textual.widgets import DataTable, Label
 
 from queuectl.core.specs import JobSpec
 from queuectl.tui.app import make_app
-from tui_support import CWD, HOSTILE_LINES, HOSTILE_OUTPUT, W_BUSY, add_finished_job, loaded, select, wait_until
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
 from queuectl.tui.widgets.output_view import OutputView
+from tui_support import CWD, HOSTILE_LINES, HOSTILE_OUTPUT, W_BUSY, add_finished_job, loaded, select, wait_until
 
 SIZE = (120, 40)
 

@@ -112,7 +112,7 @@ def test_tui_with_stdout_not_a_terminal_exits_2_with_one_line(home, tmp_path):
     env = dict(os.environ, QUEUECTL_HOME=str(home))
     env.pop("TEXTUAL_DRIVER", None)
     out = subprocess.run([sys.executable, "-m", "queuectl", "tui"], env=env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+                         capture_output=True, timeout=30)
     assert out.returncode == 2
     assert out.stdout == b""
     assert out.stderr.decode().splitlines() == [

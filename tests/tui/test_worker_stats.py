@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from queuectl.core.specs import JobSpec
+from queuectl.core.clock import SYSTEM_CLOCK
 from queuectl.core.process_stats import process_stats
+from queuectl.core.specs import JobSpec
 from queuectl.core.supervisor import start_workers
 from queuectl.tui.app import make_app
-from queuectl.core.clock import SYSTEM_CLOCK
 from tui_support import loaded, refreshed, table, wait_for, wait_until
 
 # 200 MiB touched, then a busy loop: the job, not the worker, holds the memory and burns the CPU

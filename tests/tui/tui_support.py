@@ -13,16 +13,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from proc_support import alive, processes_of_home  # noqa: F401
 from textual.pilot import Pilot
 
+from proc_support import alive, processes_of_home  # noqa: F401
 from queuectl.core.clock import Clock, FrozenClock
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import Store, open_store
+from queuectl.core.db import Store
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
 from queuectl.core.registry import WorkerRegistry
 from queuectl.core.specs import JobSpec
+from queuectl.core.store import open_store
 from queuectl.tui.app import QueuectlApp
 from queuectl.tui.widgets.keyed_table import KeyedTable
 
@@ -147,7 +148,8 @@ def seed(core: Core, clock: FrozenClock) -> None:
     q.enqueue([JobSpec("python -m reports.nightly", id="nightly-report", queue="reports", cwd=CWD)],
               config.settings())
     at(-8)
-    run_and_finish("nightly-report", W_STOPPING, 5201, 3.0, 1, b"Traceback (most recent call last):\nKeyError: 'region'\n",
+    run_and_finish("nightly-report", W_STOPPING, 5201, 3.0, 1,
+                   b"Traceback (most recent call last):\nKeyError: 'region'\n",
                    queues=["default", "reports"])
 
     at(-3)

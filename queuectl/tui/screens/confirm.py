@@ -17,7 +17,8 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, confirm_label: str = "Yes", cancel_label: str = "Cancel", *, hint: str = "") -> None:
+    def __init__(self, question: str, confirm_label: str = "Yes", cancel_label: str = "Cancel", *,
+                 hint: str = "") -> None:
         super().__init__()
         self.question = question
         self.confirm_label = confirm_label

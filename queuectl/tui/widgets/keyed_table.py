@@ -82,7 +82,7 @@ class KeyedTable(DataTable):
                 if old is None:
                     self.add_row(*cells, key=key)
                 elif old != cells:
-                    for name, before, after in zip(self._column_names, old, cells):
+                    for name, before, after in zip(self._column_names, old, cells, strict=False):
                         if before != after:
                             # Re-measuring a column reads all its cells: only when this one is wider
                             # (an age ticking from 4.0s to 5.0s every second would cost most of the idle CPU).
