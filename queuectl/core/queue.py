@@ -25,20 +25,21 @@ from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, 
 from queuectl.core.models import Job, Run, database_proxy
 from queuectl.core.orm import peewee
 from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
-from queuectl.core.settings import Settings, backoff_delay
+from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
 from queuectl.core.states import (
     CANCELLABLE_WAITING,
+    CANCELLED_BY_USER,
     CLAIMABLE,
     PURGEABLE,
     RETRYABLE,
     JobState,
+    RunResult,
+    WorkerLost,
+    decide,
     sql_in,
 )
 
-WORKER_LOST = "worker lost"
-INTERRUPTED = "interrupted: worker stopped"
-CANCELLED_BY_USER = "cancelled by user"
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 _ID_EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 _ID_COUNTER_BITS = 18
@@ -110,9 +111,11 @@ class Holding(NamedTuple):
     why_not: str
 
 
-def next_state_after_failure(attempts: int, max_retries: int) -> JobState:
-    """A failed run leaves the job `failed` (to be retried) until attempts exceed max_retries."""
-    return JobState.DEAD if attempts > max_retries else JobState.FAILED
+class _Held(NamedTuple):
+    """A job a lost worker held, as its rescue reads it."""
+
+    attempts: int
+    max_retries: int
 
 
 class JobQueue:
@@ -302,53 +305,53 @@ class JobQueue:
         job: ClaimedJob,
         worker_id: str,
         run: int | RunStart | None,
+        result: RunResult,
+        settings: Settings,
         *,
-        exit_code: int | None,
-        error: str | None,
         output: bytes = b"",
         output_bytes: int = 0,
-        settings: Settings,
-        cancelled: bool = False,
-        interrupted: bool = False,
         finished_at: float | None = None,
     ) -> FinishResult:
-        """End a run: completed, failed (retry due later), dead, cancelled, or back to pending.
+        """End a run with `result`: the job's next state is `decide`'s (completed, failed with a
+        retry due later, dead, cancelled, or back to pending).
 
         `run` is the number `start_run` returned, or a RunStart to record the whole run now.
         Fenced on (state, worker, attempt): a worker whose job was recovered changes nothing.
         """
         with self.store.write():
-            return self._finish_rows(
-                job, worker_id, run, exit_code=exit_code, error=error, output=output, output_bytes=output_bytes,
-                settings=settings, cancelled=cancelled, interrupted=interrupted, finished_at=finished_at,
-            )
+            return self._finish_rows(job, worker_id, run, result, settings, output, output_bytes, finished_at)
+
+    def finish_and_claim(
+        self,
+        job: ClaimedJob,
+        worker_id: str,
+        run: int | RunStart | None,
+        result: RunResult,
+        settings: Settings,
+        *,
+        queues: Sequence[str] | None = None,
+        output: bytes = b"",
+        output_bytes: int = 0,
+        finished_at: float | None = None,
+    ) -> tuple[FinishResult, ClaimedJob | None]:
+        """`finish`, then `claim` the next job in the same write transaction: one lock round per job."""
+        with self.store.write():
+            done = self._finish_rows(job, worker_id, run, result, settings, output, output_bytes, finished_at)
+            return done, self.claim(worker_id, queues)
 
     def _finish_rows(
-        self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, *, exit_code: int | None,
-        error: str | None, settings: Settings, output: bytes = b"", output_bytes: int = 0, cancelled: bool = False,
-        interrupted: bool = False, finished_at: float | None = None,
+        self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, result: RunResult, settings: Settings,
+        output: bytes, output_bytes: int, finished_at: float | None,
     ) -> FinishResult:
         """The statements of `finish`, inside the caller's write transaction."""
         now = self.clock.now()
         ended = now if finished_at is None else finished_at  # when the process ended, not when we could record it
-        attempts = job.attempts
-        run_at: float | None = None
-        if interrupted:
-            state, attempts, error = JobState.PENDING, job.attempts - 1, error or INTERRUPTED
-            run_at = now
-        elif cancelled:
-            state, error = JobState.CANCELLED, error or CANCELLED_BY_USER
-        elif exit_code == 0 and error is None:
-            state = JobState.COMPLETED
-        else:
-            state = next_state_after_failure(job.attempts, job.max_retries)
-            if state is JobState.FAILED:
-                run_at = now + backoff_delay(settings, job.attempts)
-        job_params = (
+        state, attempts, run_at, error = decide(job, result, settings, now)
+        exit_code = result.exit_code
+        row = self.store.execute(self._finish_job, (
             state.value, state.value, attempts, run_at, ended, now, exit_code, state.value, error,
             job.id, worker_id, job.attempts,
-        )
-        row = self.store.execute(self._finish_job, job_params).fetchone()
+        )).fetchone()
         if row is not None and row[0] != state.value:  # cancelled while it ran
             state, error = JobState(row[0]), CANCELLED_BY_USER
         if isinstance(run, RunStart):
@@ -365,14 +368,6 @@ class JobQueue:
             else:
                 self.store.execute(self._run_output, (output, output_bytes, job.id, run, worker_id))
         return FinishResult(state if row is not None else None, run_at)
-
-    def finish_and_claim(
-        self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, queues: Sequence[str] | None, **result: object
-    ) -> tuple[FinishResult, ClaimedJob | None]:
-        """`finish`, then `claim` the next job in the same write transaction: one lock round per job."""
-        with self.store.write():
-            done = self._finish_rows(job, worker_id, run, **result)  # type: ignore[arg-type]
-            return done, self.claim(worker_id, queues)
 
     def release(self, job: ClaimedJob, worker_id: str) -> bool:
         """Hand back a claimed job that never started (its worker is stopping): pending, uncounted."""
@@ -405,10 +400,11 @@ class JobQueue:
     # ── recovery ─────────────────────────────────────────────────────────────────────────────
 
     def fail_jobs_of_lost_worker(self, worker_id: str, settings: Settings) -> list[tuple[str, JobState]]:
-        """Each job the lost worker held counts a failed run with error `worker lost`
-        (or becomes cancelled if a cancel was pending). Returns (job id, new state) pairs."""
+        """Each job the lost worker held ends its run as `WorkerLost` (a failed attempt, or
+        cancelled if a cancel was pending). Returns (job id, new state) pairs."""
         now = self.clock.now()
         sql = self.store.sql
+        lost = WorkerLost()
         done: list[tuple[str, JobState]] = []
         with self.store.write():
             rows = self.store.execute(
@@ -417,15 +413,13 @@ class JobQueue:
                 (worker_id,),
             ).fetchall()
             for job_id, attempts, max_retries, cancel_requested_at in rows:
-                if cancel_requested_at is not None:
-                    state, error, run_at = JobState.CANCELLED, CANCELLED_BY_USER, None
-                else:
-                    state, error = next_state_after_failure(attempts, max_retries), WORKER_LOST
-                    run_at = now + backoff_delay(settings, attempts) if state is JobState.FAILED else None
+                held = _Held(attempts, max_retries)
+                state, attempts, run_at, error = decide(held, lost, settings, now,
+                                                        cancel_requested=cancel_requested_at is not None)
                 changed = self.store.execute(
                     self._finish_job,
-                    (state.value, state.value, attempts, run_at, now, now, None, state.value, error, job_id,
-                     worker_id, attempts),
+                    (state.value, state.value, attempts, run_at, now, now, lost.exit_code, state.value, error, job_id,
+                     worker_id, held.attempts),
                 ).fetchall()
                 if not changed:
                     # another rescuer got there first (PostgreSQL lets two run at once: the row
@@ -434,14 +428,14 @@ class JobQueue:
                 closed = self.store.execute(
                     sql("UPDATE run SET finished_at = ?, error = ? WHERE job_id = ? AND worker_id = ? "
                         "AND attempt = ? AND finished_at IS NULL"),
-                    (now, WORKER_LOST, job_id, worker_id, attempts),
+                    (now, lost.error, job_id, worker_id, held.attempts),
                 ).rowcount
                 if not closed:  # the worker died between its claim and recording the run
                     self.store.execute(
                         sql("INSERT INTO run (job_id, number, attempt, worker_id, host, started_at, "
                             "finished_at, error, output_bytes) SELECT ?, coalesce(max(number), 0) + 1, ?, ?, "
                             "'', ?, ?, ?, 0 FROM run WHERE job_id = ?"),
-                        (job_id, attempts, worker_id, now, now, WORKER_LOST, job_id),
+                        (job_id, held.attempts, worker_id, now, now, lost.error, job_id),
                     )
                 done.append((job_id, state))
         return done

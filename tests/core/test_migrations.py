@@ -13,6 +13,7 @@ from queuectl.core.migrations import LATEST, m0001_initial, m0002_job_counts, m0
 from queuectl.core.queue import JobQueue
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
+from queuectl.core.states import exited
 
 
 def test_a_fresh_store_is_at_the_latest_version(tmp_path):
@@ -53,7 +54,7 @@ def test_counts_kept_by_triggers_match_the_rows(queue, store, clock):
     ids = queue.enqueue([JobSpec(command="true", max_retries=0) for _ in range(6)], Settings())
     for exit_code in (0, 1):
         job = queue.claim("w")
-        queue.finish(job, "w", None, exit_code=exit_code, error=None, settings=Settings())
+        queue.finish(job, "w", None, exited(exit_code, None), Settings())
     queue.claim("w")
     queue.cancel([ids[-1]])
     queue.delete([ids[-2]])
