@@ -22,7 +22,7 @@ from queuectl.core.db import Store
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
-from queuectl.core.models import Job, Run, database_proxy
+from queuectl.core.models import bound_models
 from queuectl.core.orm import peewee
 from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
 from queuectl.core.settings import Settings
@@ -87,11 +87,8 @@ def _encode_id(n: int) -> str:
 new_job_ids = _JobIds().take
 
 
-_RECORD_COLUMNS = [getattr(Job, name) for name in JobRecord._fields]
-
-
 def _record(row: tuple) -> JobRecord:
-    """A JobRecord from a row of `_RECORD_COLUMNS` (env decoded from its JSON)."""
+    """A JobRecord from a row of the JobRecord columns (env decoded from its JSON)."""
     record = JobRecord(*row)
     return record._replace(env=json.loads(record.env)) if record.env else record
 
@@ -124,7 +121,8 @@ class JobQueue:
     def __init__(self, store: Store, clock: Clock = SYSTEM_CLOCK) -> None:
         self.store = store
         self.clock = clock
-        database_proxy.initialize(store.db)
+        self._models = bound_models(store.db)  # this store's, never another's (see models.py)
+        self._record_columns = [getattr(self._models.Job, name) for name in JobRecord._fields]
         sql = store.sql
         claimable = sql_in(CLAIMABLE)
         self._claim_head = (
@@ -586,12 +584,15 @@ class JobQueue:
     def get_many(self, ids: Sequence[str]) -> list[JobRecord]:
         """The jobs with these ids, in the order given (unknown ids are left out)."""
         found: dict[str, JobRecord] = {}
+        Job = self._models.Job
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
-            found.update((r.id, JobRecord.from_row(r)) for r in Job.select(*_RECORD_COLUMNS).where(Job.id.in_(chunk)))
+            query = Job.select(*self._record_columns).where(Job.id.in_(chunk))
+            found.update((r.id, JobRecord.from_row(r)) for r in query)
         return [found[i] for i in ids if i in found]
 
     def get(self, job_id: str) -> JobRecord:
+        Job = self._models.Job
         row = Job.get_or_none(Job.id == job_id)
         if row is None:
             raise JobNotFound(job_id)
@@ -615,7 +616,8 @@ class JobQueue:
 
     def _select(self, state: JobState | None, queue: str | None, search: str | None = None,
                 run_order: bool = False) -> peewee.ModelSelect:
-        query = Job.select(*_RECORD_COLUMNS)
+        Job = self._models.Job
+        query = Job.select(*self._record_columns)
         if state is not None:
             query = query.where(Job.state == state.value)
         if queue is not None:
@@ -657,6 +659,7 @@ class JobQueue:
         if queue is None:
             by_state = self.counts().by_state
             return by_state.get(state.value, 0) if state is not None else sum(by_state.values())
+        Job = self._models.Job
         query = Job.select().where(Job.queue == queue)
         if state is not None:
             query = query.where(Job.state == state.value)
@@ -674,6 +677,7 @@ class JobQueue:
         return Counts(by_state)
 
     def runs(self, job_id: str) -> list[RunRecord]:
+        Run = self._models.Run
         query = (
             Run.select(Run.job_id, Run.number, Run.attempt, Run.worker_id, Run.host, Run.pid, Run.started_at,
                        Run.finished_at, Run.exit_code, Run.error, Run.output_bytes)
@@ -689,6 +693,7 @@ class JobQueue:
     def output(self, job_id: str, number: int | None = None) -> RunOutput | None:
         """Output of run `number` (default: the latest run), or None if the job never ran."""
         self.get(job_id)
+        Run = self._models.Run
         query = Run.select(Run.number, Run.finished_at, Run.output, Run.output_bytes).where(Run.job_id == job_id)
         query = query.where(Run.number == number) if number is not None else query.order_by(Run.number.desc())
         row = query.first()

@@ -104,3 +104,20 @@ def test_a_migration_numbered_below_the_highest_applied_still_runs(tmp_path, mon
     store.close()
     open_store(url).close()
     assert len(ran) == 1  # applied once
+
+
+def test_the_models_describe_the_latest_migration(store):
+    """models.py is the one Peewee description of the tables the query builder reads: the same
+    columns as the migrated store, each nullable where the store lets it be NULL, the same key."""
+    from queuectl.core.models import bound_models
+
+    for model in bound_models(store.db):
+        table = model._meta.table_name
+        columns = {c.name: c for c in store.db.get_columns(table)}
+        fields = {f.column_name: f for f in model._meta.sorted_fields}
+        assert sorted(fields) == sorted(columns), f"{table}: model and migration list other columns"
+        for name, field in fields.items():
+            if field.primary_key:
+                assert columns[name].primary_key, f"{table}.{name} is the model's key, not the table's"
+            else:
+                assert field.null == columns[name].null, f"{table}.{name}: null={field.null} in the model"
