@@ -33,6 +33,7 @@ from queuectl.core.states import (
     CLAIMABLE,
     PURGEABLE,
     RETRYABLE,
+    Decision,
     JobState,
     RunResult,
     WorkerLost,
@@ -344,28 +345,36 @@ class JobQueue:
         """The statements of `finish`, inside the caller's write transaction."""
         now = self.clock.now()
         ended = now if finished_at is None else finished_at  # when the process ended, not when we could record it
-        state, attempts, run_at, error = decide(job, result, settings, now)
-        exit_code = result.exit_code
-        row = self.store.execute(self._finish_job, (
-            state.value, state.value, attempts, run_at, ended, now, exit_code, state.value, error,
-            job.id, worker_id, job.attempts,
-        )).fetchone()
-        if row is not None and row[0] != state.value:  # cancelled while it ran
-            state, error = JobState(row[0]), CANCELLED_BY_USER
+        decision = decide(job, result, settings, now)
+        state, error, exit_code = decision.state, decision.error, result.exit_code
+        written = self._end_job(job.id, worker_id, job.attempts, decision, exit_code, ended, now)
+        if written is not None and written is not state:  # cancelled while it ran
+            state, error = written, CANCELLED_BY_USER
         if isinstance(run, RunStart):
-            if row is not None:
+            if written is not None:
                 self.store.execute(self._insert_finished_run, (
                     job.id, job.id, job.attempts, worker_id, run.host, run.pid, run.pid_created_at,
                     run.started_at, ended, exit_code, error, output, output_bytes,
                 ))
         elif run is not None:
-            if row is not None:
+            if written is not None:
                 self.store.execute(
                     self._finish_run, (ended, exit_code, error, output, output_bytes, job.id, run, worker_id)
                 )
             else:
                 self.store.execute(self._run_output, (output, output_bytes, job.id, run, worker_id))
-        return FinishResult(state if row is not None else None, run_at)
+        return FinishResult(state if written is not None else None, decision.run_at)
+
+    def _end_job(self, job_id: str, worker_id: str, attempt: int, decision: Decision, exit_code: int | None,
+                 ended: float, now: float) -> JobState | None:
+        """Write `decision` to the job, fenced on (processing, worker, attempt): the state written,
+        or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`)."""
+        state = decision.state.value
+        row = self.store.execute(self._finish_job, (
+            state, state, decision.attempts, decision.run_at, ended, now, exit_code, state, decision.error,
+            job_id, worker_id, attempt,
+        )).fetchone()
+        return None if row is None else JobState(row[0])
 
     def release(self, job: ClaimedJob, worker_id: str) -> bool:
         """Hand back a claimed job that never started (its worker is stopping): pending, uncounted."""
@@ -412,14 +421,9 @@ class JobQueue:
             ).fetchall()
             for job_id, attempts, max_retries, cancel_requested_at in rows:
                 held = _Held(attempts, max_retries)
-                state, attempts, run_at, error = decide(held, lost, settings, now,
-                                                        cancel_requested=cancel_requested_at is not None)
-                changed = self.store.execute(
-                    self._finish_job,
-                    (state.value, state.value, attempts, run_at, now, now, lost.exit_code, state.value, error, job_id,
-                     worker_id, held.attempts),
-                ).fetchall()
-                if not changed:
+                decision = decide(held, lost, settings, now, cancel_requested=cancel_requested_at is not None)
+                state = self._end_job(job_id, worker_id, held.attempts, decision, lost.exit_code, now, now)
+                if state is None:
                     # another rescuer got there first (PostgreSQL lets two run at once: the row
                     # lock makes this UPDATE wait, then find the job no longer processing)
                     continue
