@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import open_store
+from queuectl.core.store import open_store
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
 from queuectl.core.specs import JobSpec
+from queuectl.core.states import Completed
 
 
 def _work(url: str, worker: str, start: multiprocessing.Event) -> None:
@@ -29,8 +30,8 @@ def _work(url: str, worker: str, start: multiprocessing.Event) -> None:
     start.wait()
     job = queue.claim(worker)
     while job is not None:
-        _, job = queue.finish_and_claim(job, worker, RunStart("bench", None, None, time.time()), None,
-                                        exit_code=0, error=None, settings=settings)
+        _, job = queue.finish_and_claim(job, worker, RunStart("bench", None, None, time.time()), Completed(),
+                                        settings)
 
 
 def rate(jobs: int, procs: int, db: str | None = None) -> float:

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import open_store
+from queuectl.core.store import open_store
 from queuectl.core.queue import JobQueue
 from queuectl.core.specs import JobSpec
 from queuectl.core.wake import wake_workers

@@ -25,7 +25,7 @@ from pathlib import Path
 
 def build(url: str, jobs: int, queues: int = 2) -> None:
     from queuectl.core.config import ConfigStore
-    from queuectl.core.db import open_store
+    from queuectl.core.store import open_store
     from queuectl.core.queue import JobQueue
     from queuectl.core.specs import JobSpec
 
@@ -92,7 +92,7 @@ def main() -> None:
     build(url, args.jobs, args.queues)
 
     from queuectl.core.config import ConfigStore
-    from queuectl.core.db import open_store
+    from queuectl.core.store import open_store
     from queuectl.core.metrics import MetricsReader
     from queuectl.core.queue import JobQueue
     from queuectl.core.registry import WorkerRegistry

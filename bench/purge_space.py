@@ -15,11 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from queuectl.core.db import open_store
+from queuectl.core.store import open_store
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
+from queuectl.core.states import Completed
 
 OUTPUT = 50_000
 
@@ -42,9 +43,8 @@ def main() -> None:
         queue.enqueue([JobSpec(command="true") for _ in range(args.jobs)], settings)
         job = queue.claim("w-bench")
         while job is not None:
-            _, job = queue.finish_and_claim(job, "w-bench", RunStart("h", 1, None, 0.0), None, exit_code=0,
-                                            error=None, output=os.urandom(OUTPUT), output_bytes=OUTPUT,
-                                            settings=settings)
+            _, job = queue.finish_and_claim(job, "w-bench", RunStart("h", 1, None, 0.0), Completed(), settings,
+                                            output=os.urandom(OUTPUT), output_bytes=OUTPUT)
         store.close()
         full = _size(db)
         store = open_store(url)  # purged as the CLI does

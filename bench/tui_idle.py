@@ -32,7 +32,7 @@ EMPTY_APP = "from textual.app import App\nApp().run()"
 
 def build(home: Path, jobs: int, fresh: bool = False) -> str:
     from queuectl.core.config import ConfigStore
-    from queuectl.core.db import open_store
+    from queuectl.core.store import open_store
     from queuectl.core.queue import JobQueue
     from queuectl.core.specs import JobSpec
 

@@ -21,7 +21,7 @@ import psutil
 def build(store_dir: Path, jobs: int) -> str:
     url = f"sqlite:///{store_dir / 'queue.db'}"
     from queuectl.core.config import ConfigStore
-    from queuectl.core.db import open_store
+    from queuectl.core.store import open_store
     from queuectl.core.queue import JobQueue
     from queuectl.core.specs import JobSpec
 

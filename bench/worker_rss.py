@@ -15,7 +15,7 @@ import time
 
 import psutil
 
-from queuectl.core.db import open_store
+from queuectl.core.store import open_store
 from queuectl.core.queue import JobQueue
 
 

@@ -342,15 +342,6 @@ def connect(url: str, *, durable: bool = True, busy_timeout: float = BUSY_TIMEOU
     )
 
 
-def open_store(*args: Any, **kwargs: Any) -> Store:
-    """Temporary alias of `queuectl.core.store.open_store` for queuectl/tui and tests/tui, which
-    import it from here until they move; the one import of store.py from this module, named as an
-    exception in pyproject.toml's contract. Delete it then."""
-    from queuectl.core.store import open_store
-
-    return open_store(*args, **kwargs)
-
-
 def _disk_nearly_full(store: Store | None) -> bool:
     """SQLite reports a full disk as an I/O error when a write of the WAL fails: look."""
     if store is None or store.path is None:

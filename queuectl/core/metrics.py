@@ -26,9 +26,17 @@ from typing import NamedTuple
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import ConfigStore
 from queuectl.core.db import Store
-from queuectl.core.queue import CANCELLED_BY_USER, INTERRUPTED, WORKER_LOST
 from queuectl.core.registry import WorkerRegistry
-from queuectl.core.states import CLAIMABLE, LIVE_WORKER_STATES, JobState, WorkerState, sql_in
+from queuectl.core.states import (
+    CANCELLED_BY_USER,
+    CLAIMABLE,
+    INTERRUPTED,
+    LIVE_WORKER_STATES,
+    WORKER_LOST,
+    JobState,
+    WorkerState,
+    sql_in,
+)
 
 FINISH_LAG = 5.0
 COUNT_CAP = 10_000

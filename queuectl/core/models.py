@@ -1,19 +1,24 @@
-"""Peewee models of the store's tables, for the query builder on cold paths (listing, showing).
+"""Peewee models of the store's job and run tables, for the query builder on cold paths (listing,
+showing); the hot path (claim, finish, heartbeat) and the other tables use prebuilt SQL.
 
 The schema itself is created by `migrations/` (so old databases migrate forward); these models
-must agree with the latest migration. The hot path (claim, finish, heartbeat) uses prebuilt SQL.
+must agree with the latest migration (tests/core/test_migrations.py checks it on both stores).
+
+The classes here are bound to no database: `bound_models(db)` makes subclasses bound to one
+store's database, once per database (huey's `create_models`). A process-wide binding would make
+every JobQueue read the store opened last.
 """
 
 from __future__ import annotations
 
-from queuectl.core.orm import peewee
+from typing import NamedTuple
+from weakref import WeakKeyDictionary
 
-database_proxy = peewee.DatabaseProxy()
+from queuectl.core.orm import peewee
 
 
 class BaseModel(peewee.Model):
     class Meta:
-        database = database_proxy
         legacy_table_names = False
 
 
@@ -64,31 +69,30 @@ class Run(BaseModel):
         table_name = "run"
 
 
-class WorkerRecord(BaseModel):
-    id = peewee.TextField(primary_key=True)
-    host = peewee.TextField()
-    pid = peewee.IntegerField()
-    pid_created_at = peewee.FloatField()
-    queues = peewee.TextField(null=True)  # comma-separated; NULL = every queue
-    state = peewee.TextField()
-    started_at = peewee.FloatField()
-    heartbeat_at = peewee.FloatField()
-    stopped_at = peewee.FloatField(null=True)
-    stop_requested_at = peewee.FloatField(null=True)
-    stop_force = peewee.IntegerField()
-    cancel_job_id = peewee.TextField(null=True)
-    wake_addr = peewee.TextField(null=True)
 
-    class Meta:
-        table_name = "worker"
+class Models(NamedTuple):
+    """The models bound to one store's database."""
+
+    Job: type[Job]
+    Run: type[Run]
 
 
-class Setting(BaseModel):
-    key = peewee.TextField(primary_key=True)
-    value = peewee.TextField()  # JSON
-
-    class Meta:
-        table_name = "setting"
+_BOUND: WeakKeyDictionary[peewee.Database, Models] = WeakKeyDictionary()
 
 
-MODELS = (Job, Run, WorkerRecord, Setting)
+def bound_models(db: peewee.Database) -> Models:
+    """`Job` and `Run` bound to `db` (made on first use, then the same classes for that database)."""
+    models = _BOUND.get(db)
+    if models is None:
+        class BoundJob(Job):
+            class Meta:
+                database = db
+                table_name = "job"
+
+        class BoundRun(Run):
+            class Meta:
+                database = db
+                table_name = "run"
+
+        models = _BOUND[db] = Models(BoundJob, BoundRun)
+    return models

@@ -22,23 +22,25 @@ from queuectl.core.db import Store
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
-from queuectl.core.models import Job, Run, database_proxy
+from queuectl.core.models import bound_models
 from queuectl.core.orm import peewee
 from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
-from queuectl.core.settings import Settings, backoff_delay
+from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
 from queuectl.core.states import (
     CANCELLABLE_WAITING,
+    CANCELLED_BY_USER,
     CLAIMABLE,
     PURGEABLE,
     RETRYABLE,
+    Decision,
     JobState,
+    RunResult,
+    WorkerLost,
+    decide,
     sql_in,
 )
 
-WORKER_LOST = "worker lost"
-INTERRUPTED = "interrupted: worker stopped"
-CANCELLED_BY_USER = "cancelled by user"
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 _ID_EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 _ID_COUNTER_BITS = 18
@@ -86,11 +88,8 @@ def _encode_id(n: int) -> str:
 new_job_ids = _JobIds().take
 
 
-_RECORD_COLUMNS = [getattr(Job, name) for name in JobRecord._fields]
-
-
 def _record(row: tuple) -> JobRecord:
-    """A JobRecord from a row of `_RECORD_COLUMNS` (env decoded from its JSON)."""
+    """A JobRecord from a row of the JobRecord columns (env decoded from its JSON)."""
     record = JobRecord(*row)
     return record._replace(env=json.loads(record.env)) if record.env else record
 
@@ -110,9 +109,11 @@ class Holding(NamedTuple):
     why_not: str
 
 
-def next_state_after_failure(attempts: int, max_retries: int) -> JobState:
-    """A failed run leaves the job `failed` (to be retried) until attempts exceed max_retries."""
-    return JobState.DEAD if attempts > max_retries else JobState.FAILED
+class _Held(NamedTuple):
+    """A job a lost worker held, as its rescue reads it."""
+
+    attempts: int
+    max_retries: int
 
 
 class JobQueue:
@@ -121,7 +122,8 @@ class JobQueue:
     def __init__(self, store: Store, clock: Clock = SYSTEM_CLOCK) -> None:
         self.store = store
         self.clock = clock
-        database_proxy.initialize(store.db)
+        self._models = bound_models(store.db)  # this store's, never another's (see models.py)
+        self._record_columns = [getattr(self._models.Job, name) for name in JobRecord._fields]
         sql = store.sql
         claimable = sql_in(CLAIMABLE)
         self._claim_head = (
@@ -302,77 +304,77 @@ class JobQueue:
         job: ClaimedJob,
         worker_id: str,
         run: int | RunStart | None,
+        result: RunResult,
+        settings: Settings,
         *,
-        exit_code: int | None,
-        error: str | None,
         output: bytes = b"",
         output_bytes: int = 0,
-        settings: Settings,
-        cancelled: bool = False,
-        interrupted: bool = False,
         finished_at: float | None = None,
     ) -> FinishResult:
-        """End a run: completed, failed (retry due later), dead, cancelled, or back to pending.
+        """End a run with `result`: the job's next state is `decide`'s (completed, failed with a
+        retry due later, dead, cancelled, or back to pending).
 
         `run` is the number `start_run` returned, or a RunStart to record the whole run now.
         Fenced on (state, worker, attempt): a worker whose job was recovered changes nothing.
         """
         with self.store.write():
-            return self._finish_rows(
-                job, worker_id, run, exit_code=exit_code, error=error, output=output, output_bytes=output_bytes,
-                settings=settings, cancelled=cancelled, interrupted=interrupted, finished_at=finished_at,
-            )
+            return self._finish_rows(job, worker_id, run, result, settings, output, output_bytes, finished_at)
+
+    def finish_and_claim(
+        self,
+        job: ClaimedJob,
+        worker_id: str,
+        run: int | RunStart | None,
+        result: RunResult,
+        settings: Settings,
+        *,
+        queues: Sequence[str] | None = None,
+        output: bytes = b"",
+        output_bytes: int = 0,
+        finished_at: float | None = None,
+    ) -> tuple[FinishResult, ClaimedJob | None]:
+        """`finish`, then `claim` the next job in the same write transaction: one lock round per job."""
+        with self.store.write():
+            done = self._finish_rows(job, worker_id, run, result, settings, output, output_bytes, finished_at)
+            return done, self.claim(worker_id, queues)
 
     def _finish_rows(
-        self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, *, exit_code: int | None,
-        error: str | None, settings: Settings, output: bytes = b"", output_bytes: int = 0, cancelled: bool = False,
-        interrupted: bool = False, finished_at: float | None = None,
+        self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, result: RunResult, settings: Settings,
+        output: bytes, output_bytes: int, finished_at: float | None,
     ) -> FinishResult:
         """The statements of `finish`, inside the caller's write transaction."""
         now = self.clock.now()
         ended = now if finished_at is None else finished_at  # when the process ended, not when we could record it
-        attempts = job.attempts
-        run_at: float | None = None
-        if interrupted:
-            state, attempts, error = JobState.PENDING, job.attempts - 1, error or INTERRUPTED
-            run_at = now
-        elif cancelled:
-            state, error = JobState.CANCELLED, error or CANCELLED_BY_USER
-        elif exit_code == 0 and error is None:
-            state = JobState.COMPLETED
-        else:
-            state = next_state_after_failure(job.attempts, job.max_retries)
-            if state is JobState.FAILED:
-                run_at = now + backoff_delay(settings, job.attempts)
-        job_params = (
-            state.value, state.value, attempts, run_at, ended, now, exit_code, state.value, error,
-            job.id, worker_id, job.attempts,
-        )
-        row = self.store.execute(self._finish_job, job_params).fetchone()
-        if row is not None and row[0] != state.value:  # cancelled while it ran
-            state, error = JobState(row[0]), CANCELLED_BY_USER
+        decision = decide(job, result, settings, now)
+        state, error, exit_code = decision.state, decision.error, result.exit_code
+        written = self._end_job(job.id, worker_id, job.attempts, decision, exit_code, ended, now)
+        if written is not None and written is not state:  # cancelled while it ran
+            state, error = written, CANCELLED_BY_USER
         if isinstance(run, RunStart):
-            if row is not None:
+            if written is not None:
                 self.store.execute(self._insert_finished_run, (
                     job.id, job.id, job.attempts, worker_id, run.host, run.pid, run.pid_created_at,
                     run.started_at, ended, exit_code, error, output, output_bytes,
                 ))
         elif run is not None:
-            if row is not None:
+            if written is not None:
                 self.store.execute(
                     self._finish_run, (ended, exit_code, error, output, output_bytes, job.id, run, worker_id)
                 )
             else:
                 self.store.execute(self._run_output, (output, output_bytes, job.id, run, worker_id))
-        return FinishResult(state if row is not None else None, run_at)
+        return FinishResult(state if written is not None else None, decision.run_at)
 
-    def finish_and_claim(
-        self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, queues: Sequence[str] | None, **result: object
-    ) -> tuple[FinishResult, ClaimedJob | None]:
-        """`finish`, then `claim` the next job in the same write transaction: one lock round per job."""
-        with self.store.write():
-            done = self._finish_rows(job, worker_id, run, **result)  # type: ignore[arg-type]
-            return done, self.claim(worker_id, queues)
+    def _end_job(self, job_id: str, worker_id: str, attempt: int, decision: Decision, exit_code: int | None,
+                 ended: float, now: float) -> JobState | None:
+        """Write `decision` to the job, fenced on (processing, worker, attempt): the state written,
+        or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`)."""
+        state = decision.state.value
+        row = self.store.execute(self._finish_job, (
+            state, state, decision.attempts, decision.run_at, ended, now, exit_code, state, decision.error,
+            job_id, worker_id, attempt,
+        )).fetchone()
+        return None if row is None else JobState(row[0])
 
     def release(self, job: ClaimedJob, worker_id: str) -> bool:
         """Hand back a claimed job that never started (its worker is stopping): pending, uncounted."""
@@ -405,10 +407,11 @@ class JobQueue:
     # ── recovery ─────────────────────────────────────────────────────────────────────────────
 
     def fail_jobs_of_lost_worker(self, worker_id: str, settings: Settings) -> list[tuple[str, JobState]]:
-        """Each job the lost worker held counts a failed run with error `worker lost`
-        (or becomes cancelled if a cancel was pending). Returns (job id, new state) pairs."""
+        """Each job the lost worker held ends its run as `WorkerLost` (a failed attempt, or
+        cancelled if a cancel was pending). Returns (job id, new state) pairs."""
         now = self.clock.now()
         sql = self.store.sql
+        lost = WorkerLost()
         done: list[tuple[str, JobState]] = []
         with self.store.write():
             rows = self.store.execute(
@@ -417,31 +420,24 @@ class JobQueue:
                 (worker_id,),
             ).fetchall()
             for job_id, attempts, max_retries, cancel_requested_at in rows:
-                if cancel_requested_at is not None:
-                    state, error, run_at = JobState.CANCELLED, CANCELLED_BY_USER, None
-                else:
-                    state, error = next_state_after_failure(attempts, max_retries), WORKER_LOST
-                    run_at = now + backoff_delay(settings, attempts) if state is JobState.FAILED else None
-                changed = self.store.execute(
-                    self._finish_job,
-                    (state.value, state.value, attempts, run_at, now, now, None, state.value, error, job_id,
-                     worker_id, attempts),
-                ).fetchall()
-                if not changed:
+                held = _Held(attempts, max_retries)
+                decision = decide(held, lost, settings, now, cancel_requested=cancel_requested_at is not None)
+                state = self._end_job(job_id, worker_id, held.attempts, decision, lost.exit_code, now, now)
+                if state is None:
                     # another rescuer got there first (PostgreSQL lets two run at once: the row
                     # lock makes this UPDATE wait, then find the job no longer processing)
                     continue
                 closed = self.store.execute(
                     sql("UPDATE run SET finished_at = ?, error = ? WHERE job_id = ? AND worker_id = ? "
                         "AND attempt = ? AND finished_at IS NULL"),
-                    (now, WORKER_LOST, job_id, worker_id, attempts),
+                    (now, lost.error, job_id, worker_id, held.attempts),
                 ).rowcount
                 if not closed:  # the worker died between its claim and recording the run
                     self.store.execute(
                         sql("INSERT INTO run (job_id, number, attempt, worker_id, host, started_at, "
                             "finished_at, error, output_bytes) SELECT ?, coalesce(max(number), 0) + 1, ?, ?, "
                             "'', ?, ?, ?, 0 FROM run WHERE job_id = ?"),
-                        (job_id, attempts, worker_id, now, now, WORKER_LOST, job_id),
+                        (job_id, held.attempts, worker_id, now, now, lost.error, job_id),
                     )
                 done.append((job_id, state))
         return done
@@ -596,12 +592,15 @@ class JobQueue:
     def get_many(self, ids: Sequence[str]) -> list[JobRecord]:
         """The jobs with these ids, in the order given (unknown ids are left out)."""
         found: dict[str, JobRecord] = {}
+        Job = self._models.Job
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
-            found.update((r.id, JobRecord.from_row(r)) for r in Job.select(*_RECORD_COLUMNS).where(Job.id.in_(chunk)))
+            query = Job.select(*self._record_columns).where(Job.id.in_(chunk))
+            found.update((r.id, JobRecord.from_row(r)) for r in query)
         return [found[i] for i in ids if i in found]
 
     def get(self, job_id: str) -> JobRecord:
+        Job = self._models.Job
         row = Job.get_or_none(Job.id == job_id)
         if row is None:
             raise JobNotFound(job_id)
@@ -625,7 +624,8 @@ class JobQueue:
 
     def _select(self, state: JobState | None, queue: str | None, search: str | None = None,
                 run_order: bool = False) -> peewee.ModelSelect:
-        query = Job.select(*_RECORD_COLUMNS)
+        Job = self._models.Job
+        query = Job.select(*self._record_columns)
         if state is not None:
             query = query.where(Job.state == state.value)
         if queue is not None:
@@ -667,6 +667,7 @@ class JobQueue:
         if queue is None:
             by_state = self.counts().by_state
             return by_state.get(state.value, 0) if state is not None else sum(by_state.values())
+        Job = self._models.Job
         query = Job.select().where(Job.queue == queue)
         if state is not None:
             query = query.where(Job.state == state.value)
@@ -698,6 +699,7 @@ class JobQueue:
         return Counts(by_state)
 
     def runs(self, job_id: str) -> list[RunRecord]:
+        Run = self._models.Run
         query = (
             Run.select(Run.job_id, Run.number, Run.attempt, Run.worker_id, Run.host, Run.pid, Run.started_at,
                        Run.finished_at, Run.exit_code, Run.error, Run.output_bytes)
@@ -713,6 +715,7 @@ class JobQueue:
     def output(self, job_id: str, number: int | None = None) -> RunOutput | None:
         """Output of run `number` (default: the latest run), or None if the job never ran."""
         self.get(job_id)
+        Run = self._models.Run
         query = Run.select(Run.number, Run.finished_at, Run.output, Run.output_bytes).where(Run.job_id == job_id)
         query = query.where(Run.number == number) if number is not None else query.order_by(Run.number.desc())
         row = query.first()

@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
@@ -28,6 +29,17 @@ from queuectl.core.registry import Control, WorkerRegistry, new_worker_id
 from queuectl.core.rescue import rescue_lost_workers
 from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
 from queuectl.core.settings import Settings
+from queuectl.core.states import (
+    Cancelled,
+    ClaimLost,
+    Fenced,
+    Interrupted,
+    Refused,
+    RunResult,
+    StartFailed,
+    TimedOut,
+    exited,
+)
 from queuectl.core.wake import PgListener, WakeSocket
 from queuectl.core.watchdog import Watchdog
 
@@ -332,10 +344,11 @@ class Worker:
             proc = JobProcess(job.command, cwd=job.cwd, env=env, max_bytes=settings.log_max_bytes,
                               cgroup=self._cgroup)
         except CouldNotStart as exc:
-            return self._finish(job, RunStart(self.host, None, None, started_at), exit_code=None, error=str(exc))
+            return self._finish(job, RunStart(self.host, None, None, started_at), StartFailed(str(exc)))
         run: int | RunStart = RunStart(self.host, proc.pid, None, started_at)
         deadline = time.monotonic() + job.timeout if job.timeout > 0 else None
-        outcome: dict[str, object] = {}
+        # why this worker ended the run, once it did: called with the exit code, it is the result
+        ending: Callable[..., RunResult] | None = None
         saved_bytes = 0
         exited_at: float | None = None  # the shell's own exit, before its leftovers are ended
         try:
@@ -346,7 +359,7 @@ class Worker:
                 log.info("job %s attempt %d running (pid %d)", job.id, job.attempts, proc.pid)
             while proc.returncode is None and not proc.wait(max(0.0, self._next_beat - time.monotonic())):
                 if deadline is not None and time.monotonic() >= deadline and not proc.killing:
-                    outcome = {"error": f"timeout after {job.timeout:g}s"}
+                    ending = partial(TimedOut, job.timeout)
                     proc.terminate(self.settings.kill_grace)
                 try:
                     control = self._beat_if_due(running=True)
@@ -355,23 +368,23 @@ class Worker:
                     proc.wait(5)
                     raise
                 if self.force and not proc.killing:
-                    outcome = {"interrupted": True}
+                    ending = Interrupted
                     proc.terminate(self.settings.kill_grace)
-                if control is not None and not outcome.get("lost"):
+                if control is not None and ending is not ClaimLost:
                     holding = self._holding(job)
                     if holding is not None and not holding.held:
                         # a lost claim (a server crash, a failover) or a recovery: never two runs
                         log.error("job %s attempt %d is no longer this worker's (%s); killing it at once",
                                   job.id, job.attempts, holding.why_not)
-                        outcome = {"lost": True}
+                        ending = ClaimLost
                         proc.terminate(0)
                     elif holding is not None and holding.cancel_requested and not proc.killing:
-                        outcome = {"cancelled": True}
+                        ending = Cancelled
                         proc.terminate(self.settings.kill_grace)
                 if not proc.killing and self._fenced():
-                    outcome = {"error": self._fence_error(job)}
+                    ending = partial(Fenced, self._fence_silence(job))
                     proc.terminate(0)
-                if control is not None and not outcome.get("lost"):
+                if control is not None and ending is not ClaimLost:
                     if proc.output_bytes != saved_bytes and isinstance(run, int):
                         # tried once, like the heartbeat: the job must stay watched during an outage
                         try:
@@ -387,24 +400,20 @@ class Worker:
                 if deadline is not None and not proc.killing:
                     # wake up in time for the deadline, not only at the next heartbeat
                     self._next_beat = min(self._next_beat, deadline)
-            if not outcome:
+            if ending is None:
                 exited_at = self.clock.now()
                 self._end_leftovers(job, proc)
         finally:
             proc.close()
         ended_at = exited_at or self.clock.now()
-        if not outcome and self._fenced():  # frozen (SIGSTOP) while it ran: the watchdog killed it
-            outcome = {"error": self._fence_error(job)}
+        if ending is None and self._fenced():  # frozen (SIGSTOP) while it ran: the watchdog killed it
+            ending = partial(Fenced, self._fence_silence(job))
         exit_code, error = describe_exit(proc.returncode if proc.returncode is not None else -9)
-        if "error" in outcome:
-            error = str(outcome["error"])
-        elif outcome:
-            error = None  # cancelled or interrupted: finish() says so, not the signal that did it
-        next_job = self._finish(
-            job, run, exit_code=exit_code, error=error, output=proc.output, output_bytes=proc.output_bytes,
-            cancelled=bool(outcome.get("cancelled")), interrupted=bool(outcome.get("interrupted")),
-            finished_at=ended_at, lost=bool(outcome.get("lost")), fenced=str(outcome.get("error", "")).startswith("fenced"),
-        )
+        if ending is not None:  # the signal that did it is not the reason: the ending is
+            result = ending(exit_code=exit_code)
+        else:
+            result = exited(exit_code, error)
+        next_job = self._finish(job, run, result, proc.output, proc.output_bytes, ended_at)
         if self._cancel_hint == job.id:  # tidy the worker row; the job row's flag is what counts
             self._retrying("clearing a cancel request", lambda: self.registry.clear_cancel(self.id, job.id),
                            give_up_on_stop=True)
@@ -443,29 +452,33 @@ class Worker:
     def _fenced(self) -> bool:
         return time.monotonic() - self._last_beat_ok > self.fence_after
 
-    def _fence_error(self, job: ClaimedJob) -> str:
+    def _fence_silence(self, job: ClaimedJob) -> float:
+        """Seconds without a heartbeat in the store, logged as the reason this worker kills `job`."""
         silent = time.monotonic() - self._last_beat_ok
         log.error("job %s attempt %d: no heartbeat reached the store for %.1fs (fencing interval %gs; other "
                   "workers recover it after worker_timeout %gs); killed it", job.id, job.attempts, silent,
                   self.fence_after, self.settings.worker_timeout)
-        return f"fenced: no heartbeat reached the store for {silent:.1f}s"
+        return silent
 
-    def _finish(self, job: ClaimedJob, run: int | RunStart, *, lost: bool = False, fenced: bool = False,
-                **result: object) -> ClaimedJob | None:
+    def _finish(self, job: ClaimedJob, run: int | RunStart, result: RunResult, output: bytes = b"",
+                output_bytes: int = 0, finished_at: float | None = None) -> ClaimedJob | None:
         """Record the result; unless stopping, claim the next job in the same transaction.
 
         A fenced-off run's result is worth nothing to others (they recover the job after
         worker_timeout), so a stop request ends the retries of an outage instead of waiting."""
         claim_next = not self.stop_requested
+        lost = isinstance(result, ClaimLost)
 
-        def record(values: dict[str, object]) -> tuple[FinishResult, ClaimedJob | None]:
+        def record(result: RunResult, output: bytes, output_bytes: int) -> tuple[FinishResult, ClaimedJob | None]:
             if claim_next:
-                return self.queue.finish_and_claim(job, self.id, run, self.queues, settings=self.settings, **values)
-            return self.queue.finish(job, self.id, run, settings=self.settings, **values), None  # type: ignore[arg-type]
+                return self.queue.finish_and_claim(job, self.id, run, result, self.settings, queues=self.queues,
+                                                   output=output, output_bytes=output_bytes, finished_at=finished_at)
+            return self.queue.finish(job, self.id, run, result, self.settings, output=output,
+                                     output_bytes=output_bytes, finished_at=finished_at), None
 
         def attempt() -> tuple[FinishResult, ClaimedJob | None]:
             try:
-                return record(result)
+                return record(result, output, output_bytes)
             except _STORE_ERRORS as exc:
                 if not _never_passes(exc):
                     raise
@@ -474,10 +487,10 @@ class Worker:
                 refused = describe_db_error(exc, self.store)
                 log.error("job %s attempt %d: the store refuses its result (%s); recorded as failed without its "
                           "output", job.id, job.attempts, refused)
-                return record(dict(result, output=b"", output_bytes=0, error=f"result refused by the store: {refused}"))
+                return record(Refused(result, refused), b"", 0)
 
         done, next_job = self._retrying("recording a result", attempt,
-                                        give_up_on_stop=fenced or (not claim_next and (lost or self.force)))
+                                        give_up_on_stop=isinstance(result, Fenced) or (not claim_next and (lost or self.force)))
         if done.state is None:
             if not lost:  # a lost claim was logged when it was found
                 log.warning("job %s attempt %d: the store no longer records this run as this worker's (recovered "

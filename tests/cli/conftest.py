@@ -29,6 +29,7 @@ from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
+from queuectl.core.states import exited
 from queuectl.core.store import open_store
 
 WORKER = "w-test"
@@ -126,7 +127,7 @@ class Core:
         self.store.close()
 
     def add(self, command: str = "true", **fields) -> str:
-        self.queue = JobQueue(self.store, self.clock)  # re-point the models at this store (the CLI does too)
+        self.queue = JobQueue(self.store, self.clock)  # with the clock the test may have set since
         return self.queue.enqueue([JobSpec(command=command, **fields)], self.config.settings())[0]
 
     def claim(self, job_id: str):
@@ -142,8 +143,8 @@ class Core:
 
     def finish(self, job_id: str, exit_code: int | None = 0, output: bytes = b"", error: str | None = None):
         claimed, number = self.claim(job_id)
-        result = self.queue.finish(claimed, WORKER, number, exit_code=exit_code, error=error, output=output,
-                                   output_bytes=len(output), settings=self.settings)
+        result = self.queue.finish(claimed, WORKER, number, exited(exit_code, error), self.settings, output=output,
+                                   output_bytes=len(output))
         return result.state
 
     # shorthands: one job in one state

@@ -12,6 +12,7 @@ from queuectl.core.migrations import LATEST, m0001_initial, m0002_job_counts, m0
 from queuectl.core.queue import JobQueue
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
+from queuectl.core.states import exited
 from queuectl.core.store import open_store
 
 
@@ -53,7 +54,7 @@ def test_counts_kept_by_triggers_match_the_rows(queue, store, clock):
     ids = queue.enqueue([JobSpec(command="true", max_retries=0) for _ in range(6)], Settings())
     for exit_code in (0, 1):
         job = queue.claim("w")
-        queue.finish(job, "w", None, exit_code=exit_code, error=None, settings=Settings())
+        queue.finish(job, "w", None, exited(exit_code, None), Settings())
     queue.claim("w")
     queue.cancel([ids[-1]])
     queue.delete([ids[-2]])
@@ -103,3 +104,20 @@ def test_a_migration_numbered_below_the_highest_applied_still_runs(tmp_path, mon
     store.close()
     open_store(url).close()
     assert len(ran) == 1  # applied once
+
+
+def test_the_models_describe_the_latest_migration(store):
+    """models.py is the one Peewee description of the tables the query builder reads: the same
+    columns as the migrated store, each nullable where the store lets it be NULL, the same key."""
+    from queuectl.core.models import bound_models
+
+    for model in bound_models(store.db):
+        table = model._meta.table_name
+        columns = {c.name: c for c in store.db.get_columns(table)}
+        fields = {f.column_name: f for f in model._meta.sorted_fields}
+        assert sorted(fields) == sorted(columns), f"{table}: model and migration list other columns"
+        for name, field in fields.items():
+            if field.primary_key:
+                assert columns[name].primary_key, f"{table}.{name} is the model's key, not the table's"
+            else:
+                assert field.null == columns[name].null, f"{table}.{name}: null={field.null} in the model"

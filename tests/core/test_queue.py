@@ -7,12 +7,11 @@ import os
 import pytest
 
 from queuectl.core.errors import DuplicateJob, InvalidTransition, JobNotFound
-from queuectl.core.queue import INTERRUPTED, WORKER_LOST
 from queuectl.core.records import RunStart
 from queuectl.core.rescue import rescue_lost_workers
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import JobState
+from queuectl.core.states import INTERRUPTED, WORKER_LOST, Cancelled, Completed, Failed, Interrupted, JobState
 
 S = Settings()
 
@@ -21,11 +20,14 @@ def add(q, command="true", **fields) -> str:
     return q.enqueue([JobSpec(command=command, **fields)], S)[0]
 
 
-def run_once(queue, worker="w-1", exit_code=0, error=None, **kw):
+COMPLETED = Completed()
+
+
+def run_once(queue, result=COMPLETED, worker="w-1"):
     job = queue.claim(worker)
     assert job is not None
     number = queue.start_run(job, worker, RunStart("host", None, None, 0.0))
-    return job, queue.finish(job, worker, number, exit_code=exit_code, error=error, settings=S, **kw)
+    return job, queue.finish(job, worker, number, result, S)
 
 
 def test_successful_run_completes_the_job(queue):
@@ -43,7 +45,7 @@ def test_failed_job_moves_to_dlq_after_max_retries(queue, clock, max_retries, ru
     job_id = add(queue, max_retries=max_retries)
     for run in range(1, runs_before_dead + 1):
         clock.advance(10_000)
-        _, result = run_once(queue, exit_code=3)
+        _, result = run_once(queue, Failed(3, "exit code 3"))
         expected = JobState.DEAD if run == runs_before_dead else JobState.FAILED
         assert result.state is expected, f"run {run}"
     assert queue.get(job_id).attempts == runs_before_dead
@@ -53,13 +55,13 @@ def test_failed_job_moves_to_dlq_after_max_retries(queue, clock, max_retries, ru
 
 def test_failed_job_is_due_after_exponential_backoff(queue, clock):
     job_id = add(queue, max_retries=5)
-    _, result = run_once(queue, exit_code=1)
+    _, result = run_once(queue, Failed(1, "exit code 1"))
     assert result.run_at == clock.now() + 2 ** 1
     assert queue.claim("w-1") is None  # not due yet
     clock.advance(1.999)
     assert queue.claim("w-1") is None
     clock.advance(0.001)
-    _, result = run_once(queue, exit_code=1)
+    _, result = run_once(queue, Failed(1, "exit code 1"))
     assert result.run_at == clock.now() + 2 ** 2
     assert queue.get(job_id).attempts == 2
 
@@ -70,7 +72,7 @@ def test_backoff_is_capped_by_backoff_max(queue, clock):
     for _ in range(6):
         clock.advance(1000)
         job = queue.claim("w-1")
-        result = queue.finish(job, "w-1", None, exit_code=1, error="x", settings=capped)
+        result = queue.finish(job, "w-1", None, Failed(1, "x"), capped)
     assert result.run_at == clock.now() + 10.0
 
 
@@ -130,7 +132,7 @@ def test_finish_of_a_recovered_job_changes_nothing(queue, store):
     queue.fail_jobs_of_lost_worker("w-old", S)
     before = queue.get(job_id)
     assert before.state == "failed" and before.last_error == WORKER_LOST
-    result = queue.finish(job, "w-old", number, exit_code=0, error=None, output=b"late", output_bytes=4, settings=S)
+    result = queue.finish(job, "w-old", number, Completed(), S, output=b"late", output_bytes=4)
     assert result.state is None
     after = queue.get(job_id)
     assert after == before
@@ -144,8 +146,8 @@ def test_finish_by_another_worker_or_attempt_is_fenced(queue, clock):
     clock.advance(100)
     job2 = queue.claim("w-2")
     assert job2.attempts == 2
-    assert queue.finish(job, "w-1", None, exit_code=0, error=None, settings=S).state is None
-    assert queue.finish(job2, "w-2", None, exit_code=0, error=None, settings=S).state is JobState.COMPLETED
+    assert queue.finish(job, "w-1", None, Completed(), S).state is None
+    assert queue.finish(job2, "w-2", None, Completed(), S).state is JobState.COMPLETED
 
 
 def test_lost_worker_without_run_record_still_gets_a_lost_run(queue):
@@ -158,7 +160,7 @@ def test_lost_worker_without_run_record_still_gets_a_lost_run(queue):
 
 def test_interrupted_run_goes_back_to_pending_uncounted(queue):
     job_id = add(queue, max_retries=0)
-    _, result = run_once(queue, exit_code=143, error=None, interrupted=True)
+    _, result = run_once(queue, Interrupted(143))
     assert result.state is JobState.PENDING
     record = queue.get(job_id)
     assert (record.state, record.attempts) == ("pending", 0)
@@ -174,7 +176,7 @@ def test_cancel_waiting_and_running_jobs(queue, registry, clock):
     result = queue.cancel([waiting, running])
     assert result == {waiting: JobState.CANCELLED, running: JobState.PROCESSING}
     assert registry.heartbeat("w-1").cancel_job_id == running
-    finished = queue.finish(claimed, "w-1", None, exit_code=143, error=None, settings=S, cancelled=True)
+    finished = queue.finish(claimed, "w-1", None, Cancelled(143), S)
     assert finished.state is JobState.CANCELLED
     with pytest.raises(InvalidTransition):
         queue.cancel([running])
@@ -201,9 +203,9 @@ def test_retry_delete_are_all_or_nothing(queue):
 
 def test_retry_keeps_run_history_numbered_on(queue, clock):
     job_id = add(queue, max_retries=0)
-    run_once(queue, exit_code=1)
+    run_once(queue, Failed(1, "exit code 1"))
     queue.retry([job_id])
-    run_once(queue, exit_code=0)
+    run_once(queue, Completed())
     assert [(r.number, r.attempt) for r in queue.runs(job_id)] == [(1, 1), (2, 1)]
     assert queue.output(job_id, 1).number == 1
 
@@ -274,7 +276,7 @@ def test_a_quick_run_is_recorded_with_its_result(queue, clock):
     job = queue.claim("w-1")
     start = RunStart("host", 123, 1.5, clock.now())
     clock.advance(0.25)
-    result = queue.finish(job, "w-1", start, exit_code=0, error=None, output=b"hi", output_bytes=2, settings=S)
+    result = queue.finish(job, "w-1", start, Completed(), S, output=b"hi", output_bytes=2)
     assert result.state is JobState.COMPLETED
     [run] = queue.runs(job_id)
     assert (run.number, run.pid, run.exit_code, run.duration) == (1, 123, 0, 0.25)
@@ -284,8 +286,7 @@ def test_a_quick_run_is_recorded_with_its_result(queue, clock):
 def test_finish_and_claim_ends_one_job_and_takes_the_next_in_one_transaction(queue):
     first, second = add(queue, id="first"), add(queue, id="second")
     job = queue.claim("w-1")
-    done, nxt = queue.finish_and_claim(job, "w-1", RunStart("h", None, None, 0.0), None, exit_code=0, error=None,
-                                       settings=S)
+    done, nxt = queue.finish_and_claim(job, "w-1", RunStart("h", None, None, 0.0), Completed(), S)
     assert done.state is JobState.COMPLETED and nxt.id == second
     assert queue.get(first).state == "completed" and queue.get(second).state == "processing"
 

@@ -63,7 +63,7 @@ def _parse_marks(path: Path) -> dict[int, dict[str, list[float]]]:
 
 
 def _check_round(q: RQueuectl, ids: list[str], marks: Path, tally: Tally, freeze: bool = False) -> None:
-    from queuectl.core.queue import WORKER_LOST
+    from queuectl.core.states import WORKER_LOST
 
     for job_id in ids:
         job = q.job(job_id)

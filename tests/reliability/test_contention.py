@@ -68,6 +68,7 @@ def test_two_workers_sharing_a_count_shard_never_deadlock(store_under_test):
     from queuectl.core.queue import JobQueue
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
+    from queuectl.core.states import Completed
     from queuectl.core.store import open_store
 
     def pid(store) -> int:
@@ -101,7 +102,7 @@ def test_two_workers_sharing_a_count_shard_never_deadlock(store_under_test):
         j1 = qa.claim("wa")
         b = threading.Thread(target=worker_b)
         with a.write():  # A's finish_and_claim, held open between its two halves
-            qa.finish(j1, "wa", None, exit_code=0, error=None, settings=settings)
+            qa.finish(j1, "wa", None, Completed(), settings)
             b.start()
 
             def b_waits() -> bool:

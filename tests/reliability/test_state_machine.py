@@ -30,15 +30,33 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from queuectl.core.clock import FrozenClock
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import Store, open_store
+from queuectl.core.db import Store
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidSetting, InvalidTransition, JobNotFound
-from queuectl.core.queue import CANCELLED_BY_USER, INTERRUPTED, WORKER_LOST, JobQueue
+from queuectl.core.queue import JobQueue
 from queuectl.core.records import ClaimedJob, RunStart
 from queuectl.core.registry import WorkerRegistry
 from queuectl.core.rescue import rescue_lost_workers
 from queuectl.core.settings import SETTINGS, Settings, parse_value
 from queuectl.core.specs import FIELDS, JobSpec, parse_jobs_text, spec_from_mapping
-from queuectl.core.states import JobState
+from queuectl.core.states import (
+    CANCELLED_BY_USER,
+    INTERRUPTED,
+    WORKER_LOST,
+    Cancelled,
+    ClaimLost,
+    Completed,
+    Failed,
+    Fenced,
+    Interrupted,
+    JobState,
+    Refused,
+    RunResult,
+    StartFailed,
+    TimedOut,
+    WorkerLost,
+    decide,
+)
+from queuectl.core.store import open_store
 
 IDS = ("a", "b", "c", "d", "e")  # a small pool: ids come back after a delete
 HOST = "model-host"  # not this host: liveness is judged by heartbeats only
@@ -238,17 +256,17 @@ class QueueMachine(RuleBasedStateMachine):
 
     OUTCOMES = st.sampled_from(["complete", "fail", "cancelled", "interrupted"])
 
-    def _finish_args(self, outcome: str) -> dict:
+    def _result(self, outcome: str) -> RunResult:
         return {
-            "complete": dict(exit_code=0, error=None),
-            "fail": dict(exit_code=1, error="exit code 1"),
-            "cancelled": dict(exit_code=143, error=None, cancelled=True),
-            "interrupted": dict(exit_code=143, error=None, interrupted=True),
+            "complete": Completed(),
+            "fail": Failed(1, "exit code 1"),
+            "cancelled": Cancelled(143),
+            "interrupted": Interrupted(143),
         }[outcome]
 
     def _model_finish(self, c: Claim, outcome: str, run_arg) -> str:
         j = self.jobs[c.job.id]
-        args = self._finish_args(outcome)
+        exit_code = self._result(outcome).exit_code
         if outcome == "complete":
             j.state, j.finished_at = "completed", self.now
             error = None
@@ -265,7 +283,7 @@ class QueueMachine(RuleBasedStateMachine):
             # (attempts, and the retry's run_at, stay as that outcome wrote them).
             j.state, j.finished_at, error = "cancelled", self.now, CANCELLED_BY_USER
         j.cancel_requested = False
-        self.end_run(j, c, run_arg, exit_code=args["exit_code"], error=error)
+        self.end_run(j, c, run_arg, exit_code=exit_code, error=error)
         return j.state
 
     @precondition(lambda self: self.current_claims())
@@ -273,14 +291,15 @@ class QueueMachine(RuleBasedStateMachine):
     def finish(self, data, outcome, and_claim) -> None:
         c = data.draw(st.sampled_from(self.current_claims()))
         run_arg = c.run if c.run is not None else RunStart(HOST, 1234, 1.0, self.now)
-        kwargs = dict(settings=self.settings_now(), output=b"out", output_bytes=3, **self._finish_args(outcome))
+        result, settings_now = self._result(outcome), self.settings_now()
         if and_claim and c.worker in self.workers:
-            done, got = self.queue.finish_and_claim(c.job, c.worker, run_arg, None, **kwargs)
+            done, got = self.queue.finish_and_claim(c.job, c.worker, run_arg, result, settings_now, output=b"out",
+                                                    output_bytes=3)
             state = self._model_finish(c, outcome, run_arg)
             assert done.state == state
             self._after_claim(c.worker, got)
         else:
-            done = self.queue.finish(c.job, c.worker, run_arg, **kwargs)
+            done = self.queue.finish(c.job, c.worker, run_arg, result, settings_now, output=b"out", output_bytes=3)
             assert done.state == self._model_finish(c, outcome, run_arg)
 
     @precondition(lambda self: any(c.run is None for c in self.current_claims()))
@@ -303,8 +322,8 @@ class QueueMachine(RuleBasedStateMachine):
         c = data.draw(st.sampled_from(self.stale_claims()))
         run_arg = c.run if (with_run and c.run is not None) else RunStart(HOST, 1234, 1.0, self.now)
         before = self.snapshot()
-        done = self.queue.finish(c.job, c.worker, run_arg, settings=self.settings_now(), output=b"late",
-                                 output_bytes=4, **self._finish_args(outcome))
+        done = self.queue.finish(c.job, c.worker, run_arg, self._result(outcome), self.settings_now(), output=b"late",
+                                 output_bytes=4)
         assert done.state is None, f"a stale finish was applied: {done}"
         after = self.snapshot()
         for table in ("job", "job_count", "worker"):
@@ -565,7 +584,7 @@ def test_cancel_requested_then_forced_stop_ends_cancelled(core):
     queue, settings = core
     job = _claimed(queue, settings)
     run = queue.start_run(job, "w1", RunStart("h", 1, 1.0, queue.clock.now()))
-    queue.finish(job, "w1", run, exit_code=143, error=None, settings=settings, interrupted=True)
+    queue.finish(job, "w1", run, Interrupted(143), settings)
     assert queue.get("j1").state == "cancelled", "a cancelled job went back to pending and will run again"
 
 
@@ -579,8 +598,7 @@ def test_cancel_requested_then_released_ends_cancelled(core):
 def test_cancel_requested_then_failed_run_is_not_retried(core):
     queue, settings = core
     job = _claimed(queue, settings)
-    queue.finish(job, "w1", RunStart("h", 1, 1.0, queue.clock.now()), exit_code=1, error="exit code 1",
-                 settings=settings)
+    queue.finish(job, "w1", RunStart("h", 1, 1.0, queue.clock.now()), Failed(1, "exit code 1"), settings)
     assert queue.get("j1").state == "cancelled", "a cancelled job is due for a retry"
 
 
@@ -600,11 +618,86 @@ def test_a_fenced_off_finisher_never_writes_into_another_workers_run(core):
     queue.save_output("a", run, b"w2's output\n", 12, "w2")
     assert run == late_run == 1
 
-    result = queue.finish(late, "w1", late_run, exit_code=0, error=None, output=b"w1's late output\n",
-                          output_bytes=17, settings=settings)
+    result = queue.finish(late, "w1", late_run, Completed(), settings, output=b"w1's late output\n", output_bytes=17)
     assert result.state is None
     assert queue.get("a").state == "processing"
     assert queue.output("a").output == b"w2's output\n", "the late finisher overwrote another worker's run"
+
+
+# ── decide(): every run end, as a pure function ─────────────────────────────────────────────
+# The model above checks decide() through the store; here it is called directly, over every kind
+# of result, attempt and setting the state machine can meet.
+
+FAILURES = st.one_of(
+    st.builds(Failed, st.integers(1, 255), st.sampled_from(["exit code 1", "killed by SIGKILL", None])),
+    st.builds(StartFailed, st.just("could not start: no such directory")),
+    st.builds(TimedOut, st.sampled_from([0.5, 30.0]), st.sampled_from([None, 137, 143])),
+    st.builds(Fenced, st.floats(0, 100), st.sampled_from([None, 137])),
+    st.just(WorkerLost()),
+    st.builds(ClaimLost, st.sampled_from([None, 137])),
+)
+RESULTS = st.one_of(
+    st.just(Completed()), FAILURES, st.builds(Cancelled, st.sampled_from([None, 143])),
+    st.builds(Interrupted, st.sampled_from([None, 143])),
+    st.builds(Refused, st.one_of(st.just(Completed()), FAILURES, st.just(Interrupted(143)), st.just(Cancelled(143))),
+              st.just("string or blob too big")),
+)
+SETTINGS_DRAWN = st.builds(Settings, backoff_base=st.sampled_from([1.0, 1.5, 2.0, 1000.0]),
+                           backoff_max=st.sampled_from([0.0, 1.0, 60.0, 3600.0, 31_536_000.0]))
+
+
+@dataclass
+class _Job:
+    attempts: int
+    max_retries: int
+
+
+FAST_DECIDE = settings(max_examples=300, deadline=None, database=None)
+
+
+@FAST_DECIDE
+@given(attempts=st.integers(1, 12), max_retries=st.integers(0, 10), result=RESULTS, cfg=SETTINGS_DRAWN,
+       cancel_requested=st.booleans())
+def test_decide_maps_each_run_end_to_one_next_state(attempts, max_retries, result, cfg, cancel_requested):
+    now = NOW
+    state, new_attempts, run_at, error = decide(_Job(attempts, max_retries), result, cfg, now,
+                                                cancel_requested=cancel_requested)
+    kind = result.original if isinstance(result, Refused) else result
+    if isinstance(result, Completed):  # success wins over a pending cancel: the work is done
+        assert (state, new_attempts, run_at, error) == (JobState.COMPLETED, attempts, None, None)
+    elif cancel_requested or isinstance(kind, Cancelled):
+        assert (state, new_attempts, run_at) == (JobState.CANCELLED, attempts, None)
+        assert error == (CANCELLED_BY_USER if cancel_requested else result.error)
+    elif isinstance(kind, Interrupted):  # never counts: the attempt is handed back, due at once
+        assert (state, new_attempts, run_at, error) == (JobState.PENDING, attempts - 1, now, result.error)
+    elif attempts > max_retries:
+        assert (state, new_attempts, run_at, error) == (JobState.DEAD, attempts, None, result.error)
+    else:
+        assert (state, new_attempts, error) == (JobState.FAILED, attempts, result.error)
+        expected = backoff({"backoff_base": cfg.backoff_base, "backoff_max": cfg.backoff_max}, attempts)
+        assert run_at == now + expected
+        assert now <= run_at <= now + cfg.backoff_max, "a retry's delay exceeds backoff_max"
+
+
+@FAST_DECIDE
+@given(max_retries=st.integers(0, 6), results=st.lists(RESULTS, min_size=1, max_size=40), cfg=SETTINGS_DRAWN)
+def test_a_job_runs_at_most_max_retries_plus_one_counted_times(max_retries, results, cfg):
+    """Claim after claim (each counts an attempt), ended by `decide`: the job is claimable again only
+    while attempts ≤ max_retries, an interrupted run hands its attempt back, and the job is dead
+    exactly after max_retries + 1 failed runs."""
+    job, counted_failures, state = _Job(0, max_retries), 0, JobState.PENDING
+    for result in results:
+        if state not in (JobState.PENDING, JobState.FAILED):
+            break
+        job.attempts += 1  # the claim
+        state, job.attempts, _, _ = decide(job, result, cfg, NOW)
+        kind = result.original if isinstance(result, Refused) else result
+        if state in (JobState.FAILED, JobState.DEAD):
+            counted_failures += 1
+            assert kind.counted and not isinstance(kind, Cancelled)
+        assert job.attempts <= max_retries + 1
+        assert job.attempts == counted_failures + (1 if state in (JobState.COMPLETED, JobState.CANCELLED) else 0)
+        assert (state is JobState.DEAD) == (counted_failures == max_retries + 1)
 
 
 # ── parsing: only InvalidInput, also with the CLI's flag defaults and odd number texts ──────

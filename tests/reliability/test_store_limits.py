@@ -23,14 +23,15 @@ def test_a_store_holds_output_counts_beyond_32_bits(q: RQueuectl):
     from queuectl.core.records import RunStart
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
+    from queuectl.core.states import Completed
 
     store = q.store()
     queue = JobQueue(store)
     queue.enqueue([JobSpec(command="true", id="big")], Settings())
     job = queue.claim("w-test")
     huge = 2**31 + 12345
-    done = queue.finish(job, "w-test", RunStart("h", 1, None, 0.0), exit_code=0, error=None, output=b"x",
-                        output_bytes=huge, settings=Settings())
+    done = queue.finish(job, "w-test", RunStart("h", 1, None, 0.0), Completed(), Settings(), output=b"x",
+                        output_bytes=huge)
     assert done.state == "completed"
     assert queue.runs("big")[0].output_bytes == huge
     if not q.is_sqlite:
@@ -90,14 +91,14 @@ def _fill(store, n: int = JOBS) -> None:
     from queuectl.core.records import RunStart
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
+    from queuectl.core.states import Completed
 
     queue, settings = JobQueue(store), Settings()
     queue.enqueue([JobSpec(command="true") for _ in range(n)], settings)
     job = queue.claim("w-fill")
     while job is not None:
-        _, job_next = queue.finish_and_claim(job, "w-fill", RunStart("h", 1, None, 0.0), None, exit_code=0,
-                                             error=None, output=os.urandom(OUTPUT), output_bytes=OUTPUT,
-                                             settings=settings)
+        _, job_next = queue.finish_and_claim(job, "w-fill", RunStart("h", 1, None, 0.0), Completed(), settings,
+                                             output=os.urandom(OUTPUT), output_bytes=OUTPUT)
         job = job_next
 
 

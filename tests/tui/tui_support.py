@@ -23,6 +23,7 @@ from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
 from queuectl.core.registry import WorkerRegistry
 from queuectl.core.specs import JobSpec
+from queuectl.core.states import exited
 from queuectl.core.store import open_store
 from queuectl.tui.app import QueuectlApp
 from queuectl.tui.widgets.keyed_table import KeyedTable
@@ -101,8 +102,8 @@ def seed(core: Core, clock: FrozenClock) -> None:
         error = None if exit_code == 0 else f"exit code {exit_code}"
         if exit_code == 127:
             error = "exit code 127 (command not found?)"
-        q.finish(claimed, worker, start, exit_code=exit_code, error=error, output=output,
-                 output_bytes=len(output), settings=config.settings())
+        q.finish(claimed, worker, start, exited(exit_code, error), config.settings(), output=output,
+                 output_bytes=len(output))
 
     at(-3600)
     reg.register(W_LOST, HOST, 4243, 1.0, None, None)

@@ -29,6 +29,7 @@ from queuectl.core.config import ConfigStore
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
 from queuectl.core.specs import JobSpec
+from queuectl.core.states import Failed
 from queuectl.core.store import open_store
 
 CHROMIUM = "/usr/bin/chromium"
@@ -422,8 +423,8 @@ def seed_dead_job() -> str:
         queue.enqueue([JobSpec(command="exit 1", id=DEAD_ID, max_retries=0)], settings)
         claimed = queue.claim("w-seed")
         assert claimed is not None and claimed.id == DEAD_ID
-        result = queue.finish(claimed, "w-seed", RunStart("seed-host", None, None, time.time()), exit_code=1,
-                              error=None, output=b"boom\n", output_bytes=5, settings=settings)
+        result = queue.finish(claimed, "w-seed", RunStart("seed-host", None, None, time.time()), Failed(1, None),
+                              settings, output=b"boom\n", output_bytes=5)
         assert result.state == "dead"
         return store.path
     finally:
