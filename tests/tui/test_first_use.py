@@ -8,6 +8,7 @@ from textual.widgets import Label
 
 from queuectl.core.records import RunStart
 from queuectl.core.specs import JobSpec
+from queuectl.core.states import exited
 from queuectl.tui.app import make_app
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from tui_support import CWD, SEEDED_JOBS, loaded, refreshed, row_keys, shown_text, table, wait_until
@@ -58,8 +59,8 @@ async def test_a_tab_not_yet_visited_opens_at_its_newest_row(app, seeded, clock)
         seeded.queue.enqueue([JobSpec("false", id="newly-dead", max_retries=0, priority=100, cwd=CWD)],
                              seeded.config.settings())
         claimed = seeded.queue.claim("w-a1b2c3d4")
-        seeded.queue.finish(claimed, "w-a1b2c3d4", RunStart("host-a", 1, None, clock.now()), exit_code=1,
-                            error="exit code 1", output=b"", output_bytes=0, settings=seeded.config.settings())
+        seeded.queue.finish(claimed, "w-a1b2c3d4", RunStart("host-a", 1, None, clock.now()),
+                            exited(1, "exit code 1"), seeded.config.settings())
         await refreshed(pilot)
         await pilot.press("f2")
         await wait_until(pilot, lambda: app.pane == "dlq")

@@ -15,6 +15,7 @@ from rich.color import Color
 
 from queuectl.core.records import RunOutput, RunStart
 from queuectl.core.specs import JobSpec
+from queuectl.core.states import exited
 from queuectl.tui.output_feed import OutputFeed
 from queuectl.tui.screens.job_detail import JobDetailScreen
 from queuectl.tui.widgets.output_view import OutputView
@@ -126,8 +127,8 @@ async def test_tables_show_job_controlled_text_without_controls(app, seeded, clo
                          seeded.config.settings())
     claimed = seeded.queue.claim(W_BUSY)
     assert claimed.id == "hostile-dead"
-    seeded.queue.finish(claimed, W_BUSY, RunStart(HOST, 5301, None, clock.now()), exit_code=3, error=HOSTILE_ERROR,
-                        output=b"", output_bytes=0, settings=seeded.config.settings())
+    seeded.queue.finish(claimed, W_BUSY, RunStart(HOST, 5301, None, clock.now()), exited(3, HOSTILE_ERROR),
+                        seeded.config.settings())
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         app.action_show_tab("dlq")

@@ -298,5 +298,5 @@ def add_finished_job(core: Core, clock: FrozenClock, job_id: str, command: str, 
     claimed = q.claim(worker)
     assert claimed is not None and claimed.id == job_id, claimed
     start = RunStart(HOST, 5300, None, clock.now())
-    q.finish(claimed, worker, start, exit_code=exit_code, error=None if exit_code == 0 else f"exit code {exit_code}",
-             output=output, output_bytes=len(output), settings=config.settings())
+    q.finish(claimed, worker, start, exited(exit_code, None if exit_code == 0 else f"exit code {exit_code}"),
+             config.settings(), output=output, output_bytes=len(output))
