@@ -382,7 +382,7 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
     store = ctx.store(recover=False)  # reads no worker or job: the hot path stays as it was
     from queuectl.core.wake import wake_workers
 
-    ids = ctx.queue().enqueue(specs, ctx.config().settings(), default_cwd=base)
+    ids = ctx.queue().enqueue(specs, ctx.config().settings(), default_cwd=base, now=clock_now)
     if any(s.run_at is None or s.run_at <= clock_now for s in specs):
         try:
             wake_workers(store)

@@ -181,11 +181,15 @@ class JobQueue:
 
     # ── enqueue ──────────────────────────────────────────────────────────────────────────────
 
-    def enqueue(self, specs: Sequence[JobSpec], settings: Settings, *, default_cwd: str | None = None) -> list[str]:
-        """Add jobs, all or none; returns their ids in input order."""
+    def enqueue(self, specs: Sequence[JobSpec], settings: Settings, *, default_cwd: str | None = None,
+                now: float | None = None) -> list[str]:
+        """Add jobs, all or none; returns their ids in input order.
+
+        `now` is their creation time: the caller's, when it resolved a relative time (`--delay`)
+        against it, so a 2 s delay is 2 s after `created_at` however long the start-up took."""
         if not specs:
             raise InvalidInput("no jobs given")
-        now = self.clock.now()
+        now = self.clock.now() if now is None else now
         given = [spec.id for spec in specs if spec.id]
         if len(set(given)) != len(given):
             seen: set[str] = set()
