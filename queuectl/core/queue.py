@@ -169,6 +169,21 @@ class JobQueue:
         self._run_output = sql(
             "UPDATE run SET output = ?, output_bytes = ? WHERE job_id = ? AND number = ? AND worker_id = ?"
         )
+        # A running job's output is appended as chunk rows (m0006_run_chunks), never rewritten whole.
+        self._run_bytes = sql(
+            "UPDATE run SET output_bytes = ? WHERE job_id = ? AND number = ? AND worker_id = ? AND finished_at IS NULL"
+        )
+        self._add_chunk = sql(
+            "INSERT INTO run_chunk (job_id, run_number, seq, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (job_id, run_number, seq) DO NOTHING"
+        )
+        # Chunks that end before the kept tail, or that the new chunk covers (it starts before their end)
+        self._trim_chunks = sql("DELETE FROM run_chunk WHERE job_id = ? AND run_number = ? AND (seq <= ? OR seq > ?)")
+        self._chunks = sql("SELECT seq, data FROM run_chunk WHERE job_id = ? AND run_number = ? ORDER BY seq")
+        self._drop_chunks = sql(
+            "DELETE FROM run_chunk WHERE job_id = ? AND run_number = ? "
+            "AND EXISTS (SELECT 1 FROM run WHERE job_id = ? AND number = ? AND worker_id = ?)"
+        )
         # Inserts and deletes keep job_count set-based; state changes are counted by a trigger.
         # On PostgreSQL under the shard's lock, as the trigger does (m0003_count_shard_lock).
         shard = shard_expression(store)
@@ -299,9 +314,31 @@ class JobQueue:
             return Holding(True, cancel_requested_at is not None, "")
         return Holding(False, False, f"the store has it {state}, worker {holder or '-'}, attempt {attempts}")
 
-    def save_output(self, job_id: str, run_number: int, output: bytes, output_bytes: int, worker_id: str) -> None:
-        """Store a running job's output so far, for `logs -f` and the TUI on any host."""
-        self.store.execute(self._run_output, (output, output_bytes, job_id, run_number, worker_id))
+    def save_output(
+        self, job_id: str, run_number: int, output: bytes, output_bytes: int, worker_id: str, *,
+        keep: int | None = None,
+    ) -> None:
+        """Store what a running job printed since the last save, for `logs -f` and the TUI on any host.
+
+        `output` is the bytes that end at byte `output_bytes` of the run: the new ones (or the
+        kept tail, when the runner dropped bytes never saved). It is appended as a chunk row, so
+        a save writes in proportion to what is new, not to the tail. In the same transaction go
+        the chunks that end before the last `keep` bytes, and those the new one covers (a save
+        that starts before their end: passing the whole output again replaces it).
+        Fenced on the worker: only the worker whose run it is, while it runs, adds to it."""
+        with self.store.write():
+            if self.store.execute(self._run_bytes, (output_bytes, job_id, run_number, worker_id)).rowcount != 1:
+                return
+            cutoff = output_bytes - keep if keep is not None else -1
+            self.store.execute(self._trim_chunks, (job_id, run_number, cutoff, output_bytes - len(output)))
+            if output:
+                self.store.execute(self._add_chunk, (job_id, run_number, output_bytes, output))
+
+    def _chunked_output(self, job_id: str, run_number: int, output: bytes, keep: int) -> bytes:
+        """`output` followed by the run's chunks in order, the last `keep` bytes."""
+        rows = self.store.execute(self._chunks, (job_id, run_number)).fetchall()
+        joined = b"".join([output, *(bytes(data) for _, data in rows)])
+        return joined[-keep:] if len(joined) > keep else joined
 
     def finish(
         self,
@@ -367,6 +404,7 @@ class JobQueue:
                 )
             else:
                 self.store.execute(self._run_output, (output, output_bytes, job.id, run, worker_id))
+            self.store.execute(self._drop_chunks, (job.id, run, job.id, run, worker_id))  # the tail is in run.output
         return FinishResult(state if written is not None else None, decision.run_at)
 
     def _end_job(self, job_id: str, worker_id: str, attempt: int, decision: Decision, exit_code: int | None,
@@ -431,12 +469,20 @@ class JobQueue:
                     # another rescuer got there first (PostgreSQL lets two run at once: the row
                     # lock makes this UPDATE wait, then find the job no longer processing)
                     continue
-                closed = self.store.execute(
-                    sql("UPDATE run SET finished_at = ?, error = ? WHERE job_id = ? AND worker_id = ? "
-                        "AND attempt = ? AND finished_at IS NULL"),
-                    (now, lost.error, job_id, worker_id, held.attempts),
-                ).rowcount
-                if not closed:  # the worker died between its claim and recording the run
+                open_run = self.store.execute(
+                    sql("SELECT number, output FROM run WHERE job_id = ? AND worker_id = ? AND attempt = ? "
+                        "AND finished_at IS NULL"),
+                    (job_id, worker_id, held.attempts),
+                ).fetchone()
+                if open_run is not None:  # what the lost run printed: its chunks, folded into its output
+                    number = open_run[0]
+                    kept = self._chunked_output(job_id, number, bytes(open_run[1] or b""), settings.log_max_bytes)
+                    self.store.execute(
+                        sql("UPDATE run SET finished_at = ?, error = ?, output = ? WHERE job_id = ? AND number = ?"),
+                        (now, lost.error, kept, job_id, number),
+                    )
+                    self.store.execute(self._drop_chunks, (job_id, number, job_id, number, worker_id))
+                else:  # the worker died between its claim and recording the run
                     self.store.execute(
                         sql("INSERT INTO run (job_id, number, attempt, worker_id, host, started_at, "
                             "finished_at, error, output_bytes) SELECT ?, coalesce(max(number), 0) + 1, ?, ?, "
@@ -725,4 +771,11 @@ class JobQueue:
         row = query.first()
         if row is None:
             return None
-        return RunOutput(job_id, row.number, row.finished_at is not None, bytes(row.output or b""), row.output_bytes)
+        output = bytes(row.output or b"")
+        if row.finished_at is None:  # running: its output so far is in its chunks
+            output = self._chunked_output(job_id, row.number, output, self._log_max_bytes())
+        return RunOutput(job_id, row.number, row.finished_at is not None, output, row.output_bytes)
+
+    def _log_max_bytes(self) -> int:
+        row = self.store.execute(self.store.sql("SELECT value FROM setting WHERE key = ?"), ("log_max_bytes",)).fetchone()
+        return Settings.from_stored({"log_max_bytes": row[0]} if row else {}).log_max_bytes

@@ -102,6 +102,11 @@ class JobProcess:
     def output(self) -> bytes:
         return bytes(self._buffer[-self.max_bytes:]) if len(self._buffer) > self.max_bytes else bytes(self._buffer)
 
+    def last_bytes(self, n: int) -> bytes:
+        """The last `n` bytes printed, or all that is kept if fewer are (without copying the rest)."""
+        n = min(n, self.max_bytes, len(self._buffer))
+        return bytes(self._buffer[len(self._buffer) - n:]) if n > 0 else b""
+
     def _read_available(self) -> bool:
         """Read what the pipe has now; False at end of file."""
         if self._out is None:

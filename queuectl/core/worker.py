@@ -388,7 +388,9 @@ class Worker:
                     if proc.output_bytes != saved_bytes and isinstance(run, int):
                         # tried once, like the heartbeat: the job must stay watched during an outage
                         try:
-                            self.queue.save_output(job.id, run, proc.output, proc.output_bytes, self.id)
+                            # only what is new since the last save (all the runner kept, if it dropped more)
+                            self.queue.save_output(job.id, run, proc.last_bytes(proc.output_bytes - saved_bytes),
+                                                   proc.output_bytes, self.id, keep=proc.max_bytes)
                             saved_bytes = proc.output_bytes
                         except _STORE_ERRORS as exc:
                             log.warning("store error while saving the output of job %s: %s", job.id,

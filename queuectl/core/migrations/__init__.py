@@ -20,6 +20,7 @@ from queuectl.core.migrations import (
     m0003_count_shard_lock,
     m0004_output_bytes_bigint,
     m0005_keep_children,
+    m0006_run_chunks,
 )
 from queuectl.core.orm import peewee
 
@@ -29,6 +30,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (3, m0003_count_shard_lock.up),
     (4, m0004_output_bytes_bigint.up),
     (5, m0005_keep_children.up),
+    (6, m0006_run_chunks.up),
 )
 LATEST = MIGRATIONS[-1][0]
 
