@@ -7,6 +7,7 @@ from __future__ import annotations
 from queuectl.core.records import RunStart
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
+from queuectl.core.states import Completed
 
 
 def _running(queue, job_id: str = "a", worker: str = "w1"):
@@ -63,7 +64,7 @@ def test_the_finish_writes_the_tail_once_and_deletes_the_chunks(queue, store):
     job, run = _running(queue)
     queue.save_output("a", run, b"one\n", 4, "w1")
     queue.save_output("a", run, b"two\n", 8, "w1")
-    queue.finish(job, "w1", run, exit_code=0, error=None, output=b"one\ntwo\n", output_bytes=8, settings=Settings())
+    queue.finish(job, "w1", run, Completed(), Settings(), output=b"one\ntwo\n", output_bytes=8)
     assert _chunks(store) == []
     out = queue.output("a")
     assert out.finished and out.output == b"one\ntwo\n"
@@ -72,8 +73,7 @@ def test_the_finish_writes_the_tail_once_and_deletes_the_chunks(queue, store):
 def test_finish_and_claim_deletes_the_chunks_too(queue, store):
     job, run = _running(queue)
     queue.save_output("a", run, b"one\n", 4, "w1")
-    queue.finish_and_claim(job, "w1", run, None, exit_code=0, error=None, output=b"one\n", output_bytes=4,
-                           settings=Settings())
+    queue.finish_and_claim(job, "w1", run, Completed(), Settings(), queues=None, output=b"one\n", output_bytes=4)
     assert _chunks(store) == []
 
 

@@ -16,7 +16,17 @@ from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
 from queuectl.tui.widgets.output_view import OutputView
-from tui_support import CWD, HOSTILE_LINES, HOSTILE_OUTPUT, W_BUSY, add_finished_job, loaded, select, wait_until
+from tui_support import (
+    CWD,
+    HOSTILE_LINES,
+    HOSTILE_OUTPUT,
+    W_BUSY,
+    add_finished_job,
+    loaded,
+    refreshed,
+    select,
+    wait_until,
+)
 
 SIZE = (120, 40)
 
@@ -25,7 +35,10 @@ async def show_tab(pilot: Pilot, tab: str) -> None:
     app = await loaded(pilot)
     app.action_show_tab(tab)
     await wait_until(pilot, lambda: app.pane == tab and app.focused is not None and app.focused.id == f"{tab}-table")
-    await pilot.pause()
+    # Only the tab on screen is loaded: wait for a snapshot that began after the switch (a poll in
+    # flight at the switch may still carry the previous tab's rows only).
+    await refreshed(pilot)
+    await refreshed(pilot)
 
 
 def test_jobs_tab_shows_a_job_in_every_state(snap_compare, app):
