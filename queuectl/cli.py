@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from queuectl import __version__, render, safe_text
+from queuectl import format as fmt
 from queuectl.core.errors import InvalidInput, QueuectlError, StoreUnavailable
 
 ALIASES_LINE = (
@@ -438,8 +439,7 @@ def _job_rows(jobs: Sequence[Any], now: float, colour: bool) -> list[list[str]]:
         rows.append([
             clean(j.id), render.state(j.state, colour), f"{j.attempts}/{j.max_retries + 1}", str(j.priority),
             clean(j.queue),
-            when, render.duration(j.duration) if j.state not in ("pending", "processing") else
-            (render.duration(now - j.started_at) if j.state == "processing" and j.started_at else "-"),
+            when, fmt.took(j, now),
             "-" if j.exit_code is None else str(j.exit_code), clean(j.command),
         ])
     return rows
@@ -690,8 +690,6 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
         emit_json({**job.to_json(), "runs": [r.to_json() for r in runs]})
         return
     now, colour = time.time(), _colour()
-    from queuectl.core.records import iso
-
     fields = [
         ("id", clean(job.id)), ("state", render.state(job.state, colour)), ("command", clean(job.command)),
         ("attempts", f"{job.attempts} of {job.max_retries + 1} (max_retries {job.max_retries})"),
@@ -700,10 +698,7 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
         ("cwd", clean(job.cwd) if job.cwd else "-"),
         ("env", ", ".join(sorted(map(clean, job.env))) if job.env else "-"),
         ("children", "kept when the job exits (keep_children)" if job.keep_children else "killed when the job ends"),
-        ("created", f"{iso(job.created_at)} ({render.age(job.created_at, now)})"),
-        ("run at", f"{iso(job.run_at)} ({render.age(job.run_at, now)})"),
-        ("started", f"{iso(job.started_at)} ({render.age(job.started_at, now)})" if job.started_at else "-"),
-        ("finished", f"{iso(job.finished_at)} ({render.age(job.finished_at, now)})" if job.finished_at else "-"),
+        *fmt.job_times(job, now),
         ("worker", clean(job.worker_id or "-")), ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
         ("last error", clean(job.last_error or "-")),
     ]
@@ -1228,7 +1223,7 @@ def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
         rows.append([
             w.id, render.state(w.state, colour), str(w.pid), w.host, w.current_job_id or "-",
             str(ps.job_pid) if ps and ps.job_pid and w.current_job_id else "-",
-            render.duration(now - w.started_at), render.age(w.heartbeat_at, now),
+            fmt.worker_uptime(w, now), render.age(w.heartbeat_at, now),
             "-" if not ps or ps.cpu_percent is None else f"{ps.cpu_percent:.0f}%",
             render.size(ps.rss_bytes) if ps else "-", ",".join(w.queues) if w.queues else "all",
         ])

@@ -1,4 +1,4 @@
-"""Plain-text rendering for the CLI: aligned tables, ages, durations, state colours.
+"""Plain-text rendering for the CLI: aligned tables and ANSI state colours.
 
 Deliberately not Rich: headless commands start in tens of milliseconds, and importing Rich
 would cost more than the query. Colours only when stdout is a terminal (and NO_COLOR unset).
@@ -11,18 +11,11 @@ import shutil
 import sys
 from collections.abc import Sequence
 
-STATE_COLOURS = {
-    "pending": "33",      # yellow
-    "processing": "36",   # cyan
-    "completed": "32",    # green
-    "failed": "35",       # magenta
-    "dead": "31",         # red
-    "cancelled": "90",    # grey
-    "running": "32",
-    "stopping": "33",
-    "stopped": "90",
-    "lost": "31",
-}
+from queuectl.format import STATE_COLOURS, age, duration, size
+
+# The plain values (durations, ages, sizes, the palette) come from queuectl.format, shared with the
+# TUI; this module adds what only a terminal CLI needs: ANSI paint and aligned tables.
+__all__ = ["STATE_COLOURS", "age", "duration", "paint", "size", "state", "table", "use_colour"]
 
 
 def use_colour() -> bool:
@@ -35,41 +28,6 @@ def paint(text: str, code: str | None, colour: bool) -> str:
 
 def state(text: str, colour: bool) -> str:
     return paint(text, STATE_COLOURS.get(text), colour)
-
-
-def duration(seconds: float | None) -> str:
-    """1.2s, 45s, 3m05s, 2h04m, 3d02h."""
-    if seconds is None:
-        return "-"
-    if seconds < 10:
-        return f"{seconds:.1f}s" if seconds >= 0.1 or seconds == 0 else f"{seconds * 1000:.0f}ms"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
-
-
-def age(ts: float | None, now: float) -> str:
-    """'12s ago' or 'in 4m00s'."""
-    if ts is None:
-        return "-"
-    delta = now - ts
-    return f"{duration(delta)} ago" if delta >= 0 else f"in {duration(-delta)}"
-
-
-def size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{n}B"
 
 
 def _visible_len(text: str) -> int:

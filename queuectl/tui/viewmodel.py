@@ -6,24 +6,12 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from queuectl import render
+from queuectl import format as fmt
 from queuectl.core.records import Counts, JobRecord, WorkerInfo
 from queuectl.core.settings import Settings
 from queuectl.core.states import JobState
+from queuectl.format import STATE_STYLES
 from queuectl.safe_text import one_line
-
-STATE_STYLES = {
-    "pending": "yellow",
-    "processing": "bold cyan",
-    "completed": "green",
-    "failed": "magenta",
-    "dead": "bold red",
-    "cancelled": "dim",
-    "running": "green",
-    "stopping": "yellow",
-    "stopped": "dim",
-    "lost": "bold red",
-}
 
 # The Jobs tab's state filter: key 1 = all, 2… = one state each.
 STATE_FILTERS: tuple[JobState | None, ...] = (None, *JobState)
@@ -88,13 +76,13 @@ def coarse_age(ts: float, now: float) -> str:
     """An age for a table of many rows: to the second under a minute, then to the minute, so a
     hundred rows do not all change (and redraw) every second."""
     if abs(now - ts) < 60:
-        return render.age(ts, now)
+        return fmt.age(ts, now)
     # Past a minute, read the clock in 15 s steps: rows whose minute turns over change together,
     # in one redraw every 15 s, rather than one row or two in every poll.
     stepped = now - now % 15
     delta = abs(stepped - ts)
     if delta >= 3600:
-        return render.age(ts, stepped)
+        return fmt.age(ts, stepped)
     minutes = f"{max(1, int(delta // 60))}m"
     return f"{minutes} ago" if now >= ts else f"in {minutes}"
 
@@ -104,13 +92,10 @@ def job_cells(job: JobRecord, now: float) -> tuple[object, ...]:
         when = coarse_age(job.run_at, now)
     else:
         when = coarse_age(job.created_at, now)
-    if job.state == JobState.PROCESSING and job.started_at is not None:
-        took = render.duration(now - job.started_at)
-    else:
-        took = render.duration(job.duration) if job.finished_at else "-"
     return (
         plain(job.id), styled_state(job.state), f"{job.attempts}/{job.max_retries + 1}", str(job.priority),
-        plain(job.queue), when, took, "-" if job.exit_code is None else str(job.exit_code), plain(job.command),
+        plain(job.queue), when, fmt.took(job, now), "-" if job.exit_code is None else str(job.exit_code),
+        plain(job.command),
     )
 
 
@@ -139,18 +124,12 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
     cpu = getattr(stats, "cpu_percent", None)
     rss = getattr(stats, "rss_bytes", None)
     job_pid = getattr(stats, "job_pid", None)
-    if worker.stopped_at is not None:
-        end = worker.stopped_at
-    elif worker.state == "lost":  # silent: it stopped counting at its last heartbeat
-        end = worker.heartbeat_at
-    else:
-        end = now
     return (
         plain(worker.id), styled_state(worker.state), plain(worker.host), str(worker.pid),
         plain(worker.current_job_id or "-"),
         "-" if job_pid is None or not worker.current_job_id else str(job_pid),
-        render.duration(end - worker.started_at), render.age(worker.heartbeat_at, now),
-        "-" if cpu is None else f"{cpu:.0f}%", "-" if rss is None else render.size(rss),
+        fmt.worker_uptime(worker, now), fmt.age(worker.heartbeat_at, now),
+        "-" if cpu is None else f"{cpu:.0f}%", "-" if rss is None else fmt.size(rss),
         plain(",".join(worker.queues)) if worker.queues else "all",
     )
 

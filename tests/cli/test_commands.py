@@ -781,3 +781,31 @@ def test_status_and_worker_list_show_registered_workers(ok, core):
     assert ISO_Z.fullmatch(workers["w-test"]["started_at"])
     text = ok("worker", "list").out
     assert "w-test" in text and "r1" in text and "w-gone" in text
+
+
+def test_worker_list_all_stops_a_stopped_workers_uptime(ok, core):
+    """Issue 14: a stopped worker's uptime ends when it stopped (as in the TUI), it does not keep growing."""
+    from queuectl.core.registry import WorkerRegistry
+
+    clock = FrozenClock(time.time() - 3 * 3600)
+    registry = WorkerRegistry(core.store, clock)
+    registry.register("w-old", "test-host", 1, 0.0, None, None)
+    clock.advance(3600)  # up one hour, stopped two hours ago
+    registry.mark_stopped("w-old")
+    row = next(line for line in ok("worker", "list", "--all").out.splitlines() if line.startswith("w-old"))
+    assert " 1h00m " in row and "3h00m" not in row
+
+
+def test_list_shows_how_long_an_interrupted_run_took(ok, core):
+    """Issue 14: a job whose run was interrupted (pending again) shows that run's length, as the TUI does."""
+    from queuectl.core.states import Interrupted
+
+    core.clock = FrozenClock(time.time() - 600)
+    core.add("sleep 100", id="cut")
+    claimed, number = core.claim("cut")
+    core.clock.advance(42)
+    core.queue = core.queue.__class__(core.store, core.clock)
+    core.queue.finish(claimed, "w-test", number, Interrupted(), core.settings)
+    assert core.state("cut") == "pending"
+    row = next(line for line in ok("list").out.splitlines() if line.startswith("cut"))
+    assert " 42s " in row

@@ -87,6 +87,23 @@ async def test_relative_times_tick_on_a_finished_job(app, seeded, clock):
         await wait_until(pilot, lambda: "1h10m ago" in created(), timeout=5, message="the ages to tick")
 
 
+
+async def test_detail_shows_when_the_job_started_and_finished(app, seeded, clock):
+    """Issue 14: the detail view lists started and finished, in the same text as `queuectl show`."""
+    from queuectl import format as fmt
+
+    job = seeded.queue.get("backup-db")
+    assert job.started_at is not None and job.finished_at is not None
+    async with app.run_test(size=SIZE) as pilot:
+        await open_detail(pilot, "backup-db")
+
+        def field(name: str) -> str:
+            return next((line for line in screen_text(app) if line.lstrip("│ ").startswith(name + " ")), "")
+
+        await wait_until(pilot, lambda: "ago" in field("finished"), message="the finished field")
+        assert fmt.when(job.started_at, clock.now()) in field("started")
+        assert fmt.when(job.finished_at, clock.now()) in field("finished")
+
 def _lines(n: int, start: int = 1) -> bytes:
     return b"".join(b"line %d\n" % i for i in range(start, start + n))
 

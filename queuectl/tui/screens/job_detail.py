@@ -17,9 +17,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from queuectl import render
+from queuectl import format as fmt
 from queuectl.core.errors import QueuectlError
-from queuectl.core.records import iso
 from queuectl.safe_text import one_line
 from queuectl.tui.output_feed import FeedUpdate, OutputFeed
 from queuectl.tui.service import JobDetail
@@ -29,11 +28,6 @@ from queuectl.tui.widgets.output_view import OutputView
 
 REFRESH_S = 0.5
 RUN_COLUMNS = ("Run", "Took", "Exit", "Error", "Started", "Worker", "Host", "Attempt")
-
-
-def _when(ts: float, now: float) -> str:
-    """The age first (it is what ticks and what a user reads), then the time to the second."""
-    return f"{render.age(ts, now)} ({(iso(ts) or '')[:19]}Z)"
 
 
 class JobDetailScreen(Screen[None]):
@@ -132,9 +126,9 @@ class JobDetailScreen(Screen[None]):
             ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
             ("last error", one_line(job.last_error or "-")), ("command", one_line(job.command)),
             ("attempts", f"{job.attempts} of {job.max_retries + 1}"), ("priority", str(job.priority)),
-            ("queue", one_line(job.queue)), ("timeout", "none" if not job.timeout else render.duration(job.timeout)),
+            ("queue", one_line(job.queue)), ("timeout", "none" if not job.timeout else fmt.duration(job.timeout)),
             ("cwd", one_line(job.cwd or "-")), ("env", one_line(", ".join(sorted(job.env))) if job.env else "-"),
-            ("created", _when(job.created_at, now)), ("run at", _when(job.run_at, now)),
+            *fmt.job_times(job, now),
             ("worker", one_line(job.worker_id or "-")),
         ]
         grid = Table.grid(padding=(0, 1))
@@ -148,9 +142,9 @@ class JobDetailScreen(Screen[None]):
         runs = self.query_one("#runs", KeyedTable)
         rows = [
             (str(r.number), (
-                str(r.number), render.duration(r.duration) if r.finished_at else "running",
+                str(r.number), fmt.duration(r.duration) if r.finished_at else "running",
                 "-" if r.exit_code is None else str(r.exit_code), Text(one_line(r.error or "-")),
-                render.age(r.started_at, now), one_line(r.worker_id), Text(one_line(r.host)), str(r.attempt),
+                fmt.age(r.started_at, now), one_line(r.worker_id), Text(one_line(r.host)), str(r.attempt),
             ))
             for r in detail.runs
         ]
@@ -171,7 +165,7 @@ class JobDetailScreen(Screen[None]):
             view.append(update.lines, update.partial)
             state = "running" if not out.finished else "finished"
             cut = len(out.output) < out.output_bytes
-            kept = f", last {render.size(len(out.output))} of {render.size(out.output_bytes)}" if cut else ""
+            kept = f", last {fmt.size(len(out.output))} of {fmt.size(out.output_bytes)}" if cut else ""
             self._title = f"Output of run {out.number} ({state}{kept})"
         self._show_title()
 
