@@ -30,6 +30,7 @@ from tui_support import (
     screen_text,
     select,
     shown_text,
+    start_one_worker,
     table,
     wait_for,
     wait_until,
@@ -195,12 +196,7 @@ async def test_start_a_worker_from_the_workers_tab_then_stop_it(reaper, live_app
     app = live_app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await pilot.press("f3")
-        await wait_until(pilot, lambda: app.pane == "workers")
-        await pilot.press("plus")
-        await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen))
-        await pilot.press("ctrl+u", "1", "enter")
-        live = await wait_until(pilot, core.registry.live, timeout=20, message="a live worker")
+        live = await start_one_worker(pilot, app, core)
         assert len(live) == 1
         worker_id = live[0].id
         await wait_until(pilot, lambda: row_keys(app, "workers") == [worker_id], message="the worker's row")

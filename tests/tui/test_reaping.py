@@ -5,8 +5,7 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from queuectl.tui.screens.prompt import PromptScreen
-from tui_support import loaded, refreshed, select, wait_until
+from tui_support import loaded, refreshed, select, start_one_worker, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,12 +22,7 @@ async def test_a_worker_started_and_stopped_from_the_tui_is_reaped(reaper, live_
     app = live_app_factory()
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
-        await pilot.press("f3")
-        await wait_until(pilot, lambda: app.pane == "workers")
-        await pilot.press("plus")
-        await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen))
-        await pilot.press("ctrl+u", "1", "enter")
-        [worker] = await wait_until(pilot, core.registry.live, timeout=20, message="a live worker")
+        [worker] = await start_one_worker(pilot, app, core)
         assert worker.pid in [p.pid for p in psutil.Process().children()], "the TUI is the worker's parent"
         await refreshed(pilot)
         select(app, "workers", worker.id)

@@ -201,6 +201,18 @@ async def refreshed(pilot: Pilot) -> QueuectlApp:
     return app
 
 
+async def start_one_worker(pilot: Pilot, app: QueuectlApp, core: Core) -> list:
+    """Start one worker the way a user does (F3, +, 1, Enter); returns the live workers once it runs."""
+    from queuectl.tui.screens.prompt import PromptScreen
+
+    await pilot.press("f3")
+    await wait_until(pilot, lambda: app.pane == "workers")
+    await pilot.press("plus")
+    await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen))
+    await pilot.press("ctrl+u", "1", "enter")
+    return await wait_until(pilot, core.registry.live, timeout=20, message="a live worker")
+
+
 def table(app: QueuectlApp, pane: str) -> KeyedTable:
     return app.screen_stack[0].query_one(f"#{pane}-table", KeyedTable)
 
