@@ -18,7 +18,10 @@ from queuectl.core.registry import WorkerRegistry
 from queuectl.core.specs import spec_from_mapping
 from queuectl.core.states import JobState
 from queuectl.core.store import open_store
+from queuectl.tui.pulse import PulseHistory
 from queuectl.tui.viewmodel import JobFilter, QueueSnapshot
+
+SEARCH_CAP = 10_000  # a search counts its matches up to this ("10,000+" past it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,7 @@ class QueueService:
         self.config = ConfigStore(store)
         self.registry = WorkerRegistry(store, clock)
         self.process_stats = process_stats
+        self._pulse = PulseHistory()
 
     @classmethod
     def open(cls, url: str | None, clock: Clock = SYSTEM_CLOCK, **kw: bool) -> QueueService:
@@ -64,19 +68,25 @@ class QueueService:
         running = [w for w in workers if w.state == "running"]
         served = None if any(not w.queues for w in running) else sorted({q for w in running for q in w.queues or ()})
         unserved = self.queue.unserved_due_queue(served) if counts["pending"] or counts["failed"] else None
-        jobs = [] if panes is not None and "jobs" not in panes else self.queue.list_jobs(
+        shows_jobs = panes is None or "jobs" in panes
+        jobs = self.queue.list_jobs(
             state=job_filter.state, search=job_filter.search or None, limit=page_size,
-            offset=job_filter.page * page_size,
-        )
+            offset=job_filter.page * page_size, sort=job_filter.sort, descending=job_filter.descending,
+        ) if shows_jobs else []
+        searched = None
+        if shows_jobs and job_filter.search:
+            searched = self.queue.count_matching(job_filter.state, job_filter.search, cap=SEARCH_CAP)
         shows_dlq = panes is None or "dlq" in panes
         dlq = self.queue.list_jobs(state=JobState.DEAD, limit=page_size) if shows_dlq else []
+        dlq_lines = self.queue.last_output_lines([j.id for j in dlq]) if dlq else {}
         return QueueSnapshot(
             now=now, counts=counts, paused=self.config.is_paused(),
             finished_last_minute=self.queue.finished_since(now - 60), workers=workers, worker_stats=stats,
             jobs=jobs, job_filter=job_filter, page_size=page_size,
             dlq=dlq,
             settings=settings, overridden=frozenset(self.config.overridden()), unserved_queue=unserved,
-            panes=panes,
+            panes=panes, pulse=self._pulse.read(self.queue, now, counts, workers), searched_total=searched,
+            dlq_lines=dlq_lines,
         )
 
     def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None) -> JobDetail:

@@ -17,17 +17,47 @@ from queuectl.safe_text import one_line
 STATE_FILTERS: tuple[JobState | None, ...] = (None, *JobState)
 
 
+# The Jobs tab's sorts, in the order `o` steps through them: (sort key of the store, column shown).
+SORTS: tuple[tuple[str, str], ...] = (
+    ("created", "Created/due"), ("id", "ID"), ("state", "State"), ("priority", "Pri"), ("queue", "Queue"),
+    ("runs", "Runs"), ("exit", "Exit"), ("command", "Command"),
+)
+SORT_OF_COLUMN = {column: key for key, column in SORTS}
+COLUMN_OF_SORT = dict(SORTS)
+
+
 @dataclass(frozen=True, slots=True)
 class JobFilter:
     state: JobState | None = None
     search: str = ""
     page: int = 0
+    sort: str = "created"
+    descending: bool = True
 
     def describe(self) -> str:
         parts = [self.state.value if self.state else "all"]
         if self.search:
-            parts.append(f"matching '{self.search}'")
+            parts.append(f"matching '{one_line(self.search)}'")
         return " ".join(parts)
+
+    def describe_sort(self) -> str:
+        if self.sort == "created":
+            return "newest first" if self.descending else "oldest first"
+        return f"by {COLUMN_OF_SORT[self.sort]} {'↓' if self.descending else '↑'}"
+
+
+PULSE_MINUTES = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Pulse:
+    """The queue's last PULSE_MINUTES, a value per minute (oldest first), and its slots now."""
+
+    completed: tuple[int, ...] = (0,) * PULSE_MINUTES
+    failed: tuple[int, ...] = (0,) * PULSE_MINUTES
+    waiting: tuple[int, ...] = ()  # sampled by the TUI: from when it opened
+    slots_busy: int = 0   # today: running workers holding a job; slots (per-queue limits) may replace it
+    slots_total: int = 0  # today: running workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +76,9 @@ class QueueSnapshot:
     overridden: frozenset[str] = frozenset()
     unserved_queue: str | None = None  # a queue with due jobs that no running worker takes
     panes: frozenset[str] | None = None  # the tabs whose rows were loaded (None: all)
+    pulse: Pulse = Pulse()
+    searched_total: int | None = None  # with a search: matching jobs, counted up to SEARCH_CAP + 1
+    dlq_lines: dict[str, str] = field(default_factory=dict)  # dead job → last non-empty output line
 
     @property
     def no_worker_hint(self) -> str | None:
@@ -60,7 +93,7 @@ class QueueSnapshot:
     def matching_total(self) -> int | None:
         """Jobs matching the filter, when known without a scan (no search)."""
         if self.job_filter.search:
-            return None
+            return self.searched_total
         return self.counts[self.job_filter.state.value] if self.job_filter.state else self.counts.total
 
 
@@ -101,19 +134,37 @@ def job_cells(job: JobRecord, now: float) -> tuple[object, ...]:
 
 def plain(text: str, limit: int = COMMAND_CELL_MAX) -> Text:
     """Job-controlled text shown as typed (never read as markup, no escape sequence or control
-    left), on one line, cut with … when long."""
+    left), on one line, cut with … when long (or when its column is narrower)."""
     line = " ".join(one_line(text).split())
-    return Text(line if len(line) <= limit else line[: limit - 1] + "…")
+    return Text(line if len(line) <= limit else line[: limit - 1] + "…", no_wrap=True, overflow="ellipsis")
 
 
-DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
+NARROW = 100  # below this many columns the Jobs table leaves out Runs, Took and Exit for the command
 
 
-def dlq_cells(job: JobRecord, now: float) -> tuple[object, ...]:
+def default_columns(jobs: list[JobRecord], job_filter: JobFilter, width: int = 120) -> tuple[str, ...]:
+    """The Jobs columns worth showing: Pri and Queue only when some row is not the default
+    (or the page is sorted by them); on a narrow terminal, the command before Runs, Took and Exit."""
+    hidden = {"Runs", "Took", "Exit"} - {COLUMN_OF_SORT[job_filter.sort]} if width < NARROW else set()
+    if all(j.priority == 0 for j in jobs) and job_filter.sort != "priority":
+        hidden.add("Pri")
+    if all(j.queue == "default" for j in jobs) and job_filter.sort != "queue":
+        hidden.add("Queue")
+    return tuple(c for c in JOB_COLUMNS if c not in hidden)
+
+
+DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Command", "Why: last error · last output line")
+
+
+def dlq_cells(job: JobRecord, now: float, last_line: str | None = None) -> tuple[object, ...]:
+    """The reason a job died: its last error and, beside it, the last line it printed."""
+    reason = plain(job.last_error or "-", 60)
+    if last_line:
+        reason.append(" · ", style="dim")
+        reason.append_text(plain(last_line, 100))
     return (
         plain(job.id), str(job.attempts), coarse_age(job.finished_at, now) if job.finished_at else "-",
-        "-" if job.exit_code is None else str(job.exit_code),
-        plain(job.last_error or "-", 60), plain(job.command),
+        "-" if job.exit_code is None else str(job.exit_code), plain(job.command, 40), reason,
     )
 
 
