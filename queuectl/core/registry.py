@@ -56,7 +56,7 @@ class WorkerRegistry:
 
     def register(
         self, worker_id: str, host: str, pid: int, pid_created_at: float, queues: Sequence[str] | None,
-        wake_addr: str | None,
+        wake_addr: str | None, *, slots: int = 1,
     ) -> None:
         now = self.clock.now()
         with self.store.write():

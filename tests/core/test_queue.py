@@ -305,6 +305,6 @@ def test_stray_claims_of_a_worker_are_released_but_not_the_job_in_hand(queue):
     add(queue, id="stray")
     in_hand = queue.claim("w-1")
     queue.claim("w-1")  # its reply "lost": the worker does not know it holds this one
-    assert queue.release_stray_claims("w-1", running=in_hand.id) == ["stray"]
+    assert queue.release_stray_claims("w-1", running={in_hand.id}) == ["stray"]
     assert queue.get("stray").state == "pending" and queue.get("stray").attempts == 0
     assert queue.get("in-hand").state == "processing"
