@@ -97,7 +97,7 @@ def test_a_job_that_escapes_its_process_group_is_ended_with_its_slot_and_no_othe
 @pytest.mark.parametrize("slots", [1, 8])
 def test_one_worker_process_holds_one_store_connection_whatever_its_slots(q: RQueuectl, slots: int):
     w, _, _ = _busy(q, slots, [LONG] * slots)
-    database = q.url.rsplit("/", 1)[1]
+    database = q.url().rsplit("/", 1)[1]
 
     def connections() -> list[tuple]:
         return [c for c in psutil.Process(w.pid).net_connections("tcp") if c.raddr and c.raddr.port == 5432]
