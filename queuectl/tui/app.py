@@ -231,6 +231,8 @@ class QueuectlApp(App[None]):
         self.call_later(self.run_action, name)
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        if not self.screen_stack:  # a table cleared as the app closes
+            return
         self.refresh_bindings()  # what r, x, D can do follows the selected row
         if event.data_table.id == "jobs-table":
             self.load_preview()

@@ -51,6 +51,6 @@ class PulseHistory:
             completed=tuple(self._done.get(m, (0, 0))[0] for m in span),
             failed=tuple(self._done.get(m, (0, 0))[1] for m in span),
             waiting=tuple(self._waiting[m] for m in span if m in self._waiting),  # since the TUI opened
-            slots_busy=sum(1 for w in running if w.current_job_id),
-            slots_total=len(running),
+            slots_busy=sum(w.busy for w in running),
+            slots_total=sum(w.slots for w in running),
         )

@@ -56,8 +56,8 @@ class Pulse:
     completed: tuple[int, ...] = (0,) * PULSE_MINUTES
     failed: tuple[int, ...] = (0,) * PULSE_MINUTES
     waiting: tuple[int, ...] = ()  # sampled by the TUI: from when it opened
-    slots_busy: int = 0   # today: running workers holding a job; slots (per-queue limits) may replace it
-    slots_total: int = 0  # today: running workers
+    slots_busy: int = 0   # slots of running workers that run a job
+    slots_total: int = 0  # slots of running workers
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -116,9 +117,12 @@ class JobDetailScreen(Screen[None]):
             return
         now = self.clock.now()
         self.job_state = detail.job.state
-        self._show_fields(detail, now)
-        self._show_runs(detail, now)
-        self._show_output(detail, update)
+        try:
+            self._show_fields(detail, now)
+            self._show_runs(detail, now)
+            self._show_output(detail, update)
+        except NoMatches:  # the screen is being taken down while this load was under way
+            return
         self.app.refresh_bindings()  # what r and k can do follows the job's state
         self._schedule()
 
