@@ -265,3 +265,24 @@ def test_why_for_a_page_of_jobs_reads_the_store_once(queue, clock):
     reasons = [waiting_reason(job, context) for job in jobs]
     assert reasons[0].text == "due in 2 s (retry back-off)"
     assert [r.code for r in reasons[1:]] == ["no_worker", "no_worker"]
+
+
+@pytest.mark.backends("postgresql")
+def test_concurrent_claims_on_postgresql_cannot_exceed_a_queue_limit(queue, store, clock, store_under_test):
+    """A claim of a limited queue holds the queue's lock until its transaction ends; a concurrent
+    claim skips that queue (as SKIP LOCKED skips a row), and one after it counts the new job."""
+    from queuectl.core.queue import JobQueue
+    from queuectl.core.store import open_store
+
+    QueueTable(store, clock).set_limit("gpu", 1)
+    gpu = [add(queue, queue="gpu") for _ in range(2)]
+    other = add(queue)
+    second = open_store(store_under_test)
+    try:
+        rival = JobQueue(second, clock)
+        with store.write():  # the first claim's transaction stays open
+            assert queue.claim("w-1").id == gpu[0]
+            assert rival.claim("w-2").id == other  # gpu skipped while its lock is held
+        assert rival.claim("w-2") is None  # committed: gpu is full (1/1)
+    finally:
+        second.close()
