@@ -26,6 +26,7 @@ class WaitingReason(NamedTuple):
 
     code: str
     text: str
+    short: str = ""  # a few words for a table cell ("" for ready and due later: other columns say it)
 
 
 class WaitContext(NamedTuple):
@@ -55,26 +56,28 @@ def waiting_reason(job: JobRecord, ctx: WaitContext) -> WaitingReason | None:
     if job.state not in CLAIMABLE:
         return None
     if job.held:
-        return WaitingReason("held", "held (queuectl release to let it run)")
+        return WaitingReason("held", "held (queuectl release to let it run)", "held")
     unfinished = [(dep, state) for dep, state in ctx.dependencies.get(job.id, ()) if state != JobState.COMPLETED]
     if unfinished:
         named = ", ".join(f"{dep} ({state})" for dep, state in unfinished[:3])
         more = f" and {len(unfinished) - 3} more" if len(unfinished) > 3 else ""
-        return WaitingReason("dependencies", f"waiting for {named}{more}")
+        return WaitingReason("dependencies", f"waiting for {named}{more}", f"after {unfinished[0][0]}")
     if ctx.paused:
-        return WaitingReason("paused", "everything paused (queuectl resume)")
+        return WaitingReason("paused", "everything paused (queuectl resume)", "paused")
     queue = ctx.queues.get(job.queue)
     if queue is not None and queue.paused:
-        return WaitingReason("queue_paused", f"queue {job.queue} paused (queuectl queue resume {job.queue})")
+        return WaitingReason("queue_paused", f"queue {job.queue} paused (queuectl queue resume {job.queue})",
+                             "queue paused")
     if job.run_at > ctx.now:
         why = "retry back-off" if job.state == JobState.FAILED else "run_at"
         return WaitingReason("due_later", f"due in {_in(job.run_at - ctx.now)} ({why})")
     if queue is not None and queue.limit and queue.running >= queue.limit:
-        return WaitingReason("queue_full", f"queue {job.queue} full ({queue.running}/{queue.limit} running)")
+        return WaitingReason("queue_full", f"queue {job.queue} full ({queue.running}/{queue.limit} running)",
+                             f"full {queue.running}/{queue.limit}")
     if ctx.live_workers == 0:
-        return WaitingReason("no_worker", "no live worker (queuectl worker start)")
+        return WaitingReason("no_worker", "no live worker (queuectl worker start)", "no worker")
     if ctx.served is not None and job.queue not in ctx.served:
-        return WaitingReason("no_worker", f"no live worker serves queue {job.queue}")
+        return WaitingReason("no_worker", f"no live worker serves queue {job.queue}", "no worker")
     return WaitingReason("ready", "ready: the next free worker slot takes it")
 
 
