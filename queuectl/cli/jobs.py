@@ -300,7 +300,7 @@ def _list_all(jobs: Any, as_json: bool, state: Any) -> None:
 @json_option
 @pass_ctx
 def status(ctx: Ctx, as_json: bool) -> None:
-    """Job counts per state, workers alive and busy, paused or not.
+    """Job counts per state, workers alive and busy, busy/total slots, paused or not.
 
     \b
     Example:
@@ -311,19 +311,22 @@ def status(ctx: Ctx, as_json: bool) -> None:
     workers = ctx.registry().list(worker_timeout=settings.worker_timeout)
     running = [w for w in workers if w.state in ("running", "stopping")]
     busy = [w for w in running if w.current_job_id]
+    slots, slots_busy = sum(w.slots for w in running), sum(w.busy for w in running)
     lost = [w for w in workers if w.state == "lost"]
     paused = ctx.config().is_paused()
     if as_json:
         emit_json({
             "jobs": counts.by_state, "total": counts.total,
-            "workers": {"running": len(running), "busy": len(busy), "lost": len(lost)},
+            "workers": {"running": len(running), "busy": len(busy), "lost": len(lost), "slots": slots,
+                        "slots_busy": slots_busy},
             "paused": paused,
         })
         return
     colour = use_colour()
     parts = [f"{render.state(s, colour)} {n}" for s, n in counts.by_state.items()]
     click.echo(f"jobs     {'  '.join(parts)}  (total {counts.total})")
-    click.echo(f"workers  {len(running)} running, {len(busy)} busy" + (f", {len(lost)} lost" if lost else ""))
+    click.echo(f"workers  {len(running)} running, {len(busy)} busy" + (f", {len(lost)} lost" if lost else "")
+               + f"; slots {slots_busy}/{slots} busy")
     click.echo("queue    " + (render.paint("paused", "33", colour) + " (queuectl resume)" if paused else "active"))
 
 

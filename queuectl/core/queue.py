@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from queuectl.core import testhooks
@@ -147,6 +147,17 @@ class FinishResult(NamedTuple):
     run_at: float | None = None
 
 
+class Finish(NamedTuple):
+    """One run's end, as a worker hands it to `finish_many_and_claim`."""
+
+    job: ClaimedJob
+    run: int | RunStart | None
+    result: RunResult
+    output: bytes = b""
+    output_bytes: int = 0
+    finished_at: float | None = None
+
+
 class Holding(NamedTuple):
     """What the store says of a run a worker believes it holds."""
 
@@ -175,14 +186,14 @@ class JobQueue:
         self._claim_head = (
             "UPDATE job SET state = 'processing', attempts = attempts + 1, worker_id = ?, "
             "started_at = ?, updated_at = ?, finished_at = NULL, cancel_requested_at = NULL "
-            "WHERE seq = (SELECT seq FROM job{indexed} WHERE state IN " + claimable + " AND run_at <= ? {queues}"
-            "AND " + claim_ready_condition(store) + " "  # held, queue paused or full, dependencies
-            "ORDER BY priority DESC, run_at, seq LIMIT 1{lock}) "
+            "WHERE seq IN (SELECT seq FROM job{indexed} WHERE state IN " + claimable + " AND run_at <= ? {queues}"
+            "AND {ready} "  # held, queue paused or without room for the batch, dependencies (readiness.py)
+            "ORDER BY priority DESC, run_at, seq LIMIT {limit}{lock}) "
             "AND state IN " + claimable + " "
             f"AND NOT EXISTS (SELECT 1 FROM setting WHERE key = '{PAUSED_KEY}' AND value = 'true') "
             "RETURNING id, command, cwd, env, timeout, attempts, max_retries, queue, keep_children"
         )
-        self._claim_sql: dict[int, str] = {}
+        self._claim_sql: dict[tuple[int, int], str] = {}
         self._insert_job = sql(
             "INSERT INTO job (id, command, cwd, env, queue, priority, state, attempts, max_retries, "
             "timeout, run_at, created_at, updated_at, keep_children, held, label, unique_key) "
@@ -391,8 +402,8 @@ class JobQueue:
 
     # ── the worker's hot path ────────────────────────────────────────────────────────────────
 
-    def _claim_statement(self, n_queues: int) -> str:
-        sql = self._claim_sql.get(n_queues)
+    def _claim_statement(self, n_queues: int, limit: int) -> str:
+        sql = self._claim_sql.get((n_queues, limit))
         if sql is None:
             queues = f"AND queue IN ({', '.join('?' * n_queues)}) " if n_queues else ""
             if self.store.is_sqlite:
@@ -402,30 +413,73 @@ class JobQueue:
                 indexed, lock = f" INDEXED BY {index}", ""
             else:
                 indexed, lock = "", " FOR UPDATE SKIP LOCKED"
-            sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed))
+            ready = claim_ready_condition(self.store, int(limit))
+            sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed, limit=int(limit),
+                                                         ready=ready))
             if not self.store.is_sqlite:
                 # Workers commit with synchronous_commit=off, but a claim must be durable before
                 # its job starts: a server crash that lost it would let another worker claim the
                 # job again while it runs. In one simple query the two statements are one
                 # transaction (or part of the caller's), so SET LOCAL covers the claim's commit.
                 sql = "SET LOCAL synchronous_commit = on; " + sql
-            self._claim_sql[n_queues] = sql
+            self._claim_sql[(n_queues, limit)] = sql
         return sql
 
     def claim(self, worker_id: str, queues: Sequence[str] | None = None) -> ClaimedJob | None:
         """Take the next due job (highest priority, then oldest), or None; one statement."""
+        claimed = self.claim_many(worker_id, queues, 1)
+        return claimed[0] if claimed else None
+
+    def claim_many(self, worker_id: str, queues: Sequence[str] | None, limit: int) -> list[ClaimedJob]:
+        """Take up to `limit` due jobs (for a worker's free slots) in one statement; fewer, or none,
+        when fewer are due. On PostgreSQL rows another claim holds are skipped, not waited for."""
+        if limit < 1:
+            return []
         now = self.clock.now()
         params: list[object] = [worker_id, now, now, now]
         if queues:
             params.extend(queues)
-        cursor = self.store.execute(self._claim_statement(len(queues or ())), params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        return ClaimedJob(
-            id=row[0], command=row[1], cwd=row[2], env=json.loads(row[3]) if row[3] else None,
-            timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7], keep_children=bool(row[8]),
-        )
+        rows = self.store.execute(self._claim_statement(len(queues or ()), limit), params).fetchall()
+        if 1 < limit and len(rows) < limit:
+            # A limited queue takes part in a batch only with room for the whole batch (readiness.py):
+            # the slots left may still fit one job of it at a time.
+            while len(rows) < limit:
+                more = self.store.execute(self._claim_statement(len(queues or ()), 1), params).fetchall()
+                if not more:
+                    break
+                rows.extend(more)
+        return [
+            ClaimedJob(id=row[0], command=row[1], cwd=row[2], env=json.loads(row[3]) if row[3] else None,
+                       timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7], keep_children=bool(row[8]))
+            for row in rows
+        ]
+
+    def start_runs(self, worker_id: str, starts: Sequence[tuple[ClaimedJob, RunStart]]) -> list[int]:
+        """`start_run` for several runs in one transaction (slots whose runs outlived the quick wait together)."""
+        if len(starts) == 1:
+            return [self.start_run(starts[0][0], worker_id, starts[0][1])]
+        with self.store.write():
+            return [self.start_run(job, worker_id, start) for job, start in starts]
+
+    def holdings(self, worker_id: str, runs: Mapping[str, int]) -> dict[str, Holding]:
+        """`holding` for every run a worker believes it holds (job id -> attempt), in one query."""
+        found: dict[str, Holding] = {}
+        ids = list(runs)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = self.store.execute(
+                self.store.sql("SELECT id, state, worker_id, attempts, cancel_requested_at FROM job "
+                               f"WHERE id IN ({', '.join('?' * len(chunk))})"), chunk,
+            ).fetchall()
+            for job_id, state, holder, attempts, cancel_requested_at in rows:
+                if state == JobState.PROCESSING.value and holder == worker_id and attempts == runs[job_id]:
+                    found[job_id] = Holding(True, cancel_requested_at is not None, "")
+                else:
+                    found[job_id] = Holding(False, False,
+                                            f"the store has it {state}, worker {holder or '-'}, attempt {attempts}")
+        for job_id in ids:
+            found.setdefault(job_id, Holding(False, False, "the job no longer exists"))
+        return found
 
     def start_run(self, job: ClaimedJob, worker_id: str, start: RunStart) -> int:
         """Record a run that is under way (with the process we own); returns the run's number.
@@ -517,6 +571,17 @@ class JobQueue:
             done = self._finish_rows(job, worker_id, run, result, settings, output, output_bytes, finished_at)
             return done, self.claim(worker_id, queues)
 
+    def finish_many_and_claim(
+        self, worker_id: str, finishes: Sequence[Finish], settings: Settings, *, claim: int = 0,
+        queues: Sequence[str] | None = None,
+    ) -> tuple[list[FinishResult], list[ClaimedJob]]:
+        """Record the ends of several runs and claim up to `claim` jobs for the freed slots, all in
+        one write transaction: runs that end together commit together."""
+        with self.store.write():
+            done = [self._finish_rows(f.job, worker_id, f.run, f.result, settings, f.output, f.output_bytes,
+                                      f.finished_at) for f in finishes]
+            return done, self.claim_many(worker_id, queues, claim)
+
     def _finish_rows(
         self, job: ClaimedJob, worker_id: str, run: int | RunStart | None, result: RunResult, settings: Settings,
         output: bytes, output_bytes: int, finished_at: float | None,
@@ -575,15 +640,16 @@ class JobQueue:
             self._cancel_dependants(job.id, JobState.CANCELLED, self.clock.now())
         return row is not None
 
-    def release_stray_claims(self, worker_id: str, running: str | None) -> list[str]:
-        """Hand back jobs this worker holds but is not running: a claim whose reply was lost
-        with the connection committed without the worker knowing. Pending again, uncounted."""
+    def release_stray_claims(self, worker_id: str, running: Collection[str]) -> list[str]:
+        """Hand back jobs this worker holds but is not running (`running`: the jobs in its slots):
+        a claim whose reply was lost with the connection committed without the worker knowing.
+        Pending again, uncounted."""
         rows = self.store.execute(
             "SELECT id, attempts FROM job WHERE state = 'processing' AND worker_id = ?", (worker_id,)
         ).fetchall()
         released = []
         for job_id, attempts in rows:
-            if job_id != running:
+            if job_id not in running:
                 stray = ClaimedJob(job_id, "", None, None, 0, attempts, 0, "")
                 if self.release(stray, worker_id):
                     released.append(job_id)

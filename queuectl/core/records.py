@@ -136,8 +136,15 @@ class WorkerInfo(NamedTuple):
     started_at: float
     heartbeat_at: float
     stopped_at: float | None
-    current_job_id: str | None
+    current_job_id: str | None  # the first of `job_ids` (a one-slot worker's job)
     stop_requested: bool
+    slots: int = 1  # how many jobs it runs at once
+    job_ids: tuple[str, ...] = ()  # the jobs its slots run now, oldest first
+
+    @property
+    def busy(self) -> int:
+        """How many of its slots run a job."""
+        return len(self.job_ids)
 
     TIME_KEYS = ("started_at", "heartbeat_at", "stopped_at")
 
@@ -145,6 +152,7 @@ class WorkerInfo(NamedTuple):
         data = _jsonable(self._asdict(), self.TIME_KEYS)
         data.pop("pid_created_at")
         data["queues"] = list(self.queues) if self.queues else None
+        data["job_ids"] = list(self.job_ids)
         return data
 
 

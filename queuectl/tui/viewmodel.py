@@ -131,7 +131,8 @@ def dlq_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     )
 
 
-WORKER_COLUMNS = ("ID", "State", "Host", "PID", "Job", "Job PID", "Uptime", "Heartbeat", "CPU", "RSS", "Queues")
+WORKER_COLUMNS = ("ID", "State", "Slots", "Host", "PID", "Job", "Job PID", "Uptime", "Heartbeat", "CPU", "RSS",
+                  "Queues")
 
 
 def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[object, ...]:
@@ -139,8 +140,8 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
     rss = getattr(stats, "rss_bytes", None)
     job_pid = getattr(stats, "job_pid", None)
     return (
-        plain(worker.id), styled_state(worker.state), plain(worker.host), str(worker.pid),
-        plain(worker.current_job_id or "-"),
+        plain(worker.id), styled_state(worker.state), fmt.slots(worker), plain(worker.host), str(worker.pid),
+        plain(fmt.slot_jobs(worker)),
         "-" if job_pid is None or not worker.current_job_id else str(job_pid),
         fmt.worker_uptime(worker, now), fmt.age(worker.heartbeat_at, now),
         "-" if cpu is None else f"{cpu:.0f}%", "-" if rss is None else fmt.size(rss),
@@ -169,11 +170,13 @@ def status_line(snapshot: QueueSnapshot, width: int = 120) -> Text:
         text.append(f"{n:,}", style=STATE_STYLES[state.value] if n else "")
         text.append(" " if short else "  ")
     alive = [w for w in snapshot.workers if w.state in ("running", "stopping")]
-    busy = sum(1 for w in alive if w.current_job_id)
+    busy = sum(w.busy for w in alive)
+    slots = sum(w.slots for w in alive)
     lost = sum(1 for w in snapshot.workers if w.state == "lost")
     text.append("│ ", style="dim")
     text.append(f"{'wrk' if short else 'workers'} {len(alive)}", style="bold" if alive else "dim")
-    text.append(f" ({busy} busy)", style="dim")
+    # slots are named only where a worker has several: one-slot workers read as before
+    text.append(f" ({busy} busy)" if slots == len(alive) else f" ({busy}/{slots} slots busy)", style="dim")
     if lost:
         text.append(f" {lost} lost", style="bold red")
     sep = " │ " if short else "  │ "
