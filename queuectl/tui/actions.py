@@ -51,7 +51,7 @@ ACTIONS: tuple[Action, ...] = (
            JOB_PANES, footer=False),
     Action("new-job", "new_job", "n", "New", "Enqueue a new job", JOB_PANES),
     Action("retry-all-dead", "retry_all_dead", "R", "Retry all", "Retry every job in the DLQ", ("dlq",)),
-    Action("search", "search", "slash", "Filter", "Filter as you type: id, command or queue (Esc clears)",
+    Action("search", "search", "slash", "Filter", "Filter as you type: id, command, queue or label (Esc clears)",
            ("jobs",)),
     Action("cycle-filter", "cycle_filter", "s", "State", "Cycle the state filter (or press 1-7)", ("jobs",)),
     Action("cycle-sort", "cycle_sort", "o", "Sort", "Sort by the next column (or click a column's header)",

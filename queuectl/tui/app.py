@@ -97,7 +97,7 @@ class QueuectlApp(App[None]):
         with TabbedContent(id="tabs", initial="jobs"):
             with TabPane("Jobs", id="jobs"):
                 yield Label("", id="jobs-caption", classes="caption")
-                yield Input(placeholder="filter: id, command or queue (as you type; Enter to the list, Esc clears)",
+                yield Input(placeholder="filter: id, command, queue or label (as you type; Enter to the list, Esc clears)",
                             id="search")
                 with Horizontal(id="jobs-body"):
                     yield KeyedTable(JOB_COLUMNS, id="jobs-table", markable=True, flex="Command")
@@ -287,10 +287,8 @@ class QueuectlApp(App[None]):
     def _preview_loaded(self, detail: JobDetail) -> None:
         if not self.screen_stack:
             return
-        snap = self.snapshot
         self.query_one("#preview", JobPreview).show_job(
-            detail.job, detail.output, self.clock.now(), paused=bool(snap and snap.paused),
-            no_worker_hint=snap.no_worker_hint if snap else None)
+            detail.job, detail.output, self.clock.now(), detail.waiting, detail.job.label)
 
     # ── polling ─────────────────────────────────────────────────────────────────────────────
 
@@ -349,8 +347,8 @@ class QueuectlApp(App[None]):
             return  # loaded while another tab was shown: the next poll brings this one's rows
         table = self.query_one(f"#{pane}-table", KeyedTable)
         if pane == "jobs":
-            table.show_columns(default_columns(snap.jobs, snap.job_filter, self.size.width))
-            table.sync([(j.id, job_cells(j, now)) for j in snap.jobs])
+            table.show_columns(default_columns(snap.jobs, snap.job_filter, self.size.width, snap.waiting))
+            table.sync([(j.id, job_cells(j, now, snap.waiting.get(j.id))) for j in snap.jobs])
             self._sort_labels(table, snap.job_filter)
         elif pane == "dlq":
             table.sync([(j.id, dlq_cells(j, now, snap.dlq_lines.get(j.id))) for j in snap.dlq])

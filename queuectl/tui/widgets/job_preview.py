@@ -10,24 +10,11 @@ from textual.widgets import Static
 
 from queuectl import format as fmt
 from queuectl.core.records import JobRecord, RunOutput
+from queuectl.core.why import WaitingReason
 from queuectl.safe_text import one_line, styled_output
 from queuectl.tui.viewmodel import styled_state
 
 TAIL_BYTES = 16 * 1024  # enough for a screenful of lines; older output is in the job view
-
-
-def waiting_reason(job: JobRecord, now: float, paused: bool, no_worker_hint: str | None) -> str | None:
-    """Why a waiting job has not started, in words; None when it is not waiting."""
-    if job.state not in ("pending", "failed"):
-        return None
-    if job.run_at > now:
-        why = "retry backoff" if job.state == "failed" else "scheduled"
-        return f"{why}: due {fmt.age(job.run_at, now)}"
-    if paused:
-        return "the queue is paused (p resumes)"
-    if no_worker_hint:
-        return no_worker_hint
-    return "due: waits for a free worker"
 
 
 def output_tail(out: RunOutput | None, lines: int) -> list[Text]:
@@ -52,17 +39,18 @@ class JobPreview(Static):
         self.job_id = None
         self.update(Text(message, style="dim"))
 
-    def show_job(self, job: JobRecord, out: RunOutput | None, now: float, *, paused: bool = False,
-                 no_worker_hint: str | None = None) -> None:
+    def show_job(self, job: JobRecord, out: RunOutput | None, now: float, waiting: WaitingReason | None = None,
+                 label: str | None = None) -> None:
         self.job_id = job.id
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
         grid.add_row("job", Text(one_line(job.id)))
         grid.add_row("state", styled_state(job.state))
-        why = waiting_reason(job, now, paused, no_worker_hint)
-        if why:
-            grid.add_row("waits", Text(one_line(why), style="yellow"))
+        if waiting is not None:  # the core's reason, as `queuectl show` and the job view say it
+            grid.add_row("waiting", Text(one_line(waiting.text), style="yellow"))
+        if label:
+            grid.add_row("label", Text(one_line(label)))
         grid.add_row("command", Text(one_line(job.command)))
         grid.add_row("attempts", f"{job.attempts} of {job.max_retries + 1}")
         grid.add_row("queue", Text(f"{one_line(job.queue)}, priority {job.priority}"))
