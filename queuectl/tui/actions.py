@@ -68,6 +68,10 @@ ACTIONS: tuple[Action, ...] = (
            ("workers",)),
     Action("force-stop-worker", "force_stop_worker", "X", "Force stop",
            "Stop the selected worker now; its job goes back to pending", ("workers",)),
+    Action("set-queue-limit", "set_queue_limit", "l", "Limit",
+           "Set how many of the selected queue's jobs run at once (0: no limit)", ("queues",)),
+    Action("toggle-queue-pause", "toggle_queue_pause", "P", "Pause queue",
+           "Pause or resume the selected queue: its jobs wait, the others run", ("queues",)),
     Action("edit-setting", "edit_setting", "e", "Edit", "Change the selected setting", ("settings",)),
     Action("reset-setting", "reset_setting", "backspace", "Reset", "Put the selected setting back to its default",
            ("settings",)),
@@ -106,7 +110,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("page-up", "page_up", "pageup", "Page up", "One screen up", scope=TABLE, footer=False, palette=False),
 )
 
-TABS = ("jobs", "dlq", "workers", "settings")
+TABS = ("jobs", "dlq", "workers", "queues", "settings")  # F1-F5
 
 
 def of(scope: str) -> tuple[Action, ...]:
@@ -132,7 +136,7 @@ def bindings(scope: str = MAIN) -> list[Binding]:
 EXTRA_HELP: dict[str, tuple[tuple[str, str, str], ...]] = {
     MAIN: (
         ("1-7", "jobs", "Filter: all, pending, processing, completed, failed, dead, cancelled"),
-        ("f1-f4", "everywhere", "Jobs, DLQ, Workers, Settings tabs"),
+        ("f1-f5", "everywhere", "Jobs, DLQ, Workers, Queues, Settings tabs"),
         ("ctrl+p", "everywhere", "Command palette: every action by name"),
         ("ctrl+c", "everywhere", "Quit, as q"),
     ),

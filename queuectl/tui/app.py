@@ -23,6 +23,7 @@ from textual.widgets import Footer, Input, Label, TabbedContent, TabPane
 from queuectl.core import paths
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.errors import QueuectlError
+from queuectl.core.records import RunOutput
 from queuectl.core.settings import SETTINGS
 from queuectl.safe_text import one_line
 from queuectl.tui import actions, tui_config
@@ -37,6 +38,7 @@ from queuectl.tui.service import SEARCH_CAP, JobDetail, QueueService, parse_coun
 from queuectl.tui.viewmodel import (
     DLQ_COLUMNS,
     JOB_COLUMNS,
+    QUEUE_COLUMNS,
     SETTING_COLUMNS,
     SORT_OF_COLUMN,
     SORTS,
@@ -47,6 +49,7 @@ from queuectl.tui.viewmodel import (
     default_columns,
     dlq_cells,
     job_cells,
+    queue_cells,
     worker_cells,
 )
 from queuectl.tui.widgets.job_preview import JobPreview
@@ -77,6 +80,7 @@ class QueuectlApp(App[None]):
         if self.config.theme and self.config.theme in self.available_themes:
             self.theme = self.config.theme
         self.preview_on = True  # shown when the terminal is wide enough; v hides it
+        self._preview_output: tuple[str | None, tuple[int, int] | None, RunOutput | None] = (None, None, None)
         self.service = service
         self.clock = clock
         self.poll_interval = poll_interval
@@ -97,8 +101,8 @@ class QueuectlApp(App[None]):
         with TabbedContent(id="tabs", initial="jobs"):
             with TabPane("Jobs", id="jobs"):
                 yield Label("", id="jobs-caption", classes="caption")
-                yield Input(placeholder="filter: id, command, queue or label (as you type; Enter to the list, Esc clears)",
-                            id="search")
+                yield Input(placeholder="filter: id, command, queue or label (as you type; Enter: to the list; "
+                                        "Esc clears)", id="search")
                 with Horizontal(id="jobs-body"):
                     yield KeyedTable(JOB_COLUMNS, id="jobs-table", markable=True, flex="Command")
                     yield JobPreview(id="preview")
@@ -108,6 +112,9 @@ class QueuectlApp(App[None]):
             with TabPane("Workers", id="workers"):
                 yield Label("", id="workers-caption", classes="caption")
                 yield KeyedTable(WORKER_COLUMNS, id="workers-table")
+            with TabPane("Queues", id="queues"):
+                yield Label("", id="queues-caption", classes="caption")
+                yield KeyedTable(QUEUE_COLUMNS, id="queues-table")
             with TabPane("Settings", id="settings"):
                 yield Label("Stored settings (* = changed from the default); "
                             "running workers pick them up within a second.",
@@ -275,8 +282,10 @@ class QueuectlApp(App[None]):
 
     @work(thread=True, exclusive=True, group="preview")
     def _load_preview(self, job_id: str) -> None:
+        # The output is read again only when its run or size changed (as the job view does).
+        seen_id, seen, kept = self._preview_output
         try:
-            detail = self.service.detail(job_id)
+            detail = self.service.detail(job_id, seen=seen if seen_id == job_id else None)
         except QueuectlError:
             return  # gone meanwhile: the next refresh moves the cursor
         except Exception as exc:
@@ -287,6 +296,10 @@ class QueuectlApp(App[None]):
     def _preview_loaded(self, detail: JobDetail) -> None:
         if not self.screen_stack:
             return
+        if detail.output_unchanged:
+            detail = replace(detail, output=self._preview_output[2])
+        out = detail.output
+        self._preview_output = (detail.job.id, (out.number, out.output_bytes) if out else None, out)
         self.query_one("#preview", JobPreview).show_job(
             detail.job, detail.output, self.clock.now(), detail.waiting, detail.job.label)
 
@@ -343,7 +356,7 @@ class QueuectlApp(App[None]):
         if not self.screen_stack or isinstance(self.screen, JobDetailScreen):
             return
         pane, now = self.pane, snap.now
-        if snap.panes is not None and pane in ("jobs", "dlq") and pane not in snap.panes:
+        if snap.panes is not None and pane in ("jobs", "dlq", "queues") and pane not in snap.panes:
             return  # loaded while another tab was shown: the next poll brings this one's rows
         table = self.query_one(f"#{pane}-table", KeyedTable)
         if pane == "jobs":
@@ -354,6 +367,8 @@ class QueuectlApp(App[None]):
             table.sync([(j.id, dlq_cells(j, now, snap.dlq_lines.get(j.id))) for j in snap.dlq])
         elif pane == "workers":
             table.sync([(w.id, worker_cells(w, now, snap.worker_stats.get(w.id))) for w in snap.workers])
+        elif pane == "queues":
+            table.sync([(q.name, queue_cells(q)) for q in snap.queues])
         else:
             values = snap.settings.as_dict()
             table.sync([
@@ -399,6 +414,10 @@ class QueuectlApp(App[None]):
             f"{dead:,} dead job(s) used up their retries" + ("  (R retries all)" if dead else "")
             + (f" · [b]{dead_marked:,} marked[/b]" if dead_marked else "")
         )
+        paused_queues = sum(1 for q in snap.queues if q.paused)
+        _update(self.query_one("#queues-caption", Label),
+                f"{len(snap.queues):,} queue(s)" + (f", {paused_queues} paused" if paused_queues else "")
+                + ". l sets a limit, P pauses or resumes the selected queue.")
         running = sum(1 for w in snap.workers if w.state == "running")
         stopping = sum(1 for w in snap.workers if w.state == "stopping")
         _update(self.query_one("#workers-caption", Label),
@@ -660,6 +679,26 @@ class QueuectlApp(App[None]):
             self.push_screen(ConfirmScreen(
                 f"Force-stop {worker_id}? Its running job is killed and goes back to pending.", "Force stop"), answered)
         self._with_selected("worker", ask)
+
+    # ── queues ──────────────────────────────────────────────────────────────────────────────
+
+    def action_set_queue_limit(self) -> None:
+        def edit(name: str) -> None:
+            info = next((q for q in self.snapshot.queues if q.name == name), None) if self.snapshot else None
+            self.push_screen(
+                PromptScreen(f"Limit of queue {name}", lambda text: self.service.set_queue_limit(name, text),
+                             value=str(info.limit) if info and info.limit else "0",
+                             hint="At most this many of its jobs run at once, on every worker and host (0: no limit)."),
+                lambda result: (self.notify(f"queue {result[0]}: " + (f"at most {result[1]} at once" if result[1]
+                                                                       else "no limit"), timeout=2), self.poll())
+                if result else None,
+            )
+        self._with_selected("queue", edit)
+
+    def action_toggle_queue_pause(self) -> None:
+        self._with_selected("queue", lambda name: self.run_core(
+            lambda: self.service.toggle_queue_pause(name), None,
+            report=lambda paused: f"queue {name} paused" if paused else f"queue {name} resumed"))
 
     # ── settings ────────────────────────────────────────────────────────────────────────────
 

@@ -86,6 +86,7 @@ class QueueService:
         shows_dlq = panes is None or "dlq" in panes
         dlq = self.queue.list_jobs(state=JobState.DEAD, limit=page_size) if shows_dlq else []
         dlq_lines = self.queue.last_output_lines([j.id for j in dlq]) if dlq else {}
+        queues = self._queue_table().list() if panes is None or "queues" in panes else []
         return QueueSnapshot(
             now=now, counts=counts, paused=self.config.is_paused(),
             finished_last_minute=self.queue.finished_since(now - 60), workers=workers, worker_stats=stats,
@@ -93,7 +94,7 @@ class QueueService:
             dlq=dlq,
             settings=settings, overridden=frozenset(self.config.overridden()), unserved_queue=unserved,
             panes=panes, pulse=self._pulse.read(self.queue, now, counts, workers), searched_total=searched,
-            dlq_lines=dlq_lines,
+            dlq_lines=dlq_lines, queues=queues,
         )
 
     def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None) -> JobDetail:
@@ -150,6 +151,30 @@ class QueueService:
             wake_workers(self.store)
         except Exception:
             pass
+
+    # ── queues ───────────────────────────────────────────────────────────────────────────────
+
+    def _queue_table(self):  # -> QueueTable (imported when first used)
+        from queuectl.core.queues import QueueTable
+
+        return QueueTable(self.store, self.clock)
+
+    def set_queue_limit(self, name: str, raw: str) -> tuple[str, int]:
+        """At most `raw` (a whole number; 0 or none: no limit) of the queue's jobs run at once."""
+        row = self._queue_table().set_limit(name, raw)
+        self._wake()  # a higher limit lets waiting jobs start now
+        return row.name, row.limit
+
+    def toggle_queue_pause(self, name: str) -> bool:
+        table = self._queue_table()
+        row = table.get(name)
+        paused = not (row is not None and row.paused)
+        if paused:
+            table.pause(name)
+        else:
+            table.resume(name)
+            self._wake()
+        return paused
 
     # ── workers and settings ─────────────────────────────────────────────────────────────────
 

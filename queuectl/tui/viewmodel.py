@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from queuectl import format as fmt
+from queuectl.core.queues import QueueInfo
 from queuectl.core.records import Counts, JobRecord, WorkerInfo
 from queuectl.core.settings import Settings
 from queuectl.core.states import JobState
@@ -81,6 +82,7 @@ class QueueSnapshot:
     pulse: Pulse = Pulse()
     searched_total: int | None = None  # with a search: matching jobs, counted up to SEARCH_CAP + 1
     dlq_lines: dict[str, str] = field(default_factory=dict)  # dead job → last non-empty output line
+    queues: list[QueueInfo] = field(default_factory=list)  # loaded only when the Queues tab shows
 
     @property
     def no_worker_hint(self) -> str | None:
@@ -201,6 +203,24 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
         fmt.worker_uptime(worker, now), fmt.age(worker.heartbeat_at, now),
         "-" if cpu is None else f"{cpu:.0f}%", "-" if rss is None else fmt.size(rss),
         plain(",".join(worker.queues)) if worker.queues else "all",
+    )
+
+
+QUEUE_COLUMNS = ("Queue", "Running", "Paused", "Pending", "Failed", "Processing", "Completed", "Dead", "Cancelled",
+                 "Oldest waiting")
+
+
+def queue_cells(info: QueueInfo) -> tuple[object, ...]:
+    """A row of the Queues tab: running/limit, paused, jobs per state, its longest wait."""
+    def n(state: str) -> Text:
+        count = info.counts.get(state, 0)
+        return Text(f"{count:,}", style=STATE_STYLES.get(state, "") if count else "dim")
+
+    return (
+        plain(info.name), f"{info.running}/{info.limit}" if info.limit else str(info.running),
+        Text("paused", style="bold yellow") if info.paused else "-",
+        n("pending"), n("failed"), n("processing"), n("completed"), n("dead"), n("cancelled"),
+        fmt.duration(info.oldest_wait) if info.oldest_wait is not None else "-",
     )
 
 

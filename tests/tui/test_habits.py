@@ -9,7 +9,6 @@ import os
 import pytest
 from textual.widgets import Input, Label
 
-from queuectl.core.specs import JobSpec
 from queuectl.tui.app import make_app
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
@@ -17,9 +16,7 @@ from queuectl.tui.widgets.job_preview import JobPreview
 from queuectl.tui.widgets.output_view import OutputView
 from queuectl.tui.widgets.pulse_strip import PulseStrip
 from tui_support import (
-    CWD,
     SEEDED_JOBS,
-    T0,
     loaded,
     refreshed,
     row_keys,
@@ -295,4 +292,30 @@ async def test_keys_are_remapped_from_tui_toml(seeded, store_url, clock, home):
         await wait_until(pilot, lambda: seeded.state("resize-images") == "cancelled")
 
 
-_ = (JobSpec, CWD, T0)
+
+
+
+# ── the Queues tab ──────────────────────────────────────────────────────────────────────────
+
+
+async def test_queues_tab_sets_a_limit_and_pauses_a_queue(app, seeded):
+    from queuectl.core.queues import QueueTable
+    from queuectl.tui.screens.prompt import PromptScreen
+
+    queues = QueueTable(seeded.store)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: app.pane == "queues")
+        await wait_until(pilot, lambda: "media" in row_keys(app, "queues"))
+        select(app, "queues", "media")
+        await pilot.press("l")
+        await wait_until(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press("ctrl+u", "2", "enter")
+        await wait_until(pilot, lambda: (row := queues.get("media")) is not None and row.limit == 2)
+        await pilot.press("P")
+        await wait_until(pilot, lambda: queues.get("media").paused)
+        await refreshed(pilot)
+        assert str(table(app, "queues").get_row("media")[2]) == "paused"
+        await pilot.press("P")
+        await wait_until(pilot, lambda: not queues.get("media").paused)

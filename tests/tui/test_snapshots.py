@@ -243,3 +243,17 @@ def test_dlq_with_reasons_at_80x24(snap_compare, app):
         await show_tab(pilot, "dlq")
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_queues_tab(snap_compare, app, seeded):
+    """The Queues tab with a limit and a paused queue."""
+    from queuectl.core.queues import QueueTable
+
+    queues = QueueTable(seeded.store)
+    queues.set_limit("media", 1)
+    queues.pause("reports")
+
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "queues")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
