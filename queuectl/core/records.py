@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+
+from queuectl.core.states import LIVE_WORKER_STATES, WorkerState
 
 
 def iso(ts: float | None) -> str | None:
@@ -154,3 +157,23 @@ class Counts(NamedTuple):
 
     def __getitem__(self, state: str) -> int:
         return self.by_state.get(state, 0)
+
+
+class WorkerCounts(NamedTuple):
+    """Workers by what they are doing: the one definition of a live worker for every front end."""
+
+    alive: int  # running or stopping (a silent one past worker_timeout is listed as lost instead)
+    busy: int  # alive with a job
+    lost: int
+
+    @classmethod
+    def of(cls, workers: Iterable[WorkerInfo]) -> WorkerCounts:
+        """Counted from `WorkerRegistry.list(worker_timeout=…)`'s rows."""
+        alive = busy = lost = 0
+        for w in workers:
+            if w.state in LIVE_WORKER_STATES:
+                alive += 1
+                busy += bool(w.current_job_id)
+            elif w.state == WorkerState.LOST:
+                lost += 1
+        return cls(alive, busy, lost)
