@@ -18,8 +18,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
-from queuectl.core.records import Counts, JobRecord, RunOutput, RunRecord, WorkerCounts, WorkerInfo
-from queuectl.core.states import FINISHED, JobState
+from queuectl.core.records import (
+    Counts,
+    JobRecord,
+    RunOutput,
+    RunRecord,
+    WaitingReason,
+    WorkerCounts,
+    WorkerInfo,
+)
+from queuectl.core.states import CLAIMABLE, FINISHED, JobState
 
 if TYPE_CHECKING:
     from queuectl.core.config import ConfigStore
@@ -27,7 +35,8 @@ if TYPE_CHECKING:
     from queuectl.core.health import Health
     from queuectl.core.metrics import MetricsReader
     from queuectl.core.process_stats import ProcessStats
-    from queuectl.core.queue import JobQueue
+    from queuectl.core.queue import Enqueued, JobQueue
+    from queuectl.core.queues import QueueInfo, QueueRow
     from queuectl.core.registry import WorkerRegistry
     from queuectl.core.rescue import Rescued
     from queuectl.core.settings import Settings
@@ -51,7 +60,8 @@ class QueueStatus:
     def to_json(self) -> dict[str, object]:
         return {
             "jobs": self.counts.by_state, "total": self.counts.total,
-            "workers": {"running": self.workers.alive, "busy": self.workers.busy, "lost": self.workers.lost},
+            "workers": {"running": self.workers.alive, "busy": self.workers.busy, "lost": self.workers.lost,
+                        "slots": self.workers.slots, "slots_busy": self.workers.slots_busy},
             "paused": self.paused,
         }
 
@@ -69,8 +79,10 @@ class Unserved:
 class JobDetail:
     job: JobRecord
     runs: list[RunRecord]
-    output: RunOutput | None  # None: no run yet, or unchanged since `seen`
+    output: RunOutput | None  # None: no run yet, unchanged since `seen`, or not asked for
     output_unchanged: bool = False
+    waiting: WaitingReason | None = None  # why it waits (None: it does not)
+    after: tuple[tuple[str, str], ...] = ()  # the jobs it runs after, with their states
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,20 +171,21 @@ class Api:
     # ── adding and changing jobs ─────────────────────────────────────────────────────────────
 
     def enqueue(self, specs: Sequence[JobSpec], *, default_cwd: str | None = None,
-                now: float | None = None) -> list[str]:
-        """Add jobs (all or none); wakes the workers when one of them is due now. Returns the ids."""
+                now: float | None = None) -> list[Enqueued]:
+        """Add jobs (all or none); wakes the workers when one of them is due now. One `Enqueued` (id,
+        and whether a job holding its unique key was there already) per spec."""
         now = self.clock.now() if now is None else now
-        ids = self._jobs.enqueue(specs, self._settings.settings(), default_cwd=default_cwd, now=now)
+        added = self._jobs.enqueue_jobs(specs, self._settings.settings(), default_cwd=default_cwd, now=now)
         if any(s.run_at is None or s.run_at <= now for s in specs):
             self._wake()
-        return ids
+        return added
 
     def enqueue_fields(self, fields: Mapping[str, object], default_cwd: str) -> str:
         """One job from form fields, validated exactly as the CLI validates a JSON job."""
         from queuectl.core.specs import spec_from_mapping
 
         now = self.clock.now()
-        return self.enqueue([spec_from_mapping(dict(fields), now)], default_cwd=default_cwd, now=now)[0]
+        return self.enqueue([spec_from_mapping(dict(fields), now)], default_cwd=default_cwd, now=now)[0].id
 
     def retry(self, job_ids: Sequence[str], *, force: bool = False, only_dead: bool = False) -> list[str]:
         ids = self._jobs.retry(job_ids, force=force, only_dead=only_dead)
@@ -199,6 +212,27 @@ class Api:
                         result[job_id] = state
                         running.remove(job_id)
         return result
+
+    def hold(self, job_ids: Sequence[str]) -> list[str]:
+        """Keep waiting jobs from running until released."""
+        return self._jobs.hold(job_ids)
+
+    def release(self, job_ids: Sequence[str]) -> list[str]:
+        ids = self._jobs.release_held(job_ids)
+        self._wake()
+        return ids
+
+    def start_now(self, job_ids: Sequence[str]) -> list[str]:
+        """Make waiting jobs due now (a back-off, a later run_at and a hold skipped)."""
+        ids = self._jobs.start(job_ids)
+        self._wake()
+        return ids
+
+    def edit(self, job_id: str, changes: Mapping[str, object]) -> JobRecord:
+        """Change a job that has not started; it may be due now."""
+        job = self._jobs.edit(job_id, changes)
+        self._wake()
+        return job
 
     def delete(self, job_ids: Sequence[str], *, only_dead: bool = False) -> list[str]:
         return self._jobs.delete(job_ids, only_dead=only_dead)
@@ -233,16 +267,17 @@ class Api:
         return self._jobs.output(job_id, number)
 
     def list_jobs(self, state: JobState | None = None, queue: str | None = None, *, limit: int = 50,
-                  offset: int = 0, search: str | None = None, run_order: bool = False) -> list[JobRecord]:
+                  offset: int = 0, search: str | None = None, run_order: bool = False,
+                  label: str | None = None) -> list[JobRecord]:
         return self._jobs.list_jobs(state=state, queue=queue, limit=limit, offset=offset, search=search,
-                                    run_order=run_order)
+                                    run_order=run_order, label=label)
 
     def iter_jobs(self, state: JobState | None = None, queue: str | None = None, *,
-                  run_order: bool = False) -> Iterator[JobRecord]:
-        return self._jobs.iter_jobs(state=state, queue=queue, run_order=run_order)
+                  run_order: bool = False, label: str | None = None) -> Iterator[JobRecord]:
+        return self._jobs.iter_jobs(state=state, queue=queue, run_order=run_order, label=label)
 
-    def count_jobs(self, state: JobState | None = None, queue: str | None = None) -> int:
-        return self._jobs.count_jobs(state=state, queue=queue)
+    def count_jobs(self, state: JobState | None = None, queue: str | None = None, label: str | None = None) -> int:
+        return self._jobs.count_jobs(state=state, queue=queue, label=label)
 
     def counts(self) -> Counts:
         return self._jobs.counts()
@@ -256,18 +291,35 @@ class Api:
         served = None if any(not w.queues for w in running) else sorted({q for w in running for q in w.queues or ()})
         return self._jobs.unserved_due_queue(served)
 
-    def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None) -> JobDetail:
-        """The job, its runs and the output of run `run_number` (default: the latest). When that run's
-        (number, output bytes) is still `seen`, its output (up to a megabyte) is not read again."""
+    def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None,
+               output: bool = True) -> JobDetail:
+        """The job, its runs, why it waits, what it runs after, and (`output`) the output of run
+        `run_number` (default: the latest). When that run's (number, output bytes) is still `seen`,
+        its output (up to a megabyte) is not read again."""
+        from queuectl.core.why import why_waiting
+
         job = self._jobs.get(job_id)
         runs = self._jobs.runs(job_id)
+        after = tuple(self._jobs.dependencies([job_id]).get(job_id, ()))
+        extra = {"waiting": why_waiting(self._jobs, job), "after": after}
+        if not output:
+            return JobDetail(job, runs, None, **extra)
         if run_number is None:
             target = runs[-1] if runs else None
         else:
             target = next((r for r in runs if r.number == run_number), None)
         if target is not None and seen == (target.number, target.output_bytes):
-            return JobDetail(job, runs, None, output_unchanged=True)
-        return JobDetail(job, runs, self._jobs.output(job_id, run_number))
+            return JobDetail(job, runs, None, output_unchanged=True, **extra)
+        return JobDetail(job, runs, self._jobs.output(job_id, run_number), **extra)
+
+    def waiting_reasons(self, jobs: Sequence[JobRecord], workers: Sequence[WorkerInfo]) -> dict[str, WaitingReason]:
+        """Why each waiting job of `jobs` waits (the others left out), `workers` as listed already."""
+        from queuectl.core.why import load_wait_context, waiting_reason
+
+        if not any(job.state in CLAIMABLE for job in jobs):
+            return {}
+        context = load_wait_context(self._jobs, jobs, workers=workers)
+        return {job.id: reason for job in jobs if (reason := waiting_reason(job, context)) is not None}
 
     def complete_job_ids(self, prefix: str, limit: int = 50) -> list[str]:
         """Ids starting with `prefix`, for shell completion."""
@@ -362,11 +414,12 @@ class Api:
 
         return process_stats(workers, sample=sample)
 
-    def start_workers(self, count: int, queues: Sequence[str] | None = None) -> list[str]:
-        """Start detached workers; returns once they are running."""
+    def start_workers(self, count: int, queues: Sequence[str] | None = None, processes: int | None = None) -> list[str]:
+        """Start `count` slots as detached workers (at most one process per core unless `processes`);
+        returns once they are running."""
         from queuectl.core.supervisor import start_workers
 
-        return start_workers(self.store, count, queues=queues or None)
+        return start_workers(self.store, count, queues=queues or None, processes=processes)
 
     def stop_workers(self, worker_ids: Sequence[str] | None = None, *, force: bool = False, wait: bool = False,
                      timeout: float | None = None) -> tuple[list[str], list[str]]:
@@ -383,13 +436,38 @@ class Api:
         reap_started_workers()
 
     def run_worker(self, *, queues: Sequence[str] | None = None, burst: bool = False,
-                   worker_id: str | None = None) -> int:
-        """Run one worker in this process until it stops (SIGTERM/SIGINT handled); its exit status."""
+                   worker_id: str | None = None, slots: int = 1) -> int:
+        """Run one worker of `slots` slots in this process until it stops (SIGTERM/SIGINT handled);
+        its exit status."""
         from queuectl.core.worker import Worker
 
-        worker = Worker(self.store, worker_id=worker_id, queues=queues or None, burst=burst)
+        worker = Worker(self.store, worker_id=worker_id, queues=queues or None, burst=burst, slots=slots)
         worker.install_signal_handlers()
         return worker.run()
+
+    # ── queues ───────────────────────────────────────────────────────────────────────────────
+
+    def _queue_table(self):  # -> QueueTable
+        from queuectl.core.queues import QueueTable
+
+        return QueueTable(self.store, self.clock)
+
+    def queues(self) -> list[QueueInfo]:
+        """Every queue: running/limit, paused, jobs per state, its oldest due job's wait."""
+        return self._queue_table().list()
+
+    def set_queue_limit(self, name: str, limit: int | str) -> QueueRow:
+        row = self._queue_table().set_limit(name, limit)
+        self._wake()  # a higher limit lets waiting jobs start now
+        return row
+
+    def pause_queue(self, name: str) -> QueueRow:
+        return self._queue_table().pause(name)
+
+    def resume_queue(self, name: str) -> QueueRow:
+        row = self._queue_table().resume(name)
+        self._wake()
+        return row
 
     # ── settings ─────────────────────────────────────────────────────────────────────────────
 

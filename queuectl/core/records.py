@@ -65,6 +65,9 @@ class JobRecord(NamedTuple):
     last_error: str | None
     cancel_requested_at: float | None = None
     keep_children: bool = False
+    held: bool = False
+    label: str | None = None
+    unique_key: str | None = None
 
     TIME_KEYS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "cancel_requested_at")
 
@@ -77,7 +80,7 @@ class JobRecord(NamedTuple):
             created_at=row.created_at, updated_at=row.updated_at, started_at=row.started_at,
             finished_at=row.finished_at, worker_id=row.worker_id, exit_code=row.exit_code,
             last_error=row.last_error, cancel_requested_at=row.cancel_requested_at,
-            keep_children=bool(row.keep_children),
+            keep_children=bool(row.keep_children), held=bool(row.held), label=row.label, unique_key=row.unique_key,
         )
 
     @property
@@ -136,8 +139,15 @@ class WorkerInfo(NamedTuple):
     started_at: float
     heartbeat_at: float
     stopped_at: float | None
-    current_job_id: str | None
+    current_job_id: str | None  # the first of `job_ids` (a one-slot worker's job)
     stop_requested: bool
+    slots: int = 1  # how many jobs it runs at once
+    job_ids: tuple[str, ...] = ()  # the jobs its slots run now, oldest first
+
+    @property
+    def busy(self) -> int:
+        """How many of its slots run a job."""
+        return len(self.job_ids)
 
     TIME_KEYS = ("started_at", "heartbeat_at", "stopped_at")
 
@@ -145,6 +155,7 @@ class WorkerInfo(NamedTuple):
         data = _jsonable(self._asdict(), self.TIME_KEYS)
         data.pop("pid_created_at")
         data["queues"] = list(self.queues) if self.queues else None
+        data["job_ids"] = list(self.job_ids)
         return data
 
 
@@ -159,21 +170,34 @@ class Counts(NamedTuple):
         return self.by_state.get(state, 0)
 
 
+class WaitingReason(NamedTuple):
+    """`code` is stable for scripts (held, dependencies, paused, queue_paused, due_later,
+    queue_full, no_worker, ready); `text` says it to a person."""
+
+    code: str
+    text: str
+    short: str = ""  # a few words for a table cell ("" for ready and due later: other columns say it)
+
+
 class WorkerCounts(NamedTuple):
     """Workers by what they are doing: the one definition of a live worker for every front end."""
 
     alive: int  # running or stopping (a silent one past worker_timeout is listed as lost instead)
-    busy: int  # alive with a job
+    busy: int  # alive with at least one job
     lost: int
+    slots: int  # the alive workers' slots
+    slots_busy: int  # of those, the slots running a job
 
     @classmethod
     def of(cls, workers: Iterable[WorkerInfo]) -> WorkerCounts:
         """Counted from `WorkerRegistry.list(worker_timeout=…)`'s rows."""
-        alive = busy = lost = 0
+        alive = busy = lost = slots = slots_busy = 0
         for w in workers:
             if w.state in LIVE_WORKER_STATES:
                 alive += 1
-                busy += bool(w.current_job_id)
+                busy += bool(w.busy)
+                slots += w.slots
+                slots_busy += w.busy
             elif w.state == WorkerState.LOST:
                 lost += 1
-        return cls(alive, busy, lost)
+        return cls(alive, busy, lost, slots, slots_busy)

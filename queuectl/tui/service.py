@@ -34,12 +34,13 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
         state=job_filter.state, search=job_filter.search or None, limit=page_size,
         offset=job_filter.page * page_size,
     )
+    waiting = api.waiting_reasons(jobs, workers)
     shows_dlq = panes is None or "dlq" in panes
     dlq = api.list_jobs(state=JobState.DEAD, limit=page_size) if shows_dlq else []
     return QueueSnapshot(
         now=now, counts=counts, paused=view.paused,
         finished_last_minute=api.finished_since(now - 60), workers=workers, worker_stats=stats,
-        jobs=jobs, job_filter=job_filter, page_size=page_size,
+        jobs=jobs, job_filter=job_filter, page_size=page_size, waiting=waiting,
         dlq=dlq,
         settings=view.settings, overridden=view.overridden, unserved_queue=unserved,
         panes=panes,
