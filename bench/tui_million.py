@@ -83,12 +83,12 @@ async def measure(url: str) -> None:
 
         times = timed(JobFilter())
         pulse_cold = time.perf_counter()
-        app.service.queue.finished_per_minute(time.time() - 1800)
+        app.service.api.finished_per_minute(time.time() - 1800)
         pulse_cold = time.perf_counter() - pulse_cold
         pulse_warm = []
         for _ in range(20):
             t = time.perf_counter()
-            app.service.queue.finished_per_minute(time.time() // 60 * 60)
+            app.service.api.finished_per_minute(time.time() // 60 * 60)
             pulse_warm.append(time.perf_counter() - t)
         sorted_times = {sort: timed(JobFilter(sort=sort), 3) for sort in ("id", "priority", "command")}
         search_times = timed(JobFilter(search="echo 99999"), 3)

@@ -9,8 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from queuectl import format as fmt
-from queuectl.core.records import JobRecord, RunOutput
-from queuectl.core.why import WaitingReason
+from queuectl.core.records import JobRecord, RunOutput, WaitingReason
 from queuectl.safe_text import one_line, styled_output
 from queuectl.tui.viewmodel import styled_state
 
