@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.text import Text
 
 from queuectl import format as fmt
-from queuectl.core.queues import QueueInfo
 from queuectl.core.records import Counts, JobRecord, WaitingReason, WorkerCounts, WorkerInfo
 from queuectl.core.settings import Settings
 from queuectl.core.states import JobState
@@ -81,7 +81,7 @@ class QueueSnapshot:
     pulse: Pulse = Pulse()
     searched_total: int | None = None  # with a search: matching jobs, counted up to SEARCH_CAP + 1
     dlq_lines: dict[str, str] = field(default_factory=dict)  # dead job → last non-empty output line
-    queues: list[QueueInfo] = field(default_factory=list)  # loaded only when the Queues tab shows
+    queues: list[Any] = field(default_factory=list)  # Api.queues()' QueueInfo rows, only when that tab shows
 
     @property
     def no_worker_hint(self) -> str | None:
@@ -209,7 +209,7 @@ QUEUE_COLUMNS = ("Queue", "Running", "Paused", "Pending", "Failed", "Processing"
                  "Oldest waiting")
 
 
-def queue_cells(info: QueueInfo) -> tuple[object, ...]:
+def queue_cells(info: Any) -> tuple[object, ...]:  # a QueueInfo (core.queues, reached through the door)
     """A row of the Queues tab: running/limit, paused, jobs per state, its longest wait."""
     def n(state: str) -> Text:
         count = info.counts.get(state, 0)
