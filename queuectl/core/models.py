@@ -44,6 +44,10 @@ class Job(BaseModel):
     last_error = peewee.TextField(null=True)
     cancel_requested_at = peewee.FloatField(null=True)
     keep_children = peewee.IntegerField(default=0)  # 0/1 (m0005)
+    on_success = peewee.TextField(null=True)  # hook commands (m0009)
+    on_failure = peewee.TextField(null=True)
+    on_dead = peewee.TextField(null=True)
+    parent_id = peewee.TextField(null=True)  # the job whose finish fired this hook job
 
     class Meta:
         table_name = "job"

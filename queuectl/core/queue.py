@@ -8,6 +8,7 @@ The hot path (claim, start_run, finish) runs SQL built once per queue with `exec
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
 import time
@@ -20,6 +21,8 @@ from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
+from queuectl.core.hooks import HOOKED_STATES, QUEUE_HOOKS_TTL, hook_jobs
+from queuectl.core.hooks import Ended as _Ended
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
 from queuectl.core.models import bound_models
@@ -138,8 +141,8 @@ class JobQueue:
         self._claim_sql: dict[int, str] = {}
         self._insert_job = sql(
             "INSERT INTO job (id, command, cwd, env, queue, priority, state, attempts, max_retries, "
-            "timeout, run_at, created_at, updated_at, keep_children) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)"
+            "timeout, run_at, created_at, updated_at, keep_children, on_success, on_failure, on_dead, parent_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         self._start_run = sql(
             "INSERT INTO run (job_id, number, attempt, worker_id, host, pid, pid_created_at, started_at, "
@@ -159,8 +162,11 @@ class JobQueue:
             "attempts = ?, run_at = coalesce(?, run_at), finished_at = ?, updated_at = ?, exit_code = ?, "
             f"last_error = CASE WHEN cancel_requested_at IS NOT NULL AND ? <> 'completed' THEN '{CANCELLED_BY_USER}' "
             "ELSE ? END, cancel_requested_at = NULL "
-            "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ? RETURNING state"
+            "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ? "
+            "RETURNING state, queue, cwd, priority, on_success, on_failure, on_dead, parent_id"
         )
+        self._queue_hooks: dict[str, tuple[str | None, str | None, str | None]] = {}
+        self._queue_hooks_read_at = -math.inf
         self._finish_run = sql(
             "UPDATE run SET finished_at = ?, exit_code = ?, error = ?, output = ?, output_bytes = ? "
             "WHERE job_id = ? AND number = ? AND worker_id = ?"
@@ -215,9 +221,7 @@ class JobQueue:
             rows = [self._row(spec, spec.id or next(fresh), settings, default_cwd, now) for spec in specs]
             try:
                 with self.store.write():
-                    for start in range(0, len(rows), _ENQUEUE_CHUNK):
-                        self.store.executemany(self._insert_job, rows[start:start + _ENQUEUE_CHUNK])
-                    self.store.execute(self._count_add, (JobState.PENDING.value, len(rows)))
+                    self._insert_rows(rows)
                 return [r[0] for r in rows]
             except Exception as exc:
                 if "unique" not in str(exc).lower():
@@ -230,8 +234,24 @@ class JobQueue:
                 # a generated id met another process's: generate again
         raise AssertionError("unreachable")
 
+    def _insert_rows(self, rows: Sequence[tuple[object, ...]]) -> None:
+        """Insert new pending jobs (rows of `_row`) and count them, inside the caller's write transaction."""
+        for start in range(0, len(rows), _ENQUEUE_CHUNK):
+            self.store.executemany(self._insert_job, rows[start:start + _ENQUEUE_CHUNK])
+        self.store.execute(self._count_add, (JobState.PENDING.value, len(rows)))
+
+    def add_in_transaction(self, specs: Sequence[JobSpec], settings: Settings, now: float, *,
+                           parent_id: str | None = None, ids: Sequence[str] | None = None) -> list[str]:
+        """Enqueue jobs inside the caller's write transaction (a schedule's slot, a hook): they
+        exist exactly when the caller's other writes do. Ids are generated unless given."""
+        fresh = iter(ids if ids is not None else new_job_ids(len(specs)))
+        rows = [self._row(spec, next(fresh), settings, None, now, parent_id) for spec in specs]
+        self._insert_rows(rows)
+        return [str(r[0]) for r in rows]
+
     @staticmethod
-    def _row(spec: JobSpec, job_id: str, settings: Settings, default_cwd: str | None, now: float) -> tuple[object, ...]:
+    def _row(spec: JobSpec, job_id: str, settings: Settings, default_cwd: str | None, now: float,
+             parent_id: str | None = None) -> tuple[object, ...]:
         return (
             job_id, spec.command, spec.cwd or default_cwd,
             json.dumps(spec.env, separators=(",", ":")) if spec.env else None,
@@ -239,6 +259,7 @@ class JobQueue:
             settings.max_retries if spec.max_retries is None else spec.max_retries,
             settings.job_timeout if spec.timeout is None else spec.timeout,
             now if spec.run_at is None else spec.run_at, now, now, int(spec.keep_children),
+            spec.on_success, spec.on_failure, spec.on_dead, parent_id,
         )
 
     def _existing_ids(self, ids: list[str]) -> list[str]:
@@ -388,7 +409,7 @@ class JobQueue:
         ended = now if finished_at is None else finished_at  # when the process ended, not when we could record it
         decision = decide(job, result, settings, now)
         state, error, exit_code = decision.state, decision.error, result.exit_code
-        written = self._end_job(job.id, worker_id, job.attempts, decision, exit_code, ended, now)
+        written = self._end_job(job.id, worker_id, job.attempts, decision, exit_code, ended, now, settings)
         if written is not None and written is not state:  # cancelled while it ran
             state, error = written, CANCELLED_BY_USER
         if isinstance(run, RunStart):
@@ -408,15 +429,34 @@ class JobQueue:
         return FinishResult(state if written is not None else None, decision.run_at)
 
     def _end_job(self, job_id: str, worker_id: str, attempt: int, decision: Decision, exit_code: int | None,
-                 ended: float, now: float) -> JobState | None:
+                 ended: float, now: float, settings: Settings) -> JobState | None:
         """Write `decision` to the job, fenced on (processing, worker, attempt): the state written,
-        or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`)."""
+        or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`).
+        The hooks the end fires are enqueued here, in the same transaction: durable with it."""
         state = decision.state.value
         row = self.store.execute(self._finish_job, (
             state, state, decision.attempts, decision.run_at, ended, now, exit_code, state, decision.error,
             job_id, worker_id, attempt,
         )).fetchone()
-        return None if row is None else JobState(row[0])
+        if row is None:
+            return None
+        written = JobState(row[0])
+        if written in HOOKED_STATES and row[7] is None:  # a hook job fires no hooks: no chains
+            ended_as = _Ended(job_id, written, exit_code, attempt, row[1], row[2], row[3], decision.error)
+            specs = hook_jobs(ended_as, (row[4], row[5], row[6]), self._hooks_of_queue(row[1]))
+            if specs:
+                self.add_in_transaction(specs, settings, now, parent_id=job_id)
+        return written
+
+    def _hooks_of_queue(self, queue: str) -> tuple[str | None, str | None, str | None]:
+        """The queue's hooks (`queue_hook`), from a copy of that small table read at most once a
+        second: a hook set on a queue applies to finishes from a second later on."""
+        now = time.monotonic()
+        if now - self._queue_hooks_read_at > QUEUE_HOOKS_TTL:
+            rows = self.store.execute("SELECT queue, on_success, on_failure, on_dead FROM queue_hook").fetchall()
+            self._queue_hooks = {r[0]: (r[1], r[2], r[3]) for r in rows}
+            self._queue_hooks_read_at = now
+        return self._queue_hooks.get(queue, (None, None, None))
 
     def release(self, job: ClaimedJob, worker_id: str) -> bool:
         """Hand back a claimed job that never started (its worker is stopping): pending, uncounted."""
@@ -464,7 +504,7 @@ class JobQueue:
             for job_id, attempts, max_retries, cancel_requested_at in rows:
                 held = _Held(attempts, max_retries)
                 decision = decide(held, lost, settings, now, cancel_requested=cancel_requested_at is not None)
-                state = self._end_job(job_id, worker_id, held.attempts, decision, lost.exit_code, now, now)
+                state = self._end_job(job_id, worker_id, held.attempts, decision, lost.exit_code, now, now, settings)
                 if state is None:
                     # another rescuer got there first (PostgreSQL lets two run at once: the row
                     # lock makes this UPDATE wait, then find the job no longer processing)

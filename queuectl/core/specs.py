@@ -17,7 +17,9 @@ from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, sho
 
 JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "cwd", "env", "queue", "keep_children")
+FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "cwd", "env", "queue", "keep_children",
+          "on_success", "on_failure", "on_dead")
+HOOK_FIELDS = ("on_success", "on_failure", "on_dead")
 
 READ_ONLY_FIELDS = frozenset(
     {
@@ -32,6 +34,7 @@ READ_ONLY_FIELDS = frozenset(
         "exit_code",
         "worker_id",
         "runs",
+        "parent_id",
     }
 )
 
@@ -62,6 +65,9 @@ class JobSpec(NamedTuple):
     env: dict[str, str] | None = None
     queue: str = "default"
     keep_children: bool = False  # processes the job leaves behind outlive it (a daemon on purpose)
+    on_success: str | None = None  # hooks: commands enqueued as jobs of their own when this one ends so
+    on_failure: str | None = None  # (each failed run)
+    on_dead: str | None = None
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:
@@ -162,14 +168,19 @@ def _epoch_from_iso(text: str, original: object) -> float:
         ) from None
 
 
-def _command(value: object) -> str:
+def _command(value: object, field: str = "command") -> str:
     if not isinstance(value, str):
-        raise InvalidJobSpec(f"command: must be a string, got {show_value(value)}")
+        raise InvalidJobSpec(f"{field}: must be a string, got {show_value(value)}")
     if not value.strip():
-        raise InvalidJobSpec("command: must not be empty")
-    if _check_text("command", value) > MAX_COMMAND_BYTES:
-        raise InvalidJobSpec(f"command: must be at most {MAX_COMMAND_BYTES} bytes")
+        raise InvalidJobSpec(f"{field}: must not be empty")
+    if _check_text(field, value) > MAX_COMMAND_BYTES:
+        raise InvalidJobSpec(f"{field}: must be at most {MAX_COMMAND_BYTES} bytes")
     return value
+
+
+def hook_command(field: str, value: object) -> str:
+    """A hook's shell command, checked as a job's command is (the message names the hook)."""
+    return _command(value, field)
 
 
 def _max_retries(value: object) -> int:
@@ -229,6 +240,11 @@ def _queue(value: object) -> str:
     return value
 
 
+def validate_queue(value: object) -> str:
+    """A queue name from user input (refused with the rule when it breaks it)."""
+    return _queue(value)
+
+
 def _keep_children(value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -240,6 +256,9 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "command": _command, "id": validate_job_id, "max_retries": _max_retries, "priority": _priority,
     "timeout": _timeout, "cwd": _cwd, "env": _env, "queue": _queue,
     "keep_children": _keep_children,
+    "on_success": lambda v: hook_command("on_success", v),
+    "on_failure": lambda v: hook_command("on_failure", v),
+    "on_dead": lambda v: hook_command("on_dead", v),
 }
 
 

@@ -21,6 +21,7 @@ from queuectl.core.migrations import (
     m0004_output_bytes_bigint,
     m0005_keep_children,
     m0006_run_chunks,
+    m0009_schedules_hooks,
 )
 from queuectl.core.orm import peewee
 
@@ -31,6 +32,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (4, m0004_output_bytes_bigint.up),
     (5, m0005_keep_children.up),
     (6, m0006_run_chunks.up),
+    (9, m0009_schedules_hooks.up),
 )
 LATEST = MIGRATIONS[-1][0]
 
