@@ -677,6 +677,43 @@ class JobQueue:
             self.store.reclaim_space()  # the file shrinks (SQLite), in bounded steps
         return sum(removed.values())
 
+    def prune_finished(self, state: JobState, finished_before: float, *, window: int, batch: int) -> int:
+        """Delete up to `batch` jobs in `state` that finished before `finished_before`, looking only
+        at the `window` oldest of that state (by the (state, seq) index): one short transaction
+        whatever the table's size. A job enqueued early that finished late waits at the head
+        until it is old enough; jobs behind it wait with it (at most its age)."""
+        if state not in PURGEABLE:
+            raise InvalidInput(f"only finished jobs are pruned, not {state}")
+        removed: Counter[str] = Counter()
+        with self.store.write():
+            rows = self.store.execute(self.store.sql(
+                "DELETE FROM job WHERE seq IN (SELECT seq FROM (SELECT seq, finished_at FROM job WHERE state = ? "
+                "ORDER BY seq LIMIT ?) AS head WHERE finished_at <= ? LIMIT ?) AND state = ? RETURNING state"),
+                (state.value, window, finished_before, batch, state.value),
+            ).fetchall()
+            for (name,) in rows:
+                removed[name] += 1
+            self._uncount(removed)
+        return sum(removed.values())
+
+    def prune_runs(self, keep: int, after_seq: int, window: int) -> tuple[int, int]:
+        """Keep the last `keep` finished runs of each job that has a run among the `window` runs
+        after `after_seq` (in run order); returns (runs deleted, the last seq looked at). Each
+        job's older runs go in a transaction of their own."""
+        sql = self.store.sql
+        last = self.store.execute("SELECT max(seq) FROM run").fetchone()[0] or 0
+        upto = min(after_seq + window, last)
+        jobs = [r[0] for r in self.store.execute(
+            sql("SELECT DISTINCT job_id FROM run WHERE seq > ? AND seq <= ? AND number > ?"), (after_seq, upto, keep)
+        ).fetchall()]
+        deleted = 0
+        for job_id in jobs:
+            with self.store.write():
+                deleted += self.store.execute(sql(
+                    "DELETE FROM run WHERE job_id = ? AND finished_at IS NOT NULL AND number <= "
+                    "(SELECT max(number) FROM run WHERE job_id = ?) - ?"), (job_id, job_id, keep)).rowcount
+        return deleted, upto
+
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
     def get_many(self, ids: Sequence[str]) -> list[JobRecord]:

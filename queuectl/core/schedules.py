@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -261,11 +261,13 @@ class Enqueued(NamedTuple):
     missed: bool  # earlier slots were due too (nothing ran then): this job catches them up
 
 
-def enqueue_due(store: Store, now: float, settings: Settings, queue: JobQueue | None = None) -> list[Enqueued]:
+def enqueue_due(store: Store, now: float, settings: Settings, queue: JobQueue | None = None, *,
+                on_error: Callable[[str, InvalidInput], None] | None = None) -> list[Enqueued]:
     """Enqueue one job for each schedule whose slot is due, exactly once across all callers.
 
     Each schedule is one short write transaction: a compare-and-set of `next_run_at` from the value
-    read, then the slot's job. A caller that loses the race changes nothing."""
+    read, then the slot's job. A caller that loses the race changes nothing. A schedule whose slots
+    cannot be computed here (its time zone unknown on this host) is skipped and told to `on_error`."""
     queue = queue or JobQueue(store)
     due = store.execute(
         f"SELECT {_COLUMNS} FROM schedule s LEFT JOIN job j ON j.id = s.last_job_id "
@@ -275,9 +277,14 @@ def enqueue_due(store: Store, now: float, settings: Settings, queue: JobQueue | 
     done: list[Enqueued] = []
     for row in due:
         sched = _schedule(row)
-        slot = latest_slot(sched.cron, sched.tz, sched.every, sched.anchor_at, now) or sched.next_run_at
+        try:
+            slot = latest_slot(sched.cron, sched.tz, sched.every, sched.anchor_at, now) or sched.next_run_at
+            following = next_slot(sched.cron, sched.tz, sched.every, sched.anchor_at, now)
+        except InvalidInput as exc:
+            if on_error is not None:
+                on_error(sched.name, exc)
+            continue
         slot = max(slot, sched.next_run_at)
-        following = next_slot(sched.cron, sched.tz, sched.every, sched.anchor_at, now)
         job_id = new_job_ids(1)[0]
         env = dict(sched.env or {})
         env.update(QUEUECTL_SCHEDULE=sched.name, QUEUECTL_SLOT=iso(slot) or "")

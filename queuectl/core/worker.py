@@ -24,10 +24,12 @@ from queuectl.core.host import create_time, host_id
 from queuectl.core.jobcgroup import WorkerCgroup
 from queuectl.core.orm import peewee
 from queuectl.core.queue import FinishResult, Holding, JobQueue
-from queuectl.core.records import ClaimedJob, RunStart
+from queuectl.core.records import ClaimedJob, RunStart, iso
 from queuectl.core.registry import Control, WorkerRegistry, new_worker_id
 from queuectl.core.rescue import rescue_lost_workers
+from queuectl.core.retention import PRUNE_INTERVAL, prune
 from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
+from queuectl.core.schedules import enqueue_due
 from queuectl.core.settings import Settings
 from queuectl.core.states import (
     Cancelled,
@@ -107,6 +109,8 @@ class Worker:
         self._cancel_hint: str | None = None  # the worker row's cancel_job_id at the last heartbeat
         self._next_beat = 0.0
         self._next_poll = 0.0
+        self._next_prune = 0.0
+        self._run_cursor = 0  # retention's place in the run table (keep_runs)
         self._wake: WakeSocket | None = None
         self._watchdog: Watchdog | None = None
         self._cgroup: WorkerCgroup | None = None
@@ -327,10 +331,32 @@ class Worker:
             for rescued in rescue_lost_workers(self.queue, self.registry, self.settings, me=self.id):
                 for job_id, state in rescued.jobs:
                     log.warning("worker %s was lost; its job %s is now %s", rescued.worker_id, job_id, state)
+            self._enqueue_due_slots()
+            self._prune_if_due()
         except _STORE_ERRORS as exc:
             log.warning("store error during maintenance: %s", describe_db_error(exc, self.store))
             self._reset_connection()
         return control
+
+    def _enqueue_due_slots(self) -> None:
+        """Schedules' due slots become jobs (whichever worker gets there first; see schedules.py)."""
+        def broken(name: str, exc: Exception) -> None:
+            log.warning("schedule %s: cannot compute its slots on this host: %s", name, exc)
+
+        for made in enqueue_due(self.store, self.clock.now(), self.settings, self.queue, on_error=broken):
+            log.info("schedule %s: slot %s enqueued as job %s%s", made.schedule, iso(made.slot), made.job_id,
+                     " (catching up missed slots)" if made.missed else "")
+
+    def _prune_if_due(self) -> None:
+        """Retention (retention.py), every PRUNE_INTERVAL seconds."""
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + PRUNE_INTERVAL
+        pruned = prune(self.queue, self.settings, self.clock.now(), run_cursor=self._run_cursor)
+        self._run_cursor = pruned.run_cursor
+        if pruned.anything:
+            log.info("retention: deleted %s finished jobs and %d runs",
+                     ", ".join(f"{n} {state}" for state, n in pruned.jobs.items()) or "no", pruned.runs)
 
     # ── one job ──────────────────────────────────────────────────────────────────────────────
 
