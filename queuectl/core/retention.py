@@ -17,9 +17,9 @@ from queuectl.core.settings import Settings
 from queuectl.core.states import JobState
 
 PRUNE_INTERVAL = 10.0  # seconds between a worker's passes
-BATCH = 500  # jobs per transaction
+BATCH = 100  # jobs per transaction: ~60 ms of write lock for jobs with 50 KB of output each (bench/retention.py)
 WINDOW = 5000  # oldest jobs of a state (or runs) looked at per transaction
-MAX_BATCHES = 20  # per state per pass
+MAX_BATCHES = 50  # per state per pass
 
 
 class Pruned(NamedTuple):
