@@ -1,18 +1,15 @@
-"""Error types the core raises; the CLI maps each to an exit code and a one-line message."""
+"""Error types the core raises; the CLI maps each to an exit code (`queuectl.cli.exit_codes`) and a one-line
+message."""
 
 from __future__ import annotations
 
 
 class QueuectlError(Exception):
-    """Something could not be done (exit 1)."""
-
-    exit_code = 1
+    """Something could not be done."""
 
 
 class InvalidInput(QueuectlError):
-    """Bad usage or bad input (exit 2); nothing was changed."""
-
-    exit_code = 2
+    """Bad usage or bad input; nothing was changed."""
 
 
 class InvalidJobSpec(InvalidInput):

@@ -1,0 +1,128 @@
+"""The queuectl command line: parse, call the core, print. Exit codes: `queuectl.cli.exit_codes`.
+
+A thin layer: every decision about jobs lives in `queuectl.core`. Textual is imported only by
+`tui`, Rich only by `wait`'s progress bar, so headless commands start fast. Each command group has
+its module (jobs, dlq, workers, settings, tui, aliases); this one holds the root group, registers
+the others and turns every error into one line and an exit code (`main`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import click
+
+from queuectl import __version__
+from queuectl.cli import aliases, dlq, jobs, settings, tui, workers
+from queuectl.cli.context import OPENED, Ctx, Group, one_line_message
+from queuectl.cli.exit_codes import ExitCode, exit_code_for
+from queuectl.core.errors import QueuectlError
+
+ALIASES_LINE = (
+    "Also accepted: worker-start, worker-stop, dlq-list, dlq-retry, config-get, config-set, "
+    "config get-all, config show, inspect, kill, add, metrics, init, dashboard, worker status, dlq show, "
+    "enqueue --file, -d; list --state dead is the DLQ."
+)
+
+
+@click.group(
+    cls=Group,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=ALIASES_LINE,
+)
+@click.option("--db", "db_url", metavar="URL", help="Store URL (default: $QUEUECTL_DB or $QUEUECTL_HOME/queue.db).")
+@click.version_option(__version__, "-V", "--version", prog_name="queuectl")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str | None) -> None:
+    """A persistent background job queue for shell commands.
+
+    \b
+    Quick start:
+      queuectl enqueue 'echo hello'          # prints the job id
+      queuectl worker start -c 2             # two detached workers
+      queuectl list                          # newest jobs first
+      queuectl logs JOB_ID                   # what it printed
+      queuectl tui                           # the full-screen UI
+    """
+    ctx.obj = Ctx(db_url)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+for _command in jobs.COMMANDS:
+    cli.add_command(_command)
+cli.add_command(dlq.dlq)
+cli.add_command(workers.worker)
+cli.add_command(settings.config_group)
+cli.add_command(tui.tui)
+aliases.register(cli)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run the CLI: one-line errors on stderr, an `ExitCode`, never a traceback."""
+    import sqlite3
+
+    from queuectl.core.orm import peewee
+
+    code: int
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="queuectl", standalone_mode=False)
+        code = ExitCode.OK
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort as exc:
+        click.echo("aborted", err=True)
+        code = exit_code_for(exc)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare group, e.g. `queuectl worker`
+        click.echo(exc.ctx.get_help() if exc.ctx else "")
+        code = ExitCode.OK
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"queuectl: error: {one_line_message(exc.format_message())}{hint}", err=True)
+        code = exit_code_for(exc)
+    except click.ClickException as exc:
+        click.echo(f"queuectl: error: {one_line_message(exc.format_message())}", err=True)
+        code = exit_code_for(exc)
+    except QueuectlError as exc:
+        click.echo(f"queuectl: error: {one_line_message(str(exc))}", err=True)
+        code = exit_code_for(exc)
+    except (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error) as exc:
+        from queuectl.core.db import describe_db_error
+
+        text = describe_db_error(exc, OPENED[-1] if OPENED else None)
+        click.echo(f"queuectl: error: {one_line_message(text)}", err=True)
+        code = exit_code_for(exc)
+    except UnicodeError as exc:
+        click.echo("queuectl: error: an argument, a file or the current directory's name is not valid UTF-8",
+                   err=True)
+        code = exit_code_for(exc)
+    except KeyboardInterrupt as exc:
+        code = exit_code_for(exc)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = ExitCode.OK
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (ExitCode.OK if exc.code is None else ExitCode.FAILED)
+    except Exception as exc:  # a bug: still one line, with the type to report it
+        if os.environ.get("QUEUECTL_DEBUG"):
+            raise
+        click.echo(f"queuectl: internal error: {type(exc).__name__}: {one_line_message(str(exc))} "
+                   "(set QUEUECTL_DEBUG=1 for a traceback)", err=True)
+        code = exit_code_for(exc)
+    finally:
+        _close_opened()
+    sys.exit(int(code))
+
+
+def _close_opened() -> None:
+    """Close the stores this call opened: `main` called in-process (tests, scripts) must not leak
+    a connection per call (PostgreSQL allows only so many)."""
+    while OPENED:
+        try:
+            OPENED.pop().close()
+        except Exception:  # closing a broken connection must not hide the command's outcome
+            pass

@@ -1,0 +1,138 @@
+"""What every command shares: the store (opened lazily), --json, option parsers, the one-line error text.
+
+No command module imports the `cli` group (that would be a cycle): commands are plain click commands that
+`queuectl.cli` registers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from queuectl import safe_text
+from queuectl.cli import table
+from queuectl.core.errors import InvalidInput
+
+OPENED: list = []  # the store a command opened, for naming it in an error message
+
+
+class Ctx:
+    """What every command shares: the store URL, opened lazily."""
+
+    def __init__(self, db_url: str | None) -> None:
+        self.db_url = db_url
+        self._store = None
+
+    def store(self, durable: bool = True, recover: bool = True):  # -> Store
+        if self._store is None:
+            from queuectl.core.store import open_store
+
+            self._store = open_store(self.db_url, durable=durable)
+            OPENED.append(self._store)
+            if recover:
+                recover_dead_workers(self._store)
+        return self._store
+
+    def queue(self):
+        from queuectl.core.queue import JobQueue
+
+        return JobQueue(self.store())
+
+    def config(self):
+        from queuectl.core.config import ConfigStore
+
+        return ConfigStore(self.store())
+
+    def registry(self):
+        from queuectl.core.registry import WorkerRegistry
+
+        return WorkerRegistry(self.store())
+
+
+def recover_dead_workers(store: Any) -> None:
+    """Before a command reads workers or jobs: a worker of this host whose process is gone is
+    declared lost and its jobs recovered now (README: "A worker that dies"); said on stderr."""
+    from queuectl.core.rescue import recover_dead_local_workers
+
+    say_rescued(recover_dead_local_workers(store))
+
+
+def say_rescued(rescued_workers: Sequence[Any]) -> None:
+    for rescued in rescued_workers:
+        jobs = ", ".join(f"{job_id} is now {state}" for job_id, state in rescued.jobs)
+        click.echo(f"queuectl: worker {rescued.worker_id} had died (its process is gone); recorded as lost"
+                   + (f": {jobs}" if jobs else ""), err=True)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def json_option(f: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(f)
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def parse_duration_option(name: str, value: str | None) -> float | None:
+    from queuectl.core.specs import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{name}: {exc}") from None
+
+
+def use_colour() -> bool:
+    return table.use_colour()
+
+
+def state_option(value: str | None):
+    from queuectl.core.states import parse_state
+
+    if value is None:
+        return None
+    try:
+        return parse_state(value)
+    except ValueError as exc:
+        raise InvalidInput(f"--state: {exc}") from None
+
+
+def check_queues(queues: Sequence[str]) -> None:
+    from queuectl.core.specs import QUEUE_RE
+
+    for q in queues:
+        if not QUEUE_RE.fullmatch(q):
+            raise InvalidInput(f"--queue: invalid queue name '{q}'")
+
+
+def wake(ctx: Ctx) -> None:
+    from queuectl.core.wake import wake_workers
+
+    try:
+        wake_workers(ctx.store())
+    except Exception:
+        pass
+
+
+# Job-controlled text (command, error, id, queue, cwd, env names) in a table or `show`: one line, no
+# escape sequence or control (a command's OSC could retitle the terminal). --json keeps the exact text;
+# `logs` prints the raw bytes, like cat.
+clean = safe_text.one_line
+
+
+def one_line_message(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class Group(click.Group):
+    """Commands listed in the order they are defined; hidden aliases resolve like the real ones."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)

@@ -1,0 +1,710 @@
+"""Job commands: enqueue, list, status, stats, health, show, logs, wait, retry, cancel, delete, purge,
+pause, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from queuectl import format as fmt
+from queuectl import safe_text
+from queuectl.cli import table as render
+from queuectl.cli.completion import complete_job_ids, complete_states
+from queuectl.cli.context import (
+    OPENED,
+    Ctx,
+    check_queues,
+    clean,
+    emit_json,
+    json_option,
+    one_line_message,
+    parse_duration_option,
+    pass_ctx,
+    recover_dead_workers,
+    state_option,
+    use_colour,
+    wake,
+)
+from queuectl.cli.sources import EnqueueCommand, enqueue_words
+from queuectl.core.errors import InvalidInput, QueuectlError
+
+
+@click.command(cls=EnqueueCommand)
+@click.argument("source", nargs=-1)
+@click.option("--command", "-C", "command", help="The shell command (instead of SOURCE).")
+@click.option("--id", "job_id", help="Job id (default: generated).")
+@click.option("--max-retries", type=int, help="Retries after the first run (default: config max_retries).")
+@click.option("--priority", "-p", type=int, help="Higher runs first (default 0).")
+@click.option("--run-at", help="Not before this time: ISO-8601 (UTC unless an offset is given) or epoch seconds.")
+@click.option("--delay", "-d", help="Not before this long from now: 90, 30s, 5m, 2h, 1d.")
+@click.option("--timeout", help="Kill a run after this long (seconds or 30s/5m/2h); 0 = none.")
+@click.option("--queue", "-q", "queue_name", help="Queue name (default 'default').")
+@click.option("--cwd", help="Working directory (default: the current one).")
+@click.option("--env", "-e", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Environment variable; repeatable.")
+@click.option("--file", "job_file", hidden=True, help="= @FILE (another version's spelling).")
+@click.option("--keep-children", is_flag=True, default=None,
+              help="Let processes the job leaves behind (a daemon it starts) outlive a completed or failed run.")
+@json_option
+@pass_ctx
+def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str | None, max_retries: int | None,
+            priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
+            queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], job_file: str | None,
+            keep_children: bool | None,
+            as_json: bool) -> None:
+    """Add a job (or many) to the queue; prints each new job's id.
+
+    \b
+    SOURCE is one of:
+      'CMD'          one argument: a shell command, run by sh -c
+      PROGRAM ARGS…  several words: one command, run exactly as given (quoted for sh)
+      -- PROGRAM ARGS…   the same; after -- every word is the command's
+      '{"command": "make test", "priority": 5}'   a JSON object (or an array of them)
+      NAME.json | NAME.jsonl | NAME.ndjson | @FILE   a job file: JSON object, array or NDJSON
+      -              the same, read from stdin
+    Options go before the command: in 'queuectl enqueue ls -la' the -la is ls's. Only a job file
+    by this rule is read (a regular file, at most 64 MiB); './build.sh' runs the script. Flags
+    fill in the fields a JSON job leaves unset.
+
+    \b
+    Examples:
+      queuectl enqueue 'sleep 5 && echo done'
+      queuectl enqueue ./build.sh --release
+      queuectl enqueue --queue io -- rsync -a src/ 'my dst/'
+      queuectl enqueue '{"id":"build-1","command":"make","max_retries":2}'
+      queuectl enqueue --command 'backup.sh' --delay 10m --timeout 1h
+      queuectl enqueue jobs.ndjson
+      seq 100 | sed 's/.*/{"command":"echo &"}/' | queuectl enqueue -
+    """
+    from queuectl.core.specs import parse_jobs_text, spec_from_mapping, validate_job_id
+
+    clock_now = time.time()
+    if job_file is not None:
+        if source:
+            raise InvalidInput("give the jobs either as SOURCE or with --file, not both")
+        source = ("@" + job_file,)
+    if source and command is not None:
+        raise InvalidInput("give the job either as SOURCE or with --command, not both")
+    if not source and command is None:
+        raise InvalidInput("nothing to enqueue: give a command, JSON, a file, - for stdin, or --command")
+    if run_at is not None and delay is not None:
+        raise InvalidInput("give --run-at or --delay, not both")
+    text = None
+    if source:
+        command, text = enqueue_words(source, click.get_current_context().meta.get("queuectl.argv", False))
+    overrides: dict[str, Any] = {}
+    if job_id is not None:
+        overrides["id"] = job_id
+    if max_retries is not None:
+        overrides["max_retries"] = max_retries
+    if priority is not None:
+        overrides["priority"] = priority
+    if run_at is not None:
+        overrides["run_at"] = run_at
+    if delay is not None:
+        overrides["run_at"] = clock_now + (parse_duration_option("--delay", delay) or 0.0)
+    if timeout is not None:
+        overrides["timeout"] = parse_duration_option("--timeout", timeout)
+    if queue_name is not None:
+        overrides["queue"] = queue_name
+    if cwd is not None:
+        overrides["cwd"] = cwd
+    if env_pairs:
+        env: dict[str, str] = {}
+        for pair in env_pairs:
+            key, sep, value = pair.partition("=")
+            if not sep:
+                raise InvalidInput(f"--env: expected KEY=VALUE, got '{pair}'")
+            env[key] = value
+        overrides["env"] = env
+    if keep_children:
+        overrides["keep_children"] = True
+    if text is None:
+        specs = [spec_from_mapping({**overrides, "command": command}, clock_now)]
+    else:
+        defaults = {k: v for k, v in overrides.items() if k != "id"}
+        specs = parse_jobs_text(text, clock_now, defaults=defaults)
+        if job_id is not None:
+            if len(specs) > 1:
+                raise InvalidInput("--id names one job, but the input has several")
+            if specs[0].id is None:
+                specs = [specs[0]._replace(id=validate_job_id(job_id))]
+    base = os.getcwd()
+    specs = [s._replace(cwd=os.path.normpath(os.path.join(base, s.cwd))) if s.cwd else s for s in specs]
+    store = ctx.store(recover=False)  # reads no worker or job: the hot path stays as it was
+    from queuectl.core.wake import wake_workers
+
+    ids = ctx.queue().enqueue(specs, ctx.config().settings(), default_cwd=base, now=clock_now)
+    if any(s.run_at is None or s.run_at <= clock_now for s in specs):
+        try:
+            wake_workers(store)
+        except Exception:
+            pass  # only a hint: workers poll anyway
+    if as_json:
+        # the created jobs as `show --json` gives them: one object for a job given inline (a command,
+        # --command, a JSON object); an array for a bulk (a file or stdin, whatever it holds, a JSON array)
+        jobs = [{**job.to_json(), "runs": []} for job in ctx.queue().get_many(ids)]
+        inline = text is None or (text is source[0] and text.lstrip().startswith("{"))
+        emit_json(jobs[0] if inline and len(jobs) == 1 else jobs)
+    else:
+        click.echo("\n".join(ids))
+        _hint_if_unserved(ctx, {s.queue for s in specs})
+
+
+def _hint_if_unserved(ctx: Ctx, queues: set[str]) -> None:
+    """On a terminal, say why jobs will wait: no live worker serves their queue, or the queue is paused.
+
+    One line on stderr, for a person only: never when stderr is piped (scripts), never with --json."""
+    if not queues or not sys.stderr.isatty():
+        return
+    settings = ctx.config().settings()
+    serving = [w for w in ctx.registry().list(worker_timeout=settings.worker_timeout) if w.state == "running"]
+    unserved = sorted(q for q in queues if not any(w.queues is None or q in w.queues for w in serving))
+    if not serving:
+        hint = "no worker is running — start one with: queuectl worker start"
+    elif unserved:
+        names = ", ".join(safe_text.one_line(q) for q in unserved)
+        hint = (f"no worker serves queue {names} — start one with: queuectl worker start "
+                + " ".join(f"-q {shlex.quote(safe_text.one_line(q))}" for q in unserved))
+    elif ctx.config().is_paused():
+        hint = "the queue is paused: nothing starts until queuectl resume"
+    else:
+        return
+    click.echo(f"queuectl: {hint}", err=True)
+
+
+# escape sequence or control (a command's OSC could retitle the terminal). --json keeps the exact text;
+# `logs` prints the raw bytes, like cat.
+
+
+def _job_rows(jobs: Sequence[Any], now: float, colour: bool) -> list[list[str]]:
+    rows = []
+    for j in jobs:
+        waiting = j.state in ("pending", "failed") and j.run_at > now
+        when = render.age(j.run_at, now) if waiting else render.age(j.created_at, now)
+        rows.append([
+            clean(j.id), render.state(j.state, colour), f"{j.attempts}/{j.max_retries + 1}", str(j.priority),
+            clean(j.queue),
+            when, fmt.took(j, now),
+            "-" if j.exit_code is None else str(j.exit_code), clean(j.command),
+        ])
+    return rows
+
+
+JOB_HEADERS = ["ID", "STATE", "RUNS", "PRI", "QUEUE", "CREATED/DUE", "TOOK", "EXIT", "COMMAND"]
+
+
+@click.command("list")
+@click.option("--state", "-s", "state_name", shell_complete=complete_states,
+              help="Only jobs in this state (pending, processing, completed, failed, dead, cancelled; all = any).")
+@click.option("--queue", "-q", "queue_name", help="Only jobs of this queue.")
+@click.option("--limit", "-n", type=click.IntRange(1, 100_000), help="At most this many (default 50).")
+@click.option("--all", "list_all", is_flag=True, help="Every matching job, streamed (no limit).")
+@json_option
+@pass_ctx
+def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: int | None, list_all: bool,
+             as_json: bool) -> None:
+    """Jobs, newest first; pending and failed ones in the order they will run.
+
+    Shows 50 by default and says so on stderr when there are more ("50 of 60").
+
+    \b
+    Examples:
+      queuectl list
+      queuectl list --state failed --limit 10
+      queuectl list -s dead --json
+      queuectl list --all --json > jobs.json
+    """
+    if list_all and limit is not None:
+        raise InvalidInput("give --limit or --all, not both")
+    state = None if state_name is not None and state_name.strip().lower() == "all" else state_option(state_name)
+    queue = ctx.queue()
+    if list_all:
+        _list_all(queue.iter_jobs(state=state, queue=queue_name, run_order=True), as_json, state)
+        return
+    limit = limit or 50
+    jobs = queue.list_jobs(state=state, queue=queue_name, limit=limit, run_order=True)
+    if as_json:
+        emit_json([j.to_json() for j in jobs])
+    elif not jobs:
+        click.echo("no jobs" + (f" in state {state}" if state else ""))
+    else:
+        click.echo(render.table(JOB_HEADERS, _job_rows(jobs, time.time(), use_colour()), shrink=8))
+    if len(jobs) == limit and not as_json:
+        total = queue.count_jobs(state=state, queue=queue_name)
+        if total > limit:
+            click.echo(f"{limit:,} of {total:,} jobs shown — -n N or --all for more", err=True)
+
+
+def _list_all(jobs: Any, as_json: bool, state: Any) -> None:
+    """Print every job as it streams in: a JSON array, or the table in chunks whose columns only widen."""
+    import itertools
+
+    if as_json:
+        out = sys.stdout
+        first = next(jobs, None)  # a store error comes before any output
+        out.write("[")
+        for n, job in enumerate(itertools.chain([first], jobs) if first is not None else ()):
+            text = json.dumps(job.to_json(), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            out.write(("\n  " if n == 0 else ",\n  ") + text)
+        out.write("\n]\n" if first is not None else "]\n")
+        out.flush()
+        return
+    colour, headers, shown = use_colour(), list(JOB_HEADERS), 0
+    while chunk := list(itertools.islice(jobs, 1000)):
+        rows = _job_rows(chunk, time.time(), colour)
+        lines = render.table(headers, rows, shrink=8).split("\n")
+        click.echo("\n".join(lines if shown == 0 else lines[1:]))
+        # later chunks keep at least these widths: pad the headers (their line is not printed again)
+        widths = [max(len(h), *(render._visible_len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        headers = [h.ljust(w) for h, w in zip(headers, widths, strict=True)]
+        shown += len(chunk)
+    if shown == 0:
+        click.echo("no jobs" + (f" in state {state}" if state else ""))
+
+
+@click.command()
+@json_option
+@pass_ctx
+def status(ctx: Ctx, as_json: bool) -> None:
+    """Job counts per state, workers alive and busy, paused or not.
+
+    \b
+    Example:
+      queuectl status --json
+    """
+    counts = ctx.queue().counts()
+    settings = ctx.config().settings()
+    workers = ctx.registry().list(worker_timeout=settings.worker_timeout)
+    running = [w for w in workers if w.state in ("running", "stopping")]
+    busy = [w for w in running if w.current_job_id]
+    lost = [w for w in workers if w.state == "lost"]
+    paused = ctx.config().is_paused()
+    if as_json:
+        emit_json({
+            "jobs": counts.by_state, "total": counts.total,
+            "workers": {"running": len(running), "busy": len(busy), "lost": len(lost)},
+            "paused": paused,
+        })
+        return
+    colour = use_colour()
+    parts = [f"{render.state(s, colour)} {n}" for s, n in counts.by_state.items()]
+    click.echo(f"jobs     {'  '.join(parts)}  (total {counts.total})")
+    click.echo(f"workers  {len(running)} running, {len(busy)} busy" + (f", {len(lost)} lost" if lost else ""))
+    click.echo("queue    " + (render.paint("paused", "33", colour) + " (queuectl resume)" if paused else "active"))
+
+
+@click.command()
+@click.option("--since", default="1h", show_default=True,
+              help="Window: 30m, 1h, 1d, … (--prometheus/--serve: runs that finished this long before the start "
+                   "are counted too)")
+@click.option("--prometheus", is_flag=True, help="Print the Prometheus text format (the 'metrics' extra).")
+@click.option("--serve", is_flag=True, help="Serve the Prometheus text format at http://HOST:PORT/metrics.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: the address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=9464, show_default=True,
+              help="With --serve: the port to listen on.")
+@click.option("--allow-remote", is_flag=True, help="With --serve: allow a --host other than loopback.")
+@json_option
+@pass_ctx
+def stats(ctx: Ctx, since: str, prometheus: bool, serve: bool, host: str, port: int, allow_remote: bool,
+          as_json: bool) -> None:
+    """Throughput, success rate, run times and queue wait over a recent window.
+
+    With --prometheus, print the Prometheus text format (jobs by state and queue, oldest waiting
+    job per queue, runs by outcome, run time and queue wait histograms, worker slots, lost
+    workers, pause); with --serve, serve it at /metrics (loopback unless --host and --allow-remote).
+    Both read the store, so one exporter covers every host of a PostgreSQL queue.
+
+    \b
+    Examples:
+      queuectl stats --since 15m
+      queuectl stats --prometheus
+      queuectl stats --serve --port 9464
+    """
+    window = parse_duration_option("--since", since) or 0.0
+    if window <= 0:
+        raise InvalidInput("--since: must be more than 0")
+    if prometheus or serve:
+        _prometheus(ctx, window, serve, host, port, allow_remote, as_json)
+        return
+    from queuectl.core.stats import compute_stats
+
+    result = compute_stats(ctx.store(), time.time(), window)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    click.echo(f"window        last {render.duration(window)}")
+    click.echo(f"runs          {result.runs} finished: {result.succeeded} ok, {result.failed} failed"
+               + (f" ({result.success_rate:.1%} ok)" if result.runs else ""))
+    click.echo(f"throughput    {result.finished_per_minute:.1f} runs/min, {result.failed_per_minute:.1f} failed/min")
+    click.echo("run time      p50 {}  p95 {}  max {}".format(*(render.duration(v) for v in
+               (result.run_p50, result.run_p95, result.run_max))))
+    click.echo("queue wait    p50 {}  p95 {}  max {}".format(*(render.duration(v) for v in
+               (result.wait_p50, result.wait_p95, result.wait_max))))
+
+
+def _prometheus(ctx: Ctx, window: float, serve: bool, host: str, port: int, allow_remote: bool,
+                as_json: bool) -> None:
+    from queuectl import prometheus, web
+
+    if as_json:
+        raise InvalidInput("--json cannot be combined with --prometheus or --serve")
+    if serve:
+        web.check_host(host, allow_remote)
+    prometheus.require_client()
+    from queuectl.core.metrics import MetricsReader
+
+    reader = MetricsReader(ctx.store(), window)
+    if not serve:
+        click.echo(prometheus.render(reader.read()), nl=False)
+        return
+    prometheus.serve(reader.read, host, port,
+                     lambda url: click.echo(f"serving Prometheus metrics at {url} (Ctrl+C to stop)"))
+
+
+@click.command()
+@click.option("--workers", "workers_needed", type=click.IntRange(0), default=0, show_default=True,
+              help="Also require at least this many live worker slots (one per worker today).")
+@click.option("--queue", "-q", "queue_name", help="With --workers: count only workers that serve this queue.")
+@json_option
+@pass_ctx
+def health(ctx: Ctx, workers_needed: int, queue_name: str | None, as_json: bool) -> None:
+    """Exit 0 when the store answers (and enough live workers serve), else 1 with one line saying why.
+
+    For container HEALTHCHECKs, systemd and Kubernetes probes. A live worker slot is a running
+    worker whose heartbeat is younger than worker_timeout.
+
+    \b
+    Examples:
+      queuectl health
+      queuectl health --workers 2 --queue emails --json
+    """
+    import sqlite3
+
+    from queuectl.core import health as core_health
+    from queuectl.core.db import describe_db_error
+    from queuectl.core.errors import StoreUnavailable
+    from queuectl.core.orm import peewee
+
+    if queue_name is not None:
+        check_queues([queue_name])
+    try:
+        store = ctx.store()
+        result = core_health.check(store, workers_needed, queue_name)
+    except (StoreUnavailable, peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error) as exc:
+        opened = OPENED[-1] if OPENED else None
+        text = str(exc) if isinstance(exc, StoreUnavailable) else describe_db_error(exc, opened)
+        problem = f"the store does not answer: {one_line_message(text)}"
+        if as_json:
+            emit_json({"ok": False, "problem": problem})
+        raise QueuectlError(problem) from None
+    if as_json:
+        emit_json(result.to_json())
+    elif result.ok:
+        where = f" serving queue '{queue_name}'" if queue_name is not None else ""
+        click.echo(f"ok: the store answers; {result.live_slots} live worker slot(s){where}")
+    if not result.ok:  # (with --json too: the one line on stderr, and exit 1)
+        raise QueuectlError(result.problem or "unhealthy")
+
+
+@click.command()
+@click.argument("job_id", shell_complete=complete_job_ids)
+@json_option
+@pass_ctx
+def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
+    """One job with all its fields and its runs (alias: inspect).
+
+    \b
+    Example:
+      queuectl show build-1
+    """
+    queue = ctx.queue()
+    job = queue.get(job_id)
+    runs = queue.runs(job_id)
+    if as_json:
+        emit_json({**job.to_json(), "runs": [r.to_json() for r in runs]})
+        return
+    now, colour = time.time(), use_colour()
+    fields = [
+        ("id", clean(job.id)), ("state", render.state(job.state, colour)), ("command", clean(job.command)),
+        ("attempts", f"{job.attempts} of {job.max_retries + 1} (max_retries {job.max_retries})"),
+        ("priority", str(job.priority)), ("queue", clean(job.queue)),
+        ("timeout", "none" if not job.timeout else render.duration(job.timeout)),
+        ("cwd", clean(job.cwd) if job.cwd else "-"),
+        ("env", ", ".join(sorted(map(clean, job.env))) if job.env else "-"),
+        ("children", "kept when the job exits (keep_children)" if job.keep_children else "killed when the job ends"),
+        *fmt.job_times(job, now),
+        ("worker", clean(job.worker_id or "-")), ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
+        ("last error", clean(job.last_error or "-")),
+    ]
+    if job.cancel_requested_at:
+        fields.append(("cancel", f"requested {render.age(job.cancel_requested_at, now)}"))
+    for name, value in fields:
+        click.echo(f"{name:<11} {value}")
+    if runs:
+        click.echo("")
+        click.echo(render.table(
+            ["RUN", "ATTEMPT", "WORKER", "HOST", "STARTED", "TOOK", "EXIT", "OUTPUT", "ERROR"],
+            [[str(r.number), str(r.attempt), clean(r.worker_id), clean(r.host), render.age(r.started_at, now),
+              render.duration(r.duration) if r.finished_at else "running",
+              "-" if r.exit_code is None else str(r.exit_code), render.size(r.output_bytes), clean(r.error or "-")]
+             for r in runs],
+        ))
+
+
+def _write_bytes(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+@click.command()
+@click.argument("job_id", shell_complete=complete_job_ids)
+@click.option("--attempt", "-a", "number", type=click.IntRange(1), help="Run number (default: the latest).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing while the run goes on.")
+@json_option
+@pass_ctx
+def logs(ctx: Ctx, job_id: str, number: int | None, follow: bool, as_json: bool) -> None:
+    """Output (stdout and stderr) of a job's latest or Nth run.
+
+    \b
+    Examples:
+      queuectl logs build-1
+      queuectl logs build-1 --attempt 1
+      queuectl logs build-1 -f
+    """
+    queue = ctx.queue()
+    out = queue.output(job_id, number)
+    if out is None and number is not None:
+        raise QueuectlError(f"job {job_id} has no run {number}")
+    if as_json:
+        emit_json(None if out is None else {
+            "job_id": out.job_id, "run": out.number, "finished": out.finished, "output_bytes": out.output_bytes,
+            "truncated": out.output_bytes > len(out.output), "output": out.output.decode("utf-8", "replace"),
+        })
+        return
+    if not follow:
+        if out is None:
+            click.echo(f"job {job_id} has not run yet", err=True)
+            return
+        _write_bytes(out.output)
+        return
+    _follow(queue, job_id, number, out)
+
+
+def _follow(queue: Any, job_id: str, number: int | None, out: Any) -> None:
+    """Print a run's output as it grows, until the run ends (waiting for a first run if needed)."""
+    from queuectl.core.states import FINISHED
+
+    while out is None:
+        if queue.get(job_id).state in FINISHED:
+            return
+        time.sleep(0.2)
+        out = queue.output(job_id, number)
+    printed = 0
+    recheck = time.monotonic() + 1.0
+    while True:
+        if time.monotonic() >= recheck:  # the run's worker killed meanwhile: the run ends as lost
+            recover_dead_workers(queue.store)
+            recheck = time.monotonic() + 1.0
+        new = out.output_bytes - printed
+        if new > 0:
+            chunk = out.output[-new:] if new <= len(out.output) else out.output
+            _write_bytes(chunk)
+            printed = out.output_bytes
+        if out.finished:
+            return
+        time.sleep(0.2)
+        out = queue.output(job_id, out.number)
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=complete_job_ids)
+@click.option("--timeout", "timeout_text", help="Give up after this long (seconds or 30s/5m).")
+@json_option
+@pass_ctx
+def wait(ctx: Ctx, job_ids: tuple[str, ...], timeout_text: str | None, as_json: bool) -> None:
+    """Block until the jobs end; exit 0 if all completed, 1 otherwise.
+
+    \b
+    Example:
+      id=$(queuectl enqueue 'make test') && queuectl wait "$id" && echo passed
+    """
+    from queuectl.core.states import FINISHED
+
+    timeout = parse_duration_option("--timeout", timeout_text)
+    queue = ctx.queue()
+    ids = list(dict.fromkeys(job_ids))
+    jobs = [queue.get(job_id) for job_id in ids]  # unknown ids fail at once
+    if not as_json:
+        _hint_if_unserved(ctx, {j.queue for j in jobs if j.state not in FINISHED})
+    deadline = None if timeout is None else time.monotonic() + timeout
+    progress = _progress(len(ids)) if len(ids) > 1 and sys.stderr.isatty() and not as_json else None
+    states: dict[str, str] = {}
+    recheck = time.monotonic() + 1.0
+    try:
+        while True:
+            if time.monotonic() >= recheck:  # a worker of this host killed meanwhile: its jobs go on now
+                recover_dead_workers(queue.store)
+                recheck = time.monotonic() + 1.0
+            states = {job_id: queue.get(job_id).state for job_id in ids}
+            done = sum(1 for s in states.values() if s in FINISHED)
+            if progress is not None:
+                progress[0].update(progress[1], completed=done)
+            if done == len(ids):
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        if progress is not None:
+            progress[0].stop()
+    if as_json:
+        emit_json(states)
+    unfinished = [j for j, s in states.items() if s not in FINISHED]
+    if unfinished:
+        raise QueuectlError(f"timed out waiting for {len(unfinished)} job(s): {', '.join(unfinished[:5])}")
+    not_ok = [f"{j} {s}" for j, s in states.items() if s != "completed"]
+    if not_ok:
+        raise QueuectlError(f"not completed: {', '.join(not_ok[:5])}")
+
+
+def _progress(total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(TextColumn("waiting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=Console(stderr=True), transient=True)
+    task = progress.add_task("jobs", total=total)
+    progress.start()
+    return progress, task
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=complete_job_ids)
+@click.option("--force", is_flag=True, help="Also run completed jobs again.")
+@click.option("--reset", is_flag=True, hidden=True, help="Accepted from other versions: a retry always resets.")
+@json_option
+@pass_ctx
+def retry(ctx: Ctx, job_ids: tuple[str, ...], force: bool, reset: bool, as_json: bool) -> None:
+    """Put failed, dead or cancelled jobs back to pending with attempts reset.
+
+    \b
+    Example:
+      queuectl retry build-1 build-2
+    """
+    ids = ctx.queue().retry(job_ids, force=force)
+    wake(ctx)
+    emit_json({"retried": ids}) if as_json else click.echo("\n".join(f"retried {i}" for i in ids))
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=complete_job_ids)
+@click.option("--no-wait", is_flag=True, help="Return at once instead of waiting for running jobs to die.")
+@json_option
+@pass_ctx
+def cancel(ctx: Ctx, job_ids: tuple[str, ...], no_wait: bool, as_json: bool) -> None:
+    """Cancel jobs: waiting ones at once, running ones by killing their process group (alias: kill).
+
+    \b
+    Example:
+      queuectl cancel build-1
+    """
+    queue = ctx.queue()
+    result = {k: str(v) for k, v in queue.cancel(job_ids).items()}
+    running = [j for j, s in result.items() if s == "processing"]
+    if running and not no_wait:
+        grace = ctx.config().settings().kill_grace
+        deadline = time.monotonic() + grace + 3.0
+        while running and time.monotonic() < deadline:
+            time.sleep(0.05)
+            for job_id in list(running):
+                state = queue.get(job_id).state
+                if state != "processing":
+                    result[job_id] = state
+                    running.remove(job_id)
+    if as_json:
+        emit_json(result)
+        return
+    for job_id, state in result.items():
+        click.echo(f"cancelled {job_id}" if state == "cancelled" else
+                   f"cancelling {job_id} (its worker kills it)" if state == "processing" else f"{job_id} is {state}")
+
+
+@click.command()
+@click.argument("job_ids", nargs=-1, required=True, shell_complete=complete_job_ids)
+@json_option
+@pass_ctx
+def delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
+    """Remove jobs (and their runs) that are not running.
+
+    \b
+    Example:
+      queuectl delete build-1
+    """
+    ids = ctx.queue().delete(job_ids)
+    emit_json({"deleted": ids}) if as_json else click.echo("\n".join(f"deleted {i}" for i in ids))
+
+
+@click.command()
+@click.option("--state", "-s", "state_names", multiple=True, shell_complete=complete_states,
+              help="completed, dead or cancelled; repeatable (default: completed and cancelled).")
+@click.option("--older-than", help="Only jobs that finished longer ago than this (7d, 12h, …).")
+@json_option
+@pass_ctx
+def purge(ctx: Ctx, state_names: tuple[str, ...], older_than: str | None, as_json: bool) -> None:
+    """Remove finished jobs in bulk: completed and cancelled ones unless --state says otherwise.
+
+    Dead jobs stay (the DLQ is there to be looked at) unless named: --state dead, or dlq purge.
+
+    \b
+    Examples:
+      queuectl purge --state completed --older-than 7d
+      queuectl purge                         # completed and cancelled
+      queuectl purge --state dead            # the DLQ too (= queuectl dlq purge)
+    """
+    from queuectl.core.states import PURGEABLE, JobState
+
+    states = [state_option(s) for s in state_names] or [JobState.COMPLETED, JobState.CANCELLED]
+    for s in states:
+        if s not in PURGEABLE:
+            raise InvalidInput(f"--state: purge takes completed, dead or cancelled, not {s}")
+    n = ctx.queue().purge(states, parse_duration_option("--older-than", older_than))
+    emit_json({"purged": n}) if as_json else click.echo(f"purged {n} job(s)")
+
+
+@click.command()
+@json_option
+@pass_ctx
+def pause(ctx: Ctx, as_json: bool) -> None:
+    """Stop workers from claiming new jobs (running ones finish).
+
+    \b
+    Example:
+      queuectl pause && queuectl status
+    """
+    ctx.config().set_paused(True)
+    emit_json({"paused": True}) if as_json else click.echo("paused: workers claim no new jobs (queuectl resume)")
+
+
+@click.command()
+@json_option
+@pass_ctx
+def resume(ctx: Ctx, as_json: bool) -> None:
+    """Let workers claim jobs again.
+
+    \b
+    Example:
+      queuectl resume
+    """
+    ctx.config().set_paused(False)
+    wake(ctx)
+    emit_json({"paused": False}) if as_json else click.echo("resumed")
+
+
+COMMANDS = [enqueue, list_cmd, status, stats, health, show, logs, wait, retry, cancel, delete, purge, pause, resume]

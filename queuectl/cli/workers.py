@@ -1,0 +1,164 @@
+"""`worker`: start, run, stop and list worker processes."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from queuectl import format as fmt
+from queuectl.cli import table as render
+from queuectl.cli.context import (
+    Ctx,
+    Group,
+    check_queues,
+    emit_json,
+    json_option,
+    parse_duration_option,
+    pass_ctx,
+    say_rescued,
+    use_colour,
+)
+from queuectl.core.errors import QueuectlError
+
+
+@click.group(cls=Group)
+def worker() -> None:
+    """Start, run, stop and list worker processes.
+
+    \b
+    Examples:
+      queuectl worker start -c 2
+      queuectl worker list
+      queuectl worker stop --wait
+    """
+
+
+@worker.command("start")
+@click.option("--count", "-c", type=click.IntRange(1, 256), default=1, show_default=True, help="How many workers.")
+@click.option("--queue", "-q", "queues", multiple=True, help="Only claim from this queue; repeatable (default: all).")
+@json_option
+@pass_ctx
+def worker_start(ctx: Ctx, count: int, queues: tuple[str, ...], as_json: bool) -> None:
+    """Start detached workers; returns once they are running. Logs: $QUEUECTL_HOME/workers/ID.log
+
+    For a worker in the foreground (scripts, containers, systemd), use `queuectl worker run`.
+
+    \b
+    Example:
+      queuectl worker start -c 4
+    """
+    from queuectl.core.supervisor import start_workers
+
+    check_queues(queues)
+    ids = start_workers(ctx.store(), count, queues=queues or None)
+    emit_json({"started": ids}) if as_json else click.echo("\n".join(f"started worker {i}" for i in ids))
+
+
+@worker.command("run")
+@click.option("--queue", "-q", "queues", multiple=True, help="Only claim from this queue; repeatable.")
+@click.option("--burst", is_flag=True, help="Exit once nothing is due.")
+@click.option("--worker-id", hidden=True)
+@click.option("--verbose/--quiet", default=True, help="Log each job to stderr.")
+@pass_ctx
+def worker_run(ctx: Ctx, queues: tuple[str, ...], burst: bool, worker_id: str | None, verbose: bool) -> None:
+    """Run one worker in the foreground (for systemd, containers, a terminal).
+
+    SIGTERM or Ctrl-C: finish the running job, then exit. A second one: kill the job and put it
+    back to pending.
+
+    \b
+    Examples:
+      queuectl worker run
+      queuectl worker run --burst        # drain what is due, then exit
+    """
+    import logging
+
+    from queuectl.core.worker import Worker
+
+    check_queues(queues)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    store = ctx.store(durable=False, recover=False)  # a worker rescues at each heartbeat, the first one now
+    w = Worker(store, worker_id=worker_id, queues=queues or None, burst=burst)
+    w.install_signal_handlers()
+    sys.exit(w.run())
+
+
+@worker.command("stop")
+@click.argument("worker_ids", nargs=-1)
+@click.option("--wait", "wait_", is_flag=True, help="Block until they have stopped.")
+@click.option("--timeout", "timeout_text", help="With --wait: force the stop after this long.")
+@click.option("--force", is_flag=True, help="Kill running jobs now and put them back to pending.")
+@json_option
+@pass_ctx
+def worker_stop(ctx: Ctx, worker_ids: tuple[str, ...], wait_: bool, timeout_text: str | None, force: bool,
+                as_json: bool) -> None:
+    """Stop workers (all by default): running jobs finish first, unless --force.
+
+    \b
+    Examples:
+      queuectl worker stop --wait
+      queuectl worker stop w-1a2b3c4d --force
+    """
+    from queuectl.core.supervisor import stop_workers
+
+    timeout = parse_duration_option("--timeout", timeout_text)
+    asked, left = stop_workers(ctx.store(), list(worker_ids) or None, force=force, wait=wait_ or timeout is not None,
+                               timeout=timeout, on_rescued=say_rescued)
+    if as_json:
+        emit_json({"stopping": asked, "still_running": left})
+    elif not asked:
+        click.echo("no running workers")
+    else:
+        verb = "stopped" if (wait_ or timeout is not None) else "stopping"
+        click.echo("\n".join(f"{verb} worker {w}" for w in asked if w not in left))
+    if left:
+        raise QueuectlError(f"still running: {', '.join(left)}")
+
+
+@worker.command("list")
+@click.option("--all", "include_stopped", is_flag=True, help="Include stopped workers.")
+@json_option
+@pass_ctx
+def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
+    """Workers with pid, host, state, current job (and its pid), heartbeat age, CPU and memory.
+
+    CPU and RSS add up the worker and its job's process tree.
+
+    \b
+    Example:
+      queuectl worker list
+    """
+    from queuectl.core.process_stats import process_stats
+
+    settings = ctx.config().settings()
+    workers = ctx.registry().list(include_stopped=include_stopped, worker_timeout=settings.worker_timeout)
+    stats_by_id = process_stats(workers)
+    now = time.time()
+    if as_json:
+        out = []
+        for w in workers:
+            ps = stats_by_id.get(w.id)
+            out.append({**w.to_json(), "heartbeat_age": round(now - w.heartbeat_at, 3),
+                        "cpu_percent": ps.cpu_percent if ps else None, "rss_bytes": ps.rss_bytes if ps else None,
+                        "job_pid": ps.job_pid if ps and w.current_job_id else None})
+        emit_json(out)
+        return
+    if not workers:
+        click.echo("no workers (queuectl worker start)")
+        return
+    colour = use_colour()
+    rows = []
+    for w in workers:
+        ps = stats_by_id.get(w.id)
+        rows.append([
+            w.id, render.state(w.state, colour), str(w.pid), w.host, w.current_job_id or "-",
+            str(ps.job_pid) if ps and ps.job_pid and w.current_job_id else "-",
+            fmt.worker_uptime(w, now), render.age(w.heartbeat_at, now),
+            "-" if not ps or ps.cpu_percent is None else f"{ps.cpu_percent:.0f}%",
+            render.size(ps.rss_bytes) if ps else "-", ",".join(w.queues) if w.queues else "all",
+        ])
+    headers = ["ID", "STATE", "PID", "HOST", "JOB", "JOB PID", "UPTIME", "HEARTBEAT", "CPU", "RSS", "QUEUES"]
+    click.echo(render.table(headers, rows))
