@@ -16,7 +16,7 @@ from typing import NoReturn
 import click
 
 from queuectl import __version__
-from queuectl.cli import aliases, dlq, jobs, settings, tui, workers
+from queuectl.cli import aliases, dlq, jobs, schedules, settings, tui, workers
 from queuectl.cli.context import OPENED, Ctx, Group, one_line_message
 from queuectl.cli.exit_codes import ExitCode, exit_code_for
 from queuectl.core.errors import QueuectlError
@@ -58,6 +58,7 @@ for _command in jobs.COMMANDS:
 cli.add_command(dlq.dlq)
 cli.add_command(workers.worker)
 cli.add_command(settings.config_group)
+cli.add_command(schedules.schedule)
 cli.add_command(tui.tui)
 aliases.register(cli)
 

@@ -32,6 +32,7 @@ from queuectl.cli.context import (
     use_colour,
     wake,
 )
+from queuectl.cli.hooks import hook_options
 from queuectl.cli.sources import EnqueueCommand, enqueue_words
 from queuectl.core.errors import InvalidInput, QueuectlError
 
@@ -49,6 +50,7 @@ from queuectl.core.errors import InvalidInput, QueuectlError
 @click.option("--cwd", help="Working directory (default: the current one).")
 @click.option("--env", "-e", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Environment variable; repeatable.")
 @click.option("--file", "job_file", hidden=True, help="= @FILE (another version's spelling).")
+@hook_options
 @click.option("--keep-children", is_flag=True, default=None,
               help="Let processes the job leaves behind (a daemon it starts) outlive a completed or failed run.")
 @json_option
@@ -56,7 +58,7 @@ from queuectl.core.errors import InvalidInput, QueuectlError
 def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str | None, max_retries: int | None,
             priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
             queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], job_file: str | None,
-            keep_children: bool | None,
+            keep_children: bool | None, on_success: str | None, on_failure: str | None, on_dead: str | None,
             as_json: bool) -> None:
     """Add a job (or many) to the queue; prints each new job's id.
 
@@ -125,6 +127,9 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
         overrides["env"] = env
     if keep_children:
         overrides["keep_children"] = True
+    for hook, hook_command in (("on_success", on_success), ("on_failure", on_failure), ("on_dead", on_dead)):
+        if hook_command is not None:
+            overrides[hook] = hook_command
     if text is None:
         specs = [spec_from_mapping({**overrides, "command": command}, clock_now)]
     else:
@@ -443,6 +448,10 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
         ("worker", clean(job.worker_id or "-")), ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
         ("last error", clean(job.last_error or "-")),
     ]
+    fields += [(f"on {name}", clean(hook)) for name, hook in (
+        ("success", job.on_success), ("failure", job.on_failure), ("dead", job.on_dead)) if hook]
+    if job.parent_id:
+        fields.append(("hook of", clean(job.parent_id)))
     if job.cancel_requested_at:
         fields.append(("cancel", f"requested {render.age(job.cancel_requested_at, now)}"))
     for name, value in fields:

@@ -603,7 +603,8 @@ def test_dlq_retry_all(ok, core):
 # ── config ──────────────────────────────────────────────────────────────────────────────────
 
 DEFAULTS = {"max_retries": 3, "backoff_base": 2.0, "backoff_max": 3600.0, "job_timeout": 0.0, "poll_interval": 1.0,
-            "worker_timeout": 30.0, "kill_grace": 5.0, "log_max_bytes": 1048576}
+            "worker_timeout": 30.0, "kill_grace": 5.0, "log_max_bytes": 1048576, "keep_completed": 0.0,
+            "keep_dead": 0.0, "keep_cancelled": 0.0, "keep_runs": 0}
 
 
 def test_config_list(ok):
