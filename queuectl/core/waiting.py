@@ -77,6 +77,14 @@ def run_end(run: RunRecord) -> str:
     return run.error or (f"exit {run.exit_code}" if run.exit_code is not None else "ended")
 
 
+def run_status(run: RunRecord) -> int:
+    """A run's exit status for a shell: its exit code, 1 when it failed without one (timed out, lost)."""
+    if run.exit_code == 0 and run.error is None:
+        return 0
+    code = run.exit_code
+    return code if code is not None and 0 < code < 256 else 1
+
+
 def trailer(job: JobRecord, run: RunRecord, now: float) -> str:
     """The line `logs -f` ends a run with: `run 1: exit 4; retry 2/4 in 2 s` (or `; dead`, `; completed`)."""
     head = f"run {run.number}: {run_end(run)}"

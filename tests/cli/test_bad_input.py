@@ -154,7 +154,7 @@ CASES: dict[str, Case] = {
     "dlq-retry-unknown": c("dlq", "retry", "no-such-job", code=1, mentions="no-such-job"),
     "dlq-retry-alias-unknown": c("dlq-retry", "no-such-job", code=1, mentions="no-such-job"),
     "dlq-delete-unknown": c("dlq", "delete", "no-such-job", code=1, mentions="no-such-job"),
-    "wait-unknown": c("wait", "no-such-job", "--timeout", "1", code=1, mentions="no-such-job"),
+    "wait-unknown": c("wait", "no-such-job", "--timeout", "1", code=2, mentions="no-such-job"),
     # ── jobs in the wrong state (exit 1) ───────────────────────────────────────────────────
     "retry-completed-without-force": c("retry", "done1", code=1, mentions=("done1", "--force")),
     "retry-pending": c("retry", "p1", code=1, mentions="p1"),

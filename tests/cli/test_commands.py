@@ -467,8 +467,9 @@ def test_wait(run, core):
     assert result.code == 0 and result.json() == {"c1": "completed"}
     assert run("wait", "c1", "d1").code == 1
     started = time.monotonic()
+    assert run("wait", "d1").code == 3  # one job: its last exit code
     timed_out = run("wait", "p1", "--timeout", "0.3")
-    assert timed_out.code == 1 and "p1" in timed_out.err
+    assert timed_out.code == 124 and "p1" in timed_out.err
     assert time.monotonic() - started < 5
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from e2e_support import wait_until
 from queuectl.core.clock import FrozenClock
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
-from queuectl.core.schedules import add_schedule, get_schedule, schedule_spec
+from queuectl.core.schedules import get_schedule
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
 from queuectl.core.states import exited
@@ -22,8 +23,9 @@ def _slot_jobs(q) -> list[tuple[float, str]]:
 def test_three_workers_enqueue_each_slot_of_a_schedule_once(q):
     """No scheduler daemon: every worker looks for due slots; each slot still gets one job."""
     q.fast()
+    q.run("schedule", "add", "tick", "--every", "1s", "--", "true")
     store = q.store()
-    sched = add_schedule(store, schedule_spec("tick", JobSpec(command="true"), every="1s"), time.time())
+    sched = get_schedule(store, "tick")
     q.start_workers(3)
     wait_until(lambda: sum(state == "completed" for _, state in _slot_jobs(q)) >= 3, timeout=30,
                message="three slots of the schedule to run")
@@ -37,10 +39,9 @@ def test_three_workers_enqueue_each_slot_of_a_schedule_once(q):
 def test_hooks_run_as_jobs_with_the_parent_facts_in_their_environment(q):
     q.fast()
     record = 'echo "$QUEUECTL_PARENT_ID $QUEUECTL_PARENT_STATE $QUEUECTL_PARENT_EXIT_CODE $QUEUECTL_PARENT_ATTEMPT"'
-    queue = JobQueue(q.store())
-    [bad] = queue.enqueue([JobSpec(command="echo '$(touch pwned)'; exit 4", max_retries=1, cwd=str(q.work),
-                                   on_failure=f"{record} >> failures", on_dead=f"{record} >> dead")], Settings())
-    [good] = queue.enqueue([JobSpec(command="true", cwd=str(q.work), on_success=f"{record} >> ok")], Settings())
+    bad = q.enqueue("--max-retries", "1", "--on-failure", f"{record} >> failures", "--on-dead", f"{record} >> dead",
+                    "echo '$(touch pwned)'; exit 4")
+    good = q.enqueue("--on-success", f"{record} >> ok", "true")
     q.start_workers(1)
     q.wait_state(bad, "dead", timeout=30)
     wait_until(lambda: q.counts()["completed"] == 5, timeout=30, message="the parent and its four hook jobs")
@@ -65,3 +66,17 @@ def test_a_worker_prunes_finished_jobs_past_their_age(q):
     wait_until(lambda: q.counts()["completed"] == 0, timeout=15, message="the old jobs to be pruned")
     assert JobQueue(q.store()).get_many(old) == []
     assert q.state(fresh) in ("failed", "pending", "processing", "dead")
+
+
+def test_logs_follow_goes_through_the_retries_and_exits_with_the_last_status(q):
+    q.fast()
+    job = q.enqueue("--max-retries", "1", "--command", "echo run-$QUEUECTL_ATTEMPT; sleep 0.3; exit 4")
+    follower = q.popen("logs", "-f", job)
+    q.start_workers(1)
+    out, err = follower.communicate(timeout=30)
+    assert follower.returncode == 4, err
+    assert out == "run-1\nrun-2\n"
+    first, second = err.splitlines()
+    assert re.fullmatch(r"run 1: exit 4; retry 2/2 in [01] s", first) and second == "run 2: exit 4; dead"
+    stopped = q.run("logs", "-f", "--no-retries", "--attempt", "1", job, check=False)
+    assert (stopped.returncode, stopped.stdout) == (4, "run-1\n")
