@@ -94,3 +94,16 @@ def job_times(job: JobRecord, now: float) -> list[tuple[str, str]]:
         ("created", when(job.created_at, now)), ("run at", when(job.run_at, now)),
         ("started", when(job.started_at, now)), ("finished", when(job.finished_at, now)),
     ]
+
+
+def slots(worker: WorkerInfo) -> str:
+    """A worker's slots as busy/total ("3/8")."""
+    return f"{worker.busy}/{worker.slots}"
+
+
+def slot_jobs(worker: WorkerInfo, shown: int = 1) -> str:
+    """The jobs a worker's slots run: the first `shown` ids, then how many more ("j1 +3"), or "-"."""
+    if not worker.job_ids:
+        return worker.current_job_id or "-"
+    more = len(worker.job_ids) - shown
+    return " ".join(worker.job_ids[:shown]) + (f" +{more}" if more > 0 else "")

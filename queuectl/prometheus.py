@@ -70,7 +70,7 @@ def families(snap: Snapshot) -> Iterator[Any]:
         family.add_metric([], [(_le(b), n) for b, n in hist.cumulative()], sum_value=hist.sum)
         yield family
 
-    yield GaugeMetricFamily("queuectl_worker_slots", "Live worker slots (one per worker process today).",
+    yield GaugeMetricFamily("queuectl_worker_slots", "Slots of live workers (jobs they can run at once).",
                             value=snap.slots)
     yield GaugeMetricFamily("queuectl_worker_slots_busy", "Live worker slots running a job.", value=snap.slots_busy)
     yield CounterMetricFamily(

@@ -53,12 +53,19 @@ from queuectl.core.errors import InvalidInput, QueuectlError
 @hook_options
 @click.option("--keep-children", is_flag=True, default=None,
               help="Let processes the job leaves behind (a daemon it starts) outlive a completed or failed run.")
+@click.option("--after", "after", metavar="ID[,ID…]", multiple=True,
+              help="Run only once these jobs completed (cancelled if one ends dead or cancelled); repeatable.")
+@click.option("--unique", "unique", metavar="KEY",
+              help="While a job with this key waits or runs, return that job instead of adding one.")
+@click.option("--label", "label", metavar="TEXT", help="A label shown in lists and the TUI (list --label filters).")
+@click.option("--hold", is_flag=True, default=None, help="Add the job held: it waits until queuectl release ID.")
 @json_option
 @pass_ctx
 def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str | None, max_retries: int | None,
             priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
             queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], job_file: str | None,
-            keep_children: bool | None, on_success: str | None, on_failure: str | None, on_dead: str | None,
+            keep_children: bool | None, after: tuple[str, ...], unique: str | None, label: str | None,
+            hold: bool | None, on_success: str | None, on_failure: str | None, on_dead: str | None,
             as_json: bool) -> None:
     """Add a job (or many) to the queue; prints each new job's id.
 
@@ -83,6 +90,8 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
       queuectl enqueue --command 'backup.sh' --delay 10m --timeout 1h
       queuectl enqueue jobs.ndjson
       seq 100 | sed 's/.*/{"command":"echo &"}/' | queuectl enqueue -
+      queuectl enqueue --after build-1 --label deploy -- ./deploy.sh
+      queuectl enqueue --unique nightly-report ./report.sh    # one at a time
     """
     from queuectl.core.specs import parse_jobs_text, spec_from_mapping, validate_job_id
 
@@ -127,6 +136,14 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
         overrides["env"] = env
     if keep_children:
         overrides["keep_children"] = True
+    if after:
+        overrides["after"] = ",".join(after)
+    if unique is not None:
+        overrides["unique"] = unique
+    if label is not None:
+        overrides["label"] = label
+    if hold:
+        overrides["hold"] = True
     for hook, hook_command in (("on_success", on_success), ("on_failure", on_failure), ("on_dead", on_dead)):
         if hook_command is not None:
             overrides[hook] = hook_command
@@ -145,7 +162,8 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
     store = ctx.store(recover=False)  # reads no worker or job: the hot path stays as it was
     from queuectl.core.wake import wake_workers
 
-    ids = ctx.queue().enqueue(specs, ctx.config().settings(), default_cwd=base, now=clock_now)
+    added = ctx.queue().enqueue_jobs(specs, ctx.config().settings(), default_cwd=base, now=clock_now)
+    ids = [a.id for a in added]
     if any(s.run_at is None or s.run_at <= clock_now for s in specs):
         try:
             wake_workers(store)
@@ -154,11 +172,18 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
     if as_json:
         # the created jobs as `show --json` gives them: one object for a job given inline (a command,
         # --command, a JSON object); an array for a bulk (a file or stdin, whatever it holds, a JSON array)
-        jobs = [{**job.to_json(), "runs": []} for job in ctx.queue().get_many(ids)]
+        # "existing": the job that already held the spec's unique key, returned instead of a new one
+        jobs = [{**job.to_json(), "existing": a.existing, "runs": []}
+                for job, a in zip(ctx.queue().get_many(ids), added, strict=True)]
         inline = text is None or (text is source[0] and text.lstrip().startswith("{"))
         emit_json(jobs[0] if inline and len(jobs) == 1 else jobs)
     else:
         click.echo("\n".join(ids))
+        if sys.stderr.isatty():
+            for a in added:
+                if a.existing:
+                    click.echo(f"queuectl: job {clean(a.id)} holds that unique key (waiting or running): "
+                               "nothing added", err=True)
         _hint_if_unserved(ctx, {s.queue for s in specs})
 
 
@@ -197,7 +222,8 @@ def _job_rows(jobs: Sequence[Any], now: float, colour: bool) -> list[list[str]]:
             clean(j.id), render.state(j.state, colour), f"{j.attempts}/{j.max_retries + 1}", str(j.priority),
             clean(j.queue),
             when, fmt.took(j, now),
-            "-" if j.exit_code is None else str(j.exit_code), clean(j.command),
+            "-" if j.exit_code is None else str(j.exit_code),
+            f"{clean(j.label)} · {clean(j.command)}" if j.label else clean(j.command),
         ])
     return rows
 
@@ -211,10 +237,11 @@ JOB_HEADERS = ["ID", "STATE", "RUNS", "PRI", "QUEUE", "CREATED/DUE", "TOOK", "EX
 @click.option("--queue", "-q", "queue_name", help="Only jobs of this queue.")
 @click.option("--limit", "-n", type=click.IntRange(1, 100_000), help="At most this many (default 50).")
 @click.option("--all", "list_all", is_flag=True, help="Every matching job, streamed (no limit).")
+@click.option("--label", "label", metavar="TEXT", help="Only jobs with this label.")
 @json_option
 @pass_ctx
 def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: int | None, list_all: bool,
-             as_json: bool) -> None:
+             label: str | None, as_json: bool) -> None:
     """Jobs, newest first; pending and failed ones in the order they will run.
 
     Shows 50 by default and says so on stderr when there are more ("50 of 60").
@@ -225,16 +252,17 @@ def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: in
       queuectl list --state failed --limit 10
       queuectl list -s dead --json
       queuectl list --all --json > jobs.json
+      queuectl list --label nightly
     """
     if list_all and limit is not None:
         raise InvalidInput("give --limit or --all, not both")
     state = None if state_name is not None and state_name.strip().lower() == "all" else state_option(state_name)
     queue = ctx.queue()
     if list_all:
-        _list_all(queue.iter_jobs(state=state, queue=queue_name, run_order=True), as_json, state)
+        _list_all(queue.iter_jobs(state=state, queue=queue_name, run_order=True, label=label), as_json, state)
         return
     limit = limit or 50
-    jobs = queue.list_jobs(state=state, queue=queue_name, limit=limit, run_order=True)
+    jobs = queue.list_jobs(state=state, queue=queue_name, limit=limit, run_order=True, label=label)
     if as_json:
         emit_json([j.to_json() for j in jobs])
     elif not jobs:
@@ -242,7 +270,7 @@ def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: in
     else:
         click.echo(render.table(JOB_HEADERS, _job_rows(jobs, time.time(), use_colour()), shrink=8))
     if len(jobs) == limit and not as_json:
-        total = queue.count_jobs(state=state, queue=queue_name)
+        total = queue.count_jobs(state=state, queue=queue_name, label=label)
         if total > limit:
             click.echo(f"{limit:,} of {total:,} jobs shown — --limit N or --all for more", err=True)
 
@@ -278,7 +306,7 @@ def _list_all(jobs: Any, as_json: bool, state: Any) -> None:
 @json_option
 @pass_ctx
 def status(ctx: Ctx, as_json: bool) -> None:
-    """Job counts per state, workers alive and busy, paused or not.
+    """Job counts per state, workers alive and busy, busy/total slots, paused or not.
 
     \b
     Example:
@@ -289,19 +317,22 @@ def status(ctx: Ctx, as_json: bool) -> None:
     workers = ctx.registry().list(worker_timeout=settings.worker_timeout)
     running = [w for w in workers if w.state in ("running", "stopping")]
     busy = [w for w in running if w.current_job_id]
+    slots, slots_busy = sum(w.slots for w in running), sum(w.busy for w in running)
     lost = [w for w in workers if w.state == "lost"]
     paused = ctx.config().is_paused()
     if as_json:
         emit_json({
             "jobs": counts.by_state, "total": counts.total,
-            "workers": {"running": len(running), "busy": len(busy), "lost": len(lost)},
+            "workers": {"running": len(running), "busy": len(busy), "lost": len(lost), "slots": slots,
+                        "slots_busy": slots_busy},
             "paused": paused,
         })
         return
     colour = use_colour()
     parts = [f"{render.state(s, colour)} {n}" for s, n in counts.by_state.items()]
     click.echo(f"jobs     {'  '.join(parts)}  (total {counts.total})")
-    click.echo(f"workers  {len(running)} running, {len(busy)} busy" + (f", {len(lost)} lost" if lost else ""))
+    click.echo(f"workers  {len(running)} running, {len(busy)} busy" + (f", {len(lost)} lost" if lost else "")
+               + f"; slots {slots_busy}/{slots} busy")
     click.echo("queue    " + (render.paint("paused", "33", colour) + " (queuectl resume)" if paused else "active"))
 
 
@@ -429,11 +460,18 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
     Example:
       queuectl show build-1
     """
+    from queuectl.core.why import why_waiting
+
     queue = ctx.queue()
     job = queue.get(job_id)
     runs = queue.runs(job_id)
+    after = queue.dependencies([job_id]).get(job_id, [])
+    waiting = why_waiting(queue, job)
     if as_json:
-        emit_json({**job.to_json(), "runs": [r.to_json() for r in runs]})
+        emit_json({**job.to_json(), "after": [{"id": dep, "state": state} for dep, state in after],
+                   "waiting_reason": waiting.text if waiting else None,
+                   "waiting_code": waiting.code if waiting else None,
+                   "runs": [r.to_json() for r in runs]})
         return
     now, colour = time.time(), use_colour()
     fields = [
@@ -454,6 +492,15 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
         fields.append(("hook of", clean(job.parent_id)))
     if job.cancel_requested_at:
         fields.append(("cancel", f"requested {render.age(job.cancel_requested_at, now)}"))
+    # what holds a waiting job back, right after its state; the rest only when set
+    if waiting is not None:
+        fields.insert(2, ("waiting", render.paint(clean(waiting.text), "33", colour)))
+    if job.label:
+        fields.insert(1, ("label", clean(job.label)))
+    if after:
+        fields.append(("after", ", ".join(f"{clean(dep)} ({state})" for dep, state in after)))
+    if job.unique_key:
+        fields.append(("unique", clean(job.unique_key)))
     for name, value in fields:
         click.echo(f"{name:<11} {value}")
     if runs:

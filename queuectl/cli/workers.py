@@ -29,48 +29,63 @@ def worker() -> None:
 
     \b
     Examples:
-      queuectl worker start -c 2
+      queuectl worker start -c 8
       queuectl worker list
       queuectl worker stop --wait
     """
 
 
 @worker.command("start")
-@click.option("--count", "-c", type=click.IntRange(1, 256), default=1, show_default=True, help="How many workers.")
+@click.option("--count", "-c", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="How many jobs may run at once (slots).")
+@click.option("--processes", "-p", type=click.IntRange(1, 1024),
+              help="Spread the slots over this many worker processes [default: one per core, at most].")
 @click.option("--queue", "-q", "queues", multiple=True, help="Only claim from this queue; repeatable (default: all).")
 @json_option
 @pass_ctx
-def worker_start(ctx: Ctx, count: int, queues: tuple[str, ...], as_json: bool) -> None:
-    """Start detached workers; returns once they are running. Logs: $QUEUECTL_HOME/workers/ID.log
+def worker_start(ctx: Ctx, count: int, processes: int | None, queues: tuple[str, ...], as_json: bool) -> None:
+    """Start detached workers that run COUNT jobs at once; returns once they are running.
+    Logs: $QUEUECTL_HOME/workers/ID.log
 
+    The slots are spread over as few worker processes as keep up: one per core at most (each
+    process supervises many jobs, with one store connection and one watchdog).
     For a worker in the foreground (scripts, containers, systemd), use `queuectl worker run`.
 
     \b
-    Example:
+    Examples:
       queuectl worker start -c 4
+      queuectl worker start -c 64              # 64 jobs at once, one process per core
+      queuectl worker start -c 8 --processes 1
     """
     from queuectl.core.supervisor import start_workers
 
     check_queues(queues)
-    ids = start_workers(ctx.store(), count, queues=queues or None)
+    if processes is not None and processes > count:
+        raise click.BadParameter(f"{processes} processes cannot share {count} slots", param_hint="'--processes'")
+    ids = start_workers(ctx.store(), count, queues=queues or None, processes=processes)
     emit_json({"started": ids}) if as_json else click.echo("\n".join(f"started worker {i}" for i in ids))
 
 
 @worker.command("run")
+@click.option("--count", "-c", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="How many jobs this process runs at once (slots).")
 @click.option("--queue", "-q", "queues", multiple=True, help="Only claim from this queue; repeatable.")
 @click.option("--burst", is_flag=True, help="Exit once nothing is due.")
 @click.option("--worker-id", hidden=True)
 @click.option("--verbose/--quiet", default=True, help="Log each job to stderr.")
 @pass_ctx
-def worker_run(ctx: Ctx, queues: tuple[str, ...], burst: bool, worker_id: str | None, verbose: bool) -> None:
-    """Run one worker in the foreground (for systemd, containers, a terminal).
+def worker_run(ctx: Ctx, count: int, queues: tuple[str, ...], burst: bool, worker_id: str | None,
+               verbose: bool) -> None:
+    """Run one worker process in the foreground (for systemd, containers, a terminal), with COUNT
+    slots: that many jobs at once.
 
-    SIGTERM or Ctrl-C: finish the running job, then exit. A second one: kill the job and put it
+    SIGTERM or Ctrl-C: finish the running jobs, then exit. A second one: kill them and put them
     back to pending.
 
     \b
     Examples:
       queuectl worker run
+      queuectl worker run -c 16          # 16 jobs at once
       queuectl worker run --burst        # drain what is due, then exit
     """
     import logging
@@ -81,7 +96,7 @@ def worker_run(ctx: Ctx, queues: tuple[str, ...], burst: bool, worker_id: str | 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     store = ctx.store(durable=False, recover=False)  # a worker rescues at each heartbeat, the first one now
-    w = Worker(store, worker_id=worker_id, queues=queues or None, burst=burst)
+    w = Worker(store, worker_id=worker_id, queues=queues or None, burst=burst, slots=count)
     w.install_signal_handlers()
     sys.exit(w.run())
 
@@ -123,9 +138,10 @@ def worker_stop(ctx: Ctx, worker_ids: tuple[str, ...], wait_: bool, timeout_text
 @json_option
 @pass_ctx
 def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
-    """Workers with pid, host, state, current job (and its pid), heartbeat age, CPU and memory.
+    """Workers with state, slots (busy/total), pid, host, their slots' jobs, heartbeat age, CPU and memory.
 
-    CPU and RSS add up the worker and its job's process tree.
+    JOB names the first job and how many more run; --json lists them all (job_ids). CPU and RSS
+    add up the worker and its jobs' process trees.
 
     \b
     Example:
@@ -154,11 +170,11 @@ def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
     for w in workers:
         ps = stats_by_id.get(w.id)
         rows.append([
-            w.id, render.state(w.state, colour), str(w.pid), w.host, w.current_job_id or "-",
+            w.id, render.state(w.state, colour), fmt.slots(w), str(w.pid), w.host, fmt.slot_jobs(w),
             str(ps.job_pid) if ps and ps.job_pid and w.current_job_id else "-",
             fmt.worker_uptime(w, now), render.age(w.heartbeat_at, now),
             "-" if not ps or ps.cpu_percent is None else f"{ps.cpu_percent:.0f}%",
             render.size(ps.rss_bytes) if ps else "-", ",".join(w.queues) if w.queues else "all",
         ])
-    headers = ["ID", "STATE", "PID", "HOST", "JOB", "JOB PID", "UPTIME", "HEARTBEAT", "CPU", "RSS", "QUEUES"]
+    headers = ["ID", "STATE", "SLOTS", "PID", "HOST", "JOB", "JOB PID", "UPTIME", "HEARTBEAT", "CPU", "RSS", "QUEUES"]
     click.echo(render.table(headers, rows))

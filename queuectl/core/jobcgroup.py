@@ -2,11 +2,13 @@
 process group, session or environment (`setsid`, a double fork, `env -i`).
 
 Where the machine lets a worker create one (root, or a delegated subtree), the worker moves itself
-into `queuectl-<worker id>` under its own cgroup at start; its jobs inherit it. The worker runs one
-job at a time, so once a job's shell has exited every other process in the cgroup is that job's
-leftover: one read of `cgroup.procs` per job, no /proc scan. Processes a job keeps on purpose
-(`keep_children`) are moved back to the parent cgroup. The watchdog, forked before the move and so
-outside, kills the whole cgroup (`cgroup.kill`; on cgroup v1, process by process until it is empty)
+into `queuectl-<worker id>` under its own cgroup at start. Each of its slots has a child cgroup
+`slot-<n>`, and a job's shell moves itself into its slot's before it runs the command (the first
+words of its `sh -c`), so whatever the job starts is in the slot's cgroup: once the shell has
+exited, every process there is that job's leftover — one read of `cgroup.procs` per job, no /proc
+scan, and never another slot's job. Processes a job keeps on purpose (`keep_children`) are moved
+back to the worker's original cgroup. The watchdog, forked before the move and so
+outside, kills the whole cgroup with its slots (`cgroup.kill`; on cgroup v1, process by process until it is empty)
 if the worker dies. cgroup v2 is used wherever it is mounted (on a hybrid host too, where it needs
 no controller), else a cgroup v1 hierarchy (pids, freezer or name=systemd). Without the right to
 create one, or with QUEUECTL_JOB_CGROUP=off in the worker's environment, workers fall back to the
@@ -134,20 +136,43 @@ class WorkerCgroup:
         _rmdir(path)
         return None
 
-    def job_pids(self) -> list[int]:
-        """Live processes of the worker's jobs: every process in the cgroup but the worker."""
-        me = os.getpid()
-        return [pid for pid in _read_pids(self.path) if pid != me]
-
-    def release(self, pids: list[int]) -> None:
-        """Move kept processes (keep_children) out, to the worker's original cgroup."""
-        for pid in pids:
-            _move(pid, self.parent)
+    def slot(self, number: int) -> SlotCgroup | None:
+        """The cgroup of slot `number` (made on first use); None if it cannot be made."""
+        path = os.path.join(self.path, f"slot-{number}")
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            pass
+        except OSError:
+            return None
+        return SlotCgroup(path, self.parent)
 
     def leave(self) -> None:
         """The worker is exiting on its own terms: back to its original cgroup, and remove this one."""
         _move(os.getpid(), self.parent)
-        _rmdir(self.path)
+        _rmtree(self.path)
+
+
+class SlotCgroup:
+    """One slot's cgroup, inside its worker's: the processes of the job that slot runs."""
+
+    def __init__(self, path: str, home: str) -> None:
+        self.path = path
+        self._home = home  # where kept processes go: the worker's original cgroup
+
+    def shell_prefix(self) -> str:
+        """Words put before a job's command in its `sh -c`: the shell moves itself into this cgroup
+        before it starts anything (silently, if the cgroup is gone: the marker still finds them)."""
+        return f"{{ echo $$ >{self.path}/cgroup.procs; }} 2>/dev/null; "
+
+    def job_pids(self) -> list[int]:
+        """Live processes of the slot's job (its shell, until it exits, and all it started)."""
+        return _read_pids(self.path)
+
+    def release(self, pids: list[int]) -> None:
+        """Move kept processes (keep_children) out, to the worker's original cgroup."""
+        for pid in pids:
+            _move(pid, self._home)
 
 
 def kill_cgroup(path: str, timeout: float = 5.0) -> None:
@@ -161,7 +186,7 @@ def kill_cgroup(path: str, timeout: float = 5.0) -> None:
     except OSError:  # kernels before 5.14: one by one, until none is left
         pass
     while time.monotonic() < deadline:
-        pids = _read_pids(path)
+        pids = [pid for where in _tree(path) for pid in _read_pids(where)]
         if not pids:
             break
         for pid in pids:
@@ -170,7 +195,25 @@ def kill_cgroup(path: str, timeout: float = 5.0) -> None:
             except OSError:
                 pass
         time.sleep(0.01)
-    _rmdir(path)
+    _rmtree(path)
+
+
+def _tree(path: str) -> list[str]:
+    """`path` and the cgroups below it (a worker's slots), deepest first."""
+    found = []
+    try:
+        for entry in os.scandir(path):
+            if entry.is_dir(follow_symlinks=False):
+                found.extend(_tree(entry.path))
+    except OSError:
+        pass
+    return [*found, path]
+
+
+def _rmtree(path: str) -> None:
+    """Remove an empty cgroup and its empty children (a cgroup's files go with its directory)."""
+    for where in _tree(path):
+        _rmdir(where)
 
 
 def _rmdir(path: str) -> None:
@@ -188,4 +231,4 @@ def _remove_stale(parent: str) -> None:
         return
     for name in names:
         if name.startswith(_PREFIX):
-            _rmdir(os.path.join(parent, name))
+            _rmtree(os.path.join(parent, name))

@@ -99,7 +99,7 @@ class Snapshot(NamedTuple):
     runs_finished: dict[str, int]  # by outcome
     run_duration: Histogram
     queue_wait: Histogram  # first runs of jobs not scheduled for later: start − enqueue
-    slots: int  # live worker slots (one per worker today)
+    slots: int  # slots of live workers (each runs up to that many jobs at once)
     slots_busy: int
     workers_lost: int  # worker rows marked lost, plus live ones silent past worker_timeout
     paused: bool
@@ -153,7 +153,7 @@ class MetricsReader:
         return Snapshot(
             now=now, counted_from=self.counted_from, jobs=jobs, queues=self._queues(now, jobs),
             runs_finished=dict(self._finished), run_duration=self._duration, queue_wait=self._wait,
-            slots=len(live), slots_busy=sum(1 for w in live if w.current_job_id),
+            slots=sum(w.slots for w in live), slots_busy=sum(w.busy for w in live),
             workers_lost=sum(1 for w in workers if w.state == WorkerState.LOST.value),
             paused=config.is_paused(),
         )

@@ -62,6 +62,9 @@ class JobRecord(NamedTuple):
     last_error: str | None
     cancel_requested_at: float | None = None
     keep_children: bool = False
+    held: bool = False
+    label: str | None = None
+    unique_key: str | None = None
     on_success: str | None = None
     on_failure: str | None = None
     on_dead: str | None = None
@@ -78,8 +81,8 @@ class JobRecord(NamedTuple):
             created_at=row.created_at, updated_at=row.updated_at, started_at=row.started_at,
             finished_at=row.finished_at, worker_id=row.worker_id, exit_code=row.exit_code,
             last_error=row.last_error, cancel_requested_at=row.cancel_requested_at,
-            keep_children=bool(row.keep_children), on_success=row.on_success, on_failure=row.on_failure,
-            on_dead=row.on_dead, parent_id=row.parent_id,
+            keep_children=bool(row.keep_children), held=bool(row.held), label=row.label, unique_key=row.unique_key,
+            on_success=row.on_success, on_failure=row.on_failure, on_dead=row.on_dead, parent_id=row.parent_id,
         )
 
     @property
@@ -138,8 +141,15 @@ class WorkerInfo(NamedTuple):
     started_at: float
     heartbeat_at: float
     stopped_at: float | None
-    current_job_id: str | None
+    current_job_id: str | None  # the first of `job_ids` (a one-slot worker's job)
     stop_requested: bool
+    slots: int = 1  # how many jobs it runs at once
+    job_ids: tuple[str, ...] = ()  # the jobs its slots run now, oldest first
+
+    @property
+    def busy(self) -> int:
+        """How many of its slots run a job."""
+        return len(self.job_ids)
 
     TIME_KEYS = ("started_at", "heartbeat_at", "stopped_at")
 
@@ -147,6 +157,7 @@ class WorkerInfo(NamedTuple):
         data = _jsonable(self._asdict(), self.TIME_KEYS)
         data.pop("pid_created_at")
         data["queues"] = list(self.queues) if self.queues else None
+        data["job_ids"] = list(self.job_ids)
         return data
 
 

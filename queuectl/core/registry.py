@@ -56,7 +56,7 @@ class WorkerRegistry:
 
     def register(
         self, worker_id: str, host: str, pid: int, pid_created_at: float, queues: Sequence[str] | None,
-        wake_addr: str | None,
+        wake_addr: str | None, *, slots: int = 1,
     ) -> None:
         now = self.clock.now()
         with self.store.write():
@@ -66,8 +66,9 @@ class WorkerRegistry:
             self._free_id(worker_id)
             self.store.execute(
                 "INSERT INTO worker (id, host, pid, pid_created_at, queues, state, started_at, heartbeat_at, "
-                "stop_force, wake_addr) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 0, ?)",
-                (worker_id, host, pid, pid_created_at, ",".join(queues) if queues else None, now, now, wake_addr),
+                "stop_force, wake_addr, slots) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, 0, ?, ?)",
+                (worker_id, host, pid, pid_created_at, ",".join(queues) if queues else None, now, now, wake_addr,
+                 slots),
             )
 
     def _free_id(self, worker_id: str) -> None:
@@ -169,12 +170,16 @@ class WorkerRegistry:
         where = "" if include_stopped else f"WHERE w.state IN {_LIVE} OR w.state = 'lost'"
         rows = self.store.execute(
             "SELECT w.id, w.host, w.pid, w.pid_created_at, w.queues, w.state, w.started_at, w.heartbeat_at, "
-            "w.stopped_at, w.stop_requested_at, "
-            "(SELECT j.id FROM job j WHERE j.state = 'processing' AND j.worker_id = w.id LIMIT 1) "
-            f"FROM worker w {where} ORDER BY w.started_at, w.id"
+            f"w.stopped_at, w.stop_requested_at, w.slots FROM worker w {where} ORDER BY w.started_at, w.id"
         ).fetchall()
+        held: dict[str, list[str]] = {}
+        for holder, job_id in self.store.execute(
+            "SELECT worker_id, id FROM job WHERE state = 'processing' ORDER BY started_at, seq"
+        ).fetchall():
+            held.setdefault(holder, []).append(job_id)
         workers = []
-        for (wid, host, pid, created, queues, state, started, beat, stopped, stop_req, job_id) in rows:
+        for (wid, host, pid, created, queues, state, started, beat, stopped, stop_req, slots) in rows:
+            jobs = tuple(held.get(wid, ()))
             if state in LIVE_WORKER_STATES and (
                 (worker_timeout is not None and now - beat > worker_timeout)
                 or (host == here and not is_same_process(pid, created))
@@ -183,7 +188,8 @@ class WorkerRegistry:
             workers.append(WorkerInfo(
                 id=wid, host=host, pid=pid, pid_created_at=created,
                 queues=tuple(queues.split(",")) if queues else None, state=state, started_at=started,
-                heartbeat_at=beat, stopped_at=stopped, current_job_id=job_id, stop_requested=stop_req is not None,
+                heartbeat_at=beat, stopped_at=stopped, current_job_id=jobs[0] if jobs else None,
+                stop_requested=stop_req is not None, slots=slots, job_ids=jobs,
             ))
         return workers
 

@@ -10,11 +10,18 @@ bounded steps (`Store.reclaim_space`).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import logging
+import time
+from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.core.queue import JobQueue
 from queuectl.core.settings import Settings
 from queuectl.core.states import JobState
+
+if TYPE_CHECKING:
+    from queuectl.core.maintenance import MaintenanceContext
+
+log = logging.getLogger("queuectl.retention")
 
 PRUNE_INTERVAL = 10.0  # seconds between a worker's passes
 BATCH = 100  # jobs per transaction: ~60 ms of write lock for jobs with 50 KB of output each (bench/retention.py)
@@ -67,3 +74,29 @@ def prune(queue: JobQueue, settings: Settings, now: float, *, run_cursor: int = 
     if pruned.anything:
         pruned = pruned._replace(pages_freed=queue.store.reclaim_space())
     return pruned
+
+
+class _Cadence:
+    """When this process last pruned a store, and its place in the run table (`keep_runs`)."""
+
+    def __init__(self) -> None:
+        self.next_at: dict[str, float] = {}
+        self.run_cursor: dict[str, int] = {}
+
+
+_CADENCE = _Cadence()
+
+
+def prune_task(ctx: MaintenanceContext) -> None:
+    """The maintenance task (core/maintenance.py): a retention pass every PRUNE_INTERVAL seconds per
+    worker process (maintenance itself runs about once a second)."""
+    key = ctx.store.url
+    now = time.monotonic()
+    if now < _CADENCE.next_at.get(key, 0.0):
+        return
+    _CADENCE.next_at[key] = now + PRUNE_INTERVAL
+    pruned = prune(ctx.queue, ctx.settings, ctx.now, run_cursor=_CADENCE.run_cursor.get(key, 0))
+    _CADENCE.run_cursor[key] = pruned.run_cursor
+    if pruned.anything:
+        log.info("retention: deleted %s finished jobs and %d runs",
+                 ", ".join(f"{n} {state}" for state, n in pruned.jobs.items()) or "no", pruned.runs)

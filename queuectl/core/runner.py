@@ -2,8 +2,10 @@
 (stdout and stderr interleaved, only the last `max_bytes` kept), killed as a whole group together
 with every process the run started that left the group (found by its environment: leftovers.py).
 
-Single-threaded: `wait()` multiplexes the output pipe and a pidfd with `select`, so the worker
-can heartbeat between calls and a kill never blocks it for `kill_grace`.
+Single-threaded and never blocking: `fds()` are the output pipe and a pidfd, which the worker
+puts into one `select` with those of its other slots' runs, then hands what was ready to
+`service()`; `wake_at()` says when a run needs a look without any fd ready (its SIGKILL is due).
+`wait()` does both for one run alone. A kill never blocks the worker for `kill_grace`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from contextlib import contextmanager
 
-from queuectl.core.jobcgroup import WorkerCgroup
+from queuectl.core.jobcgroup import SlotCgroup
 from queuectl.core.leftovers import run_marker, run_processes
 
 _READ_CHUNK = 65536
@@ -61,10 +63,12 @@ class JobProcess:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         max_bytes: int = 1_048_576,
-        cgroup: WorkerCgroup | None = None,
+        cgroup: SlotCgroup | None = None,
     ) -> None:
         self.max_bytes = max_bytes
         self._cgroup = cgroup  # where the run's processes are, if the worker has one; else by marker
+        if cgroup is not None:
+            command = cgroup.shell_prefix() + command
         self._marker = run_marker(env)
         self._started = time.monotonic()
         self._buffer = bytearray()
@@ -94,6 +98,7 @@ class JobProcess:
             self._pidfd = None
         self.returncode: int | None = None
         self._kill_at: float | None = None  # when SIGTERM has been sent: the SIGKILL deadline
+        self._sigkilled = False
         self._descendants: list = []
 
     # ── output ──────────────────────────────────────────────────────────────────────────────
@@ -127,28 +132,40 @@ class JobProcess:
 
     # ── waiting ─────────────────────────────────────────────────────────────────────────────
 
+    def fds(self) -> list[int]:
+        """The descriptors to select on for reading: the output pipe (until its end) and the pidfd."""
+        return [fd for fd in (self._out.fileno() if self._out else None, self._pidfd) if fd is not None]
+
+    def wake_at(self) -> float | None:
+        """When `service` must run even if no fd is ready (time.monotonic()), or None."""
+        if self.returncode is not None:
+            return None
+        if self._pidfd is None:  # pragma: no cover - kernels before 5.3: poll the shell
+            return time.monotonic() + 0.05
+        if self._kill_at is not None and not self._sigkilled:
+            return self._kill_at
+        return None
+
+    def service(self, ready: Container[int]) -> bool:
+        """Read the output and reap the shell as `ready` (from a select over `fds()`) says, and send
+        a due SIGKILL; True once the shell has exited and been reaped."""
+        if self.returncode is not None:
+            return True
+        if self._kill_at is not None and not self._sigkilled and time.monotonic() >= self._kill_at:
+            self._sigkill_group()
+        if self._out is not None and self._out.fileno() in ready:
+            self._read_available()
+        if (self._pidfd is None or self._pidfd in ready) and self._proc.poll() is not None:
+            self._exited()
+        return self.returncode is not None
+
     def wait(self, timeout: float) -> bool:
         """Collect output for up to `timeout` seconds; True once the shell has exited and been reaped."""
         deadline = time.monotonic() + max(0.0, timeout)
-        while self.returncode is None:
-            remaining = deadline - time.monotonic()
-            if self._kill_at is not None:
-                if time.monotonic() >= self._kill_at:
-                    self._sigkill_group()
-                remaining = min(remaining, max(0.0, self._kill_at - time.monotonic()))
-            fds = [fd for fd in (self._out.fileno() if self._out else None, self._pidfd) if fd is not None]
-            if fds:
-                ready, _, _ = select.select(fds, [], [], max(0.0, remaining))
-            else:  # pragma: no cover - no pidfd and the pipe closed early
-                time.sleep(min(0.05, max(0.0, remaining)))
-                ready = []
-            if self._out is not None and self._out.fileno() in ready:
-                self._read_available()
-            if self._pidfd is None or self._pidfd in ready:
-                if self._proc.poll() is not None:
-                    self._exited()
-                    break
-            if time.monotonic() >= deadline:
+        while not self.service(()):
+            wake = min(deadline, self.wake_at() or deadline)
+            ready, _, _ = select.select(self.fds(), [], [], max(0.0, wake - time.monotonic()))
+            if self.service(ready) or time.monotonic() >= deadline:
                 break
         return self.returncode is not None
 
@@ -187,7 +204,7 @@ class JobProcess:
             return []
 
     def _leftovers(self) -> list:
-        """Live processes of this run (in the worker's cgroup, or carrying the run's marker)."""
+        """Live processes of this run (in its slot's cgroup, or carrying the run's marker)."""
         if self._cgroup is not None:
             return _processes(self._cgroup.job_pids())
         if self._marker is None:
@@ -196,6 +213,7 @@ class JobProcess:
         return run_processes(self._marker, born_after=self.pid if recent else None)
 
     def _sigkill_group(self) -> None:
+        self._sigkilled = True
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -243,7 +261,7 @@ class JobProcess:
             time.sleep(min(0.05, max(0.0, min(deadline, self._kill_at) - time.monotonic())))
 
     def keep_leftovers(self) -> None:
-        """The run keeps what it left behind (keep_children): out of the worker's cgroup, if any."""
+        """The run keeps what it left behind (keep_children): out of its slot's cgroup, if any."""
         cgroup = self._cgroup
         if cgroup is None:
             return

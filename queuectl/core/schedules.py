@@ -18,11 +18,12 @@ given), so `0 2 * * *` in Europe/Berlin follows its daylight-saving changes.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from queuectl.core.db import Store
@@ -31,6 +32,11 @@ from queuectl.core.queue import JobQueue, new_job_ids
 from queuectl.core.records import iso
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec, parse_duration
+
+if TYPE_CHECKING:
+    from queuectl.core.maintenance import MaintenanceContext
+
+log = logging.getLogger("queuectl.schedules")
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 MIN_EVERY = 1.0  # seconds: workers look for due slots about twice a second
@@ -302,3 +308,13 @@ def enqueue_due(store: Store, now: float, settings: Settings, queue: JobQueue | 
         if won:
             done.append(Enqueued(sched.name, slot, job_id, missed=slot > sched.next_run_at))
     return done
+
+
+def enqueue_due_task(ctx: MaintenanceContext) -> None:
+    """The maintenance task (core/maintenance.py): every worker enqueues the due slots it sees."""
+    def broken(name: str, exc: Exception) -> None:
+        log.warning("schedule %s: cannot compute its slots on this host: %s", name, exc)
+
+    for made in enqueue_due(ctx.store, ctx.now, ctx.settings, ctx.queue, on_error=broken):
+        log.info("schedule %s: slot %s enqueued as job %s%s", made.schedule, iso(made.slot), made.job_id,
+                 " (catching up missed slots)" if made.missed else "")

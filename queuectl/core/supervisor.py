@@ -48,21 +48,36 @@ def reap_started_workers() -> int:
     return len(_STARTED)
 
 
+def slot_layout(count: int, processes: int | None = None) -> list[int]:
+    """How `count` slots are spread over worker processes: `processes` of them when given, else
+    one per core at most (measured: one process keeps `sleep` jobs of 64 slots fed, but trivial
+    jobs are bound by the CPU of the process that spawns them, so two cores want two processes;
+    bench/RESULTS.md). As even as possible, the larger first."""
+    if processes is None:
+        processes = os.cpu_count() or 1
+    processes = max(1, min(processes, count))
+    share, extra = divmod(count, processes)
+    return [share + (1 if i < extra else 0) for i in range(processes)]
+
+
 def start_workers(
     store: Store, count: int, *, queues: Sequence[str] | None = None, home: Path | None = None,
-    timeout: float = START_TIMEOUT,
+    timeout: float = START_TIMEOUT, processes: int | None = None,
 ) -> list[str]:
-    """Spawn `count` detached `python -m queuectl worker run` processes; return their ids once registered."""
+    """Start `count` slots as detached `python -m queuectl worker run` processes (spread by
+    `slot_layout`); return the workers' ids once registered."""
     root = paths.ensure_home(home or paths.home())
     registry = WorkerRegistry(store)
     env = dict(os.environ, QUEUECTL_DB=store.url, QUEUECTL_HOME=str(root))
     procs: dict[str, tuple[subprocess.Popen, Path]] = {}
     old_umask = os.umask(0o077)  # the log file is created 0600
     try:
-        for _ in range(count):
+        for slots in slot_layout(count, processes):
             worker_id = new_worker_id()
             log_path = paths.worker_log_path(worker_id, root)
             argv = [sys.executable, "-m", "queuectl", "worker", "run", "--worker-id", worker_id]
+            if slots > 1:
+                argv += ["--count", str(slots)]
             for q in queues or ():
                 argv += ["--queue", q]
             with open(log_path, "ab") as log_file:

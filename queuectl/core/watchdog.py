@@ -1,4 +1,4 @@
-"""A worker's watchdog: a forked helper that kills the worker's job processes if the worker dies
+"""A worker's watchdog: a small helper process that kills the worker's job processes if the worker dies
 without ending them (kill -9, OOM killer), or when it has not heartbeat for the fencing interval
 (frozen by SIGSTOP, or cut off from the store).
 
@@ -13,6 +13,10 @@ else may recover the job (`worker_timeout`, twice the fencing interval). At end 
 goodbye the worker died: the same, and every process in the worker's cgroup if it has one
 (jobcgroup.py). A SIGSTOP of the worker does not stop its watchdog. No message per job: trivial
 jobs cost nothing extra.
+
+The watchdog is a fresh interpreter started without `site` (`python -S`, ~8 MiB), not a fork of
+the worker: a fork's resident pages (the worker's imports, ~20 MiB) would count again for every
+worker process. It finds queuectl and psutil through the worker's `sys.path`, passed on.
 """
 
 from __future__ import annotations
@@ -20,20 +24,27 @@ from __future__ import annotations
 import os
 import select
 import signal
+import subprocess
+import sys
 import time
 
 _GOODBYE = b"bye\n"
+_ENTRY = "import sys; from queuectl.core.watchdog import _watch; _watch(int(sys.argv[1]), sys.argv[2])"
 
 
 class Watchdog:
     def __init__(self, worker_id: str) -> None:
         read_end, self._write_end = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:  # the watchdog
-            os.close(self._write_end)
-            _watch(read_end, worker_id)
-        os.close(read_end)
         os.set_inheritable(self._write_end, False)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-S", "-c", _ENTRY, str(read_end), worker_id], pass_fds=(read_end,),
+                stdin=subprocess.DEVNULL, env=env, close_fds=True,
+            )
+        finally:
+            os.close(read_end)
+        self.pid = self._proc.pid
         os.set_blocking(self._write_end, False)
 
     def _say(self, line: bytes) -> None:
@@ -56,12 +67,12 @@ class Watchdog:
             os.set_blocking(self._write_end, True)
             os.write(self._write_end, _GOODBYE)
             os.close(self._write_end)
-            os.waitpid(self.pid, 0)
         except OSError:
             pass
+        self._proc.wait()
 
 
-def _watch(fd: int, worker_id: str) -> None:  # pragma: no cover - runs in the forked child
+def _watch(fd: int, worker_id: str) -> None:  # pragma: no cover - runs in the watchdog process
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)  # a Ctrl-C is for the worker, which stops gracefully
     from queuectl.core.host import kill_processes_of_worker

@@ -1,54 +1,45 @@
-"""The worker loop: register, claim → run → finish, heartbeat, obey stop and cancel requests,
-rescue the jobs of lost workers, and survive a busy or failing store by backing off.
+"""The worker loop: register, fill free slots with claims, drive every slot's run from one select
+loop (execution.py), record the runs that ended together with the next claims, heartbeat, obey
+stop and cancel requests, run maintenance (maintenance.py) on its own cadence, and survive a busy
+or failing store by backing off.
 
-Signals: the first SIGTERM/SIGINT asks for a graceful stop (the running job finishes); a second
-one, or a forced stop through the store, kills the job and puts it back to `pending` uncounted.
+One process, one store connection and one watchdog, whatever the number of slots. Signals: the
+first SIGTERM/SIGINT asks for a graceful stop (running jobs finish, no new claims); a second one,
+or a forced stop through the store, kills every slot's job and puts it back to `pending` uncounted.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import select
 import signal
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import TypeVar
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import ConfigStore
 from queuectl.core.db import Store, describe_db_error
+from queuectl.core.execution import JobRun, Tick
 from queuectl.core.host import create_time, host_id
-from queuectl.core.jobcgroup import WorkerCgroup
+from queuectl.core.jobcgroup import SlotCgroup, WorkerCgroup
+from queuectl.core.maintenance import MAINTENANCE_INTERVAL_S, run_maintenance
 from queuectl.core.orm import peewee
-from queuectl.core.queue import FinishResult, Holding, JobQueue
-from queuectl.core.records import ClaimedJob, RunStart, iso
+from queuectl.core.queue import Finish, FinishResult, JobQueue
+from queuectl.core.records import ClaimedJob
 from queuectl.core.registry import Control, WorkerRegistry, new_worker_id
-from queuectl.core.rescue import rescue_lost_workers
-from queuectl.core.retention import PRUNE_INTERVAL, prune
-from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
-from queuectl.core.schedules import enqueue_due
 from queuectl.core.settings import Settings
-from queuectl.core.states import (
-    Cancelled,
-    ClaimLost,
-    Fenced,
-    Interrupted,
-    Refused,
-    RunResult,
-    StartFailed,
-    TimedOut,
-    exited,
-)
+from queuectl.core.states import ClaimLost, Fenced, Refused
 from queuectl.core.wake import PgListener, WakeSocket
 from queuectl.core.watchdog import Watchdog
 
 log = logging.getLogger("queuectl.worker")
 
-HEARTBEAT_INTERVAL = 0.5  # stop, cancel and settings changes reach a worker within this
-QUICK_JOB = 0.05  # a job that ends this fast gets its run recorded together with its result
+HEARTBEAT_INTERVAL = 0.5  # stop and cancel requests reach a worker within this
+UPKEEP_INTERVAL_S = 1.0  # settings changes reach a worker within this; stray claims are released
 STORE_RETRY_MAX = 30.0
 T = TypeVar("T")
 _STORE_ERRORS: tuple[type[BaseException], ...] = (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error)
@@ -88,6 +79,7 @@ class Worker:
         queues: Sequence[str] | None = None,
         burst: bool = False,
         clock: Clock = SYSTEM_CLOCK,
+        slots: int = 1,
     ) -> None:
         self.store = store
         _with_driver_errors(store)
@@ -95,6 +87,7 @@ class Worker:
         self.queues = list(queues) if queues else None
         self.burst = burst
         self.clock = clock
+        self.slots = max(1, slots)
         self.queue = JobQueue(store, clock)
         self.registry = WorkerRegistry(store, clock)
         self.config = ConfigStore(store)
@@ -103,14 +96,17 @@ class Worker:
         self.stop_requested = False
         self.force = False
         self._signals = 0
-        self._running: str | None = None  # the job in hand (claimed), so a heartbeat can tell strays from it
+        self._runs: dict[int, JobRun] = {}  # slot number -> the run in it (ended ones until recorded)
+        self._slot_cgroups: dict[int, SlotCgroup | None] = {}
         self._last_beat_ok = time.monotonic()  # when the last heartbeat that reached the store began
         self._beat_failures = 0
         self._cancel_hint: str | None = None  # the worker row's cancel_job_id at the last heartbeat
         self._next_beat = 0.0
         self._next_poll = 0.0
-        self._next_prune = 0.0
-        self._run_cursor = 0  # retention's place in the run table (keep_runs)
+        self._next_upkeep = 0.0
+        self._next_maintenance = 0.0  # the first at once: a worker started after a crash recovers its jobs
+        self._store_retry_at = 0.0  # after a store error with runs to watch: when to try again
+        self._store_delay = 0.1
         self._wake: WakeSocket | None = None
         self._watchdog: Watchdog | None = None
         self._cgroup: WorkerCgroup | None = None
@@ -133,7 +129,8 @@ class Worker:
     # ── store access that survives a busy or failing store ──────────────────────────────────
 
     def _retrying(self, what: str, call: Callable[[], T], *, give_up_on_stop: bool = False) -> T:
-        """Run a store call, backing off (capped) while the store is busy, full or unreachable."""
+        """Run a store call, backing off (capped) while the store is busy, full or unreachable.
+        Only while no job runs: a run must stay watched (see `_store_failed`)."""
         delay = 0.1
         while True:
             try:
@@ -147,6 +144,17 @@ class Worker:
                 raise StopWorker()
             self._sleep(delay)
             delay = min(delay * 2, STORE_RETRY_MAX)
+
+    def _store_failed(self, what: str, exc: BaseException) -> None:
+        """A store call failed while runs are watched: try again after a back-off, without blocking."""
+        log.warning("store error while %s: %s; retrying in %.1fs", what, describe_db_error(exc, self.store),
+                    self._store_delay)
+        self._reset_connection()
+        self._store_retry_at = time.monotonic() + self._store_delay
+        self._store_delay = min(self._store_delay * 2, STORE_RETRY_MAX)
+
+    def _store_ok(self) -> None:
+        self._store_delay = 0.1
 
     def _reset_connection(self) -> None:
         """After a PostgreSQL error the connection may be cut or stuck: the next call opens a new one."""
@@ -193,7 +201,8 @@ class Worker:
             self._retrying(
                 "registering",
                 lambda: self.registry.register(
-                    self.id, self.host, os.getpid(), created, self.queues, self._wake.address if self._wake else None
+                    self.id, self.host, os.getpid(), created, self.queues, self._wake.address if self._wake else None,
+                    slots=self.slots,
                 ),
                 give_up_on_stop=True,
             )
@@ -210,8 +219,9 @@ class Worker:
         self._watchdog = Watchdog(self.id)
         self._cgroup = WorkerCgroup.enter(self.id)  # after the fork: the watchdog stays outside it
         self._last_beat_ok = time.monotonic()
-        log.info("worker %s started (pid %d, host %s, queues %s, jobs contained by %s)", self.id, os.getpid(),
-                 self.host, ",".join(self.queues) if self.queues else "all",
+        log.info("worker %s started (pid %d, host %s, %d slot%s, queues %s, jobs contained by %s)", self.id,
+                 os.getpid(), self.host, self.slots, "" if self.slots == 1 else "s",
+                 ",".join(self.queues) if self.queues else "all",
                  f"cgroup {self._cgroup.path}" if self._cgroup else "their environment marker")
         try:
             self._loop()
@@ -232,49 +242,200 @@ class Worker:
         return 0
 
     def _loop(self) -> None:
-        job: ClaimedJob | None = None  # claimed together with the previous job's finish
+        look = True  # look for work now: at start, when woken, when the poll is due
         try:
-            look = True  # look for work now: at start, after a job, when woken, when the poll is due
-            while not self.stop_requested:
+            while True:
                 self._beat_if_due()
-                if self.stop_requested:
+                self._upkeep_if_due()
+                self._act_on_force_and_fence()
+                ended = [slot for slot, run in self._runs.items() if run.done]
+                free = self.slots - len(self._runs) + len(ended)
+                # a finish claims for the slot it frees in the same transaction, as does a due poll
+                due = look or bool(ended) or time.monotonic() >= self._next_poll
+                want = free if not self.stop_requested and due else 0
+                claimed: list[ClaimedJob] | None = None
+                if (ended or want) and time.monotonic() >= self._store_retry_at:
+                    claimed = self._record_and_claim(ended, want)
+                    if claimed is not None and want:
+                        self._next_poll = time.monotonic() + self.settings.poll_interval
+                        look = False
+                        self._start(claimed)
+                self._record_starts()
+                if not self._runs and (self.stop_requested or (self.burst and claimed == [])):
                     break
-                if job is None and (look or time.monotonic() >= self._next_poll):
-                    job = self._retrying(
-                        "claiming a job", lambda: self.queue.claim(self.id, self.queues), give_up_on_stop=True
-                    )
-                    self._next_poll = time.monotonic() + self.settings.poll_interval
-                self._running = job.id if job is not None else None
-                if job is not None:
-                    job = self._run_job(job)
-                    self._running = job.id if job is not None else None
-                    self._next_poll = time.monotonic() + self.settings.poll_interval
-                    look = False  # finish_and_claim just looked
-                    continue
-                if self.burst:
-                    break
-                look = self._idle_wait()
-        finally:
-            if job is not None:  # claimed but never started: hand it back untouched
-                handed = job
-                self._retrying("releasing a job", lambda: self.queue.release(handed, self.id), give_up_on_stop=True)
+                look = self._wait() or look
+        except StopWorker:
+            for run in self._runs.values():
+                run.kill_now()
+            raise
 
-    def _idle_wait(self) -> bool:
-        """Wait for a wake-up, the next poll or the next heartbeat; True when woken."""
-        timeout = max(0.0, min(self._next_poll, self._next_beat) - time.monotonic())
-        waits: list = [w for w in (self._wake, self._listen()) if w is not None]
+    # ── slots ────────────────────────────────────────────────────────────────────────────────
+
+    def _slot_cgroup(self, slot: int) -> SlotCgroup | None:
+        if self._cgroup is None:
+            return None
+        if slot not in self._slot_cgroups:
+            self._slot_cgroups[slot] = self._cgroup.slot(slot)
+        return self._slot_cgroups[slot]
+
+    def _start(self, claimed: list[ClaimedJob]) -> None:
+        """Start each claimed job in a free slot (the claim asked for no more than there are)."""
+        free = (slot for slot in range(self.slots) if slot not in self._runs)
+        for job, slot in zip(claimed, free, strict=False):
+            self._runs[slot] = JobRun(job, worker_id=self.id, host=self.host, settings=self.settings,
+                                      clock=self.clock, cgroup=self._slot_cgroup(slot), slot=slot)
+
+    def _record_starts(self) -> None:
+        """Record as under way the runs that outlived the quick-job wait (one transaction for all)."""
+        due = [run for run in self._runs.values() if run.needs_recording()]
+        if not due or time.monotonic() < self._store_retry_at:
+            return
+        try:
+            numbers = self.queue.start_runs(self.id, [(run.job, run.run_start()) for run in due])
+        except _STORE_ERRORS as exc:
+            self._store_failed("recording a run", exc)
+            return
+        self._store_ok()
+        for run, number in zip(due, numbers, strict=True):
+            run.recorded(number)
+            assert run.proc is not None
+            log.info("job %s attempt %d running (pid %d, slot %d)", run.job.id, run.job.attempts, run.proc.pid,
+                     run.slot)
+
+    def _record_and_claim(self, ended: list[int], want: int) -> list[ClaimedJob] | None:
+        """Record the runs in `ended` slots and claim up to `want` jobs, in one transaction; the
+        claimed jobs, or None when the store failed (the ended runs stay, to be recorded later)."""
+        runs = [self._runs[slot] for slot in ended]
+        if self._fenced():
+            for run in runs:  # frozen (SIGSTOP) while it ran: the watchdog may have killed it
+                run.fence_ended(self._fence_silence(run.job))
+        finishes = [Finish(run.job, run.run, run.result(), run.output, run.output_bytes, run.ended_at)
+                    for run in runs]
+        if not self._runs_watched(ended):
+            # nothing else to watch: wait out an outage here, as before slots
+            def attempt() -> tuple[list[FinishResult], list[ClaimedJob]]:
+                return self._finish_many(finishes, want)
+
+            try:
+                done, claimed = self._retrying("recording a result" if finishes else "claiming a job", attempt,
+                                               give_up_on_stop=self._may_give_up(finishes))
+            except StopWorker:
+                if finishes:
+                    raise
+                return []
+        else:
+            try:
+                done, claimed = self._finish_many(finishes, want)
+            except _STORE_ERRORS as exc:
+                self._store_failed("recording a result" if finishes else "claiming a job", exc)
+                return None
+        self._store_ok()
+        for slot, run, finished in zip(ended, runs, done, strict=True):
+            del self._runs[slot]
+            self._recorded(run, finished)
+        return claimed
+
+    def _runs_watched(self, ended: list[int]) -> bool:
+        """Whether any run other than those in `ended` is still under way."""
+        return len(self._runs) > len(ended)
+
+    def _may_give_up(self, finishes: list[Finish]) -> bool:
+        """A fenced-off run's result is worth nothing to others (they recover the job after
+        worker_timeout), so a stop request ends the retries of an outage instead of waiting."""
+        if not finishes:
+            return True
+        return all(isinstance(f.result, (Fenced, ClaimLost)) for f in finishes) or self.force
+
+    def _finish_many(self, finishes: list[Finish], want: int) -> tuple[list[FinishResult], list[ClaimedJob]]:
+        try:
+            return self.queue.finish_many_and_claim(self.id, finishes, self.settings, claim=want, queues=self.queues)
+        except _STORE_ERRORS as exc:
+            if not _never_passes(exc):
+                raise
+        # Retrying the same values would fail for ever (and stall the worker): each run alone, and
+        # one the store refuses ends failed, without the output it refused.
+        self._reset_connection()
+        done = [self._finish_refusable(f) for f in finishes]
+        return done, self.queue.claim_many(self.id, self.queues, want) if want else []
+
+    def _finish_refusable(self, f: Finish) -> FinishResult:
+        try:
+            return self.queue.finish(f.job, self.id, f.run, f.result, self.settings, output=f.output,
+                                     output_bytes=f.output_bytes, finished_at=f.finished_at)
+        except _STORE_ERRORS as exc:
+            if not _never_passes(exc):
+                raise
+            refused = describe_db_error(exc, self.store)
+            log.error("job %s attempt %d: the store refuses its result (%s); recorded as failed without its "
+                      "output", f.job.id, f.job.attempts, refused)
+            return self.queue.finish(f.job, self.id, f.run, Refused(f.result, refused), self.settings,
+                                     finished_at=f.finished_at)
+
+    def _recorded(self, run: JobRun, done: FinishResult) -> None:
+        job = run.job
+        if run.kept_leftovers and self._watchdog is not None:
+            self._watchdog.keep(job.id, job.attempts)  # not killed if this worker dies later
+        if done.state is None:
+            if not isinstance(run.result(), ClaimLost):  # a lost claim was logged when it was found
+                log.warning("job %s attempt %d: the store no longer records this run as this worker's (recovered "
+                            "as lost, cancelled, or the job was changed); result not recorded", job.id, job.attempts)
+        else:
+            log.info("job %s attempt %d: %s", job.id, job.attempts, done.state)
+        if self._cancel_hint == job.id:  # tidy the worker row; the job row's flag is what counts
+            try:
+                self.registry.clear_cancel(self.id, job.id)
+                self._cancel_hint = None
+            except _STORE_ERRORS as exc:
+                log.warning("store error while clearing a cancel request: %s", describe_db_error(exc, self.store))
+                self._reset_connection()
+
+    # ── waiting ──────────────────────────────────────────────────────────────────────────────
+
+    def _wait(self) -> bool:
+        """Wait for a run's output or end, a wake-up, the next poll, heartbeat or deadline; True when woken."""
+        if any(run.done for run in self._runs.values()) and time.monotonic() >= self._store_retry_at:
+            return False  # an ended run to record now
+        times = [self._next_beat, self._next_upkeep]
+        free = len(self._runs) < self.slots and not self.stop_requested
+        if free:
+            times.append(self._next_poll)
+        if self._store_retry_at > time.monotonic():
+            times.append(self._store_retry_at)
+        by_fd: dict[int, JobRun] = {}
+        due_at: dict[JobRun, float] = {}
+        for run in self._runs.values():
+            wake = run.wake_at()
+            if wake is not None:
+                times.append(wake)
+                due_at[run] = wake
+            for fd in run.fds():
+                by_fd[fd] = run
+        timeout = max(0.0, min(times) - time.monotonic())
+        hints: list = [w for w in (self._wake, self._listen() if free else None) if w is not None]
+        waits = [*by_fd, *hints]
         if not waits:
             time.sleep(timeout)
-            return False
-        ready, _, _ = select.select(waits, [], [], timeout)
+            ready: list = []
+        else:
+            ready, _, _ = select.select(waits, [], [], timeout)
+        woken = False
+        touched: set[JobRun] = set()
+        ready_fds = set()
         for source in ready:
+            if isinstance(source, int):
+                ready_fds.add(source)
+                touched.add(by_fd[source])
+                continue
             try:
                 source.drain()
+                woken = True
             except Exception:  # the PostgreSQL connection broke: listen again next time
                 self._listener = None
-                time.sleep(timeout)  # do not spin on a dead socket
-                return False
-        return bool(ready)
+        now = time.monotonic()
+        for run in self._runs.values():
+            if run in touched or due_at.get(run, now + 1) <= now:
+                run.service(ready_fds)
+        return woken
 
     def _listen(self) -> PgListener | None:
         """On PostgreSQL, a LISTEN for wake-ups from every host (made again after a reconnect)."""
@@ -287,13 +448,15 @@ class Worker:
                 self._listener = None
         return self._listener
 
-    def _beat_if_due(self, running: bool = False) -> Control | None:
-        """Heartbeat when due; None when not due or (`running`: tried once, not retried) it failed.
+    # ── heartbeat, upkeep, maintenance ───────────────────────────────────────────────────────
 
-        While a job runs a failed heartbeat is not retried in place: the worker must go on
-        watching the job, and kill it once no heartbeat has succeeded for `fence_after`."""
+    def _beat_if_due(self) -> None:
+        """Heartbeat when due, and act on what it says (stop, force, cancel, a lost claim).
+
+        While jobs run a failed heartbeat is not retried in place: the worker must go on watching
+        them, and kill them once no heartbeat has succeeded for `fence_after`."""
         if time.monotonic() < self._next_beat:
-            return None
+            return
         self._next_beat = time.monotonic() + HEARTBEAT_INTERVAL
         if self.store.replaced_or_deleted():
             # SQLite keeps writing to the unlinked file: nothing this worker does would be seen.
@@ -301,7 +464,7 @@ class Worker:
             self.stop_requested = True
             raise StopWorker()
         began = time.monotonic()
-        if running:
+        if self._runs:
             try:
                 control = self.registry.heartbeat(self.id)
             except _STORE_ERRORS as exc:
@@ -310,10 +473,14 @@ class Worker:
                     log.warning("store error while sending a heartbeat: %s (none reached the store for %.1fs)",
                                 describe_db_error(exc, self.store), time.monotonic() - self._last_beat_ok)
                 self._reset_connection()
-                return None
+                return
         else:
             control = self._retrying("sending a heartbeat", lambda: self.registry.heartbeat(self.id),
                                      give_up_on_stop=True)
+        self._obey(control, began)
+
+    def _obey(self, control: Control, began: float) -> None:
+        """Everything a heartbeat reply asks, in one place."""
         if control.lost:
             log.error("worker %s was declared lost by another process; exiting", self.id)
             raise StopWorker()
@@ -324,158 +491,76 @@ class Worker:
         if control.stop_requested:
             self.stop_requested = True
             self.force = self.force or control.force
+        self._check_runs()
+
+    def _check_runs(self) -> None:
+        """Ask the store about every run under way (one query): kill those no longer ours or
+        cancelled; then save what they printed since the last heartbeat."""
+        live = {run.job.id: run for run in self._runs.values() if not run.done}
+        if not live:
+            return
         try:
-            self._apply_settings(self.config.settings())
-            for job_id in self.queue.release_stray_claims(self.id, self._running):
-                log.warning("job %s was claimed by this worker but never started (lost reply); released", job_id)
-            for rescued in rescue_lost_workers(self.queue, self.registry, self.settings, me=self.id):
-                for job_id, state in rescued.jobs:
-                    log.warning("worker %s was lost; its job %s is now %s", rescued.worker_id, job_id, state)
-            self._enqueue_due_slots()
-            self._prune_if_due()
+            holdings = self.queue.holdings(self.id, {job_id: run.job.attempts for job_id, run in live.items()})
         except _STORE_ERRORS as exc:
-            log.warning("store error during maintenance: %s", describe_db_error(exc, self.store))
+            log.warning("store error while checking the running jobs: %s", describe_db_error(exc, self.store))
             self._reset_connection()
-        return control
+            holdings = {}
+        for job_id, run in live.items():
+            holding = holdings.get(job_id)
+            if holding is None:
+                run.hear(Tick(force=self.force))
+            else:
+                run.hear(Tick(force=self.force, held=holding.held, why_not=holding.why_not,
+                              cancel=holding.cancel_requested))
+        for run in live.values():
+            new = run.unsaved_output()
+            if new is None or run.claim_lost or not isinstance(run.run, int):
+                continue
+            # tried once, like the heartbeat: the job must stay watched during an outage
+            try:
+                self.queue.save_output(run.job.id, run.run, new[0], new[1], self.id, keep=run.settings.log_max_bytes)
+                run.output_saved(new[1])
+            except _STORE_ERRORS as exc:
+                log.warning("store error while saving the output of job %s: %s", run.job.id,
+                            describe_db_error(exc, self.store))
+                if _never_passes(exc):
+                    run.output_saved(new[1])  # not again until it changes
+                else:
+                    self._reset_connection()
 
-    def _enqueue_due_slots(self) -> None:
-        """Schedules' due slots become jobs (whichever worker gets there first; see schedules.py)."""
-        def broken(name: str, exc: Exception) -> None:
-            log.warning("schedule %s: cannot compute its slots on this host: %s", name, exc)
-
-        for made in enqueue_due(self.store, self.clock.now(), self.settings, self.queue, on_error=broken):
-            log.info("schedule %s: slot %s enqueued as job %s%s", made.schedule, iso(made.slot), made.job_id,
-                     " (catching up missed slots)" if made.missed else "")
-
-    def _prune_if_due(self) -> None:
-        """Retention (retention.py), every PRUNE_INTERVAL seconds."""
-        if time.monotonic() < self._next_prune:
+    def _act_on_force_and_fence(self) -> None:
+        """A forced stop (a second signal, or through the store) interrupts every slot; a worker
+        silent past the fencing interval kills every slot's job."""
+        if not self._runs:
             return
-        self._next_prune = time.monotonic() + PRUNE_INTERVAL
-        pruned = prune(self.queue, self.settings, self.clock.now(), run_cursor=self._run_cursor)
-        self._run_cursor = pruned.run_cursor
-        if pruned.anything:
-            log.info("retention: deleted %s finished jobs and %d runs",
-                     ", ".join(f"{n} {state}" for state, n in pruned.jobs.items()) or "no", pruned.runs)
+        if self.force:
+            for run in self._runs.values():
+                run.hear(Tick(force=True))
+        if self._fenced():
+            for run in self._runs.values():
+                if not run.done and not run.killing:
+                    run.hear(Tick(fenced_for=self._fence_silence(run.job)))
 
-    # ── one job ──────────────────────────────────────────────────────────────────────────────
-
-    def _run_job(self, job: ClaimedJob) -> ClaimedJob | None:
-        """Run one job and record its result; returns the next job when it could claim one with it."""
-        settings = self.settings
-        env = dict(job.env or {})
-        env.update(QUEUECTL_JOB_ID=job.id, QUEUECTL_ATTEMPT=str(job.attempts), QUEUECTL_WORKER_ID=self.id)
-        started_at = self.clock.now()
-        try:
-            proc = JobProcess(job.command, cwd=job.cwd, env=env, max_bytes=settings.log_max_bytes,
-                              cgroup=self._cgroup)
-        except CouldNotStart as exc:
-            return self._finish(job, RunStart(self.host, None, None, started_at), StartFailed(str(exc)))
-        run: int | RunStart = RunStart(self.host, proc.pid, None, started_at)
-        deadline = time.monotonic() + job.timeout if job.timeout > 0 else None
-        # why this worker ended the run, once it did: called with the exit code, it is the result
-        ending: Callable[..., RunResult] | None = None
-        saved_bytes = 0
-        exited_at: float | None = None  # the shell's own exit, before its leftovers are ended
-        try:
-            # Most jobs end within moments: their run is written once, with the result.
-            if not proc.wait(min(QUICK_JOB, job.timeout or QUICK_JOB)):
-                start = RunStart(self.host, proc.pid, create_time(proc.pid), started_at)
-                run = self._retrying("recording a run", lambda: self.queue.start_run(job, self.id, start))
-                log.info("job %s attempt %d running (pid %d)", job.id, job.attempts, proc.pid)
-            while proc.returncode is None and not proc.wait(max(0.0, self._next_beat - time.monotonic())):
-                if deadline is not None and time.monotonic() >= deadline and not proc.killing:
-                    ending = partial(TimedOut, job.timeout)
-                    proc.terminate(self.settings.kill_grace)
-                try:
-                    control = self._beat_if_due(running=True)
-                except StopWorker:
-                    proc.terminate(0)
-                    proc.wait(5)
-                    raise
-                if self.force and not proc.killing:
-                    ending = Interrupted
-                    proc.terminate(self.settings.kill_grace)
-                if control is not None and ending is not ClaimLost:
-                    holding = self._holding(job)
-                    if holding is not None and not holding.held:
-                        # a lost claim (a server crash, a failover) or a recovery: never two runs
-                        log.error("job %s attempt %d is no longer this worker's (%s); killing it at once",
-                                  job.id, job.attempts, holding.why_not)
-                        ending = ClaimLost
-                        proc.terminate(0)
-                    elif holding is not None and holding.cancel_requested and not proc.killing:
-                        ending = Cancelled
-                        proc.terminate(self.settings.kill_grace)
-                if not proc.killing and self._fenced():
-                    ending = partial(Fenced, self._fence_silence(job))
-                    proc.terminate(0)
-                if control is not None and ending is not ClaimLost:
-                    if proc.output_bytes != saved_bytes and isinstance(run, int):
-                        # tried once, like the heartbeat: the job must stay watched during an outage
-                        try:
-                            # only what is new since the last save (all the runner kept, if it dropped more)
-                            self.queue.save_output(job.id, run, proc.last_bytes(proc.output_bytes - saved_bytes),
-                                                   proc.output_bytes, self.id, keep=proc.max_bytes)
-                            saved_bytes = proc.output_bytes
-                        except _STORE_ERRORS as exc:
-                            log.warning("store error while saving the output of job %s: %s", job.id,
-                                        describe_db_error(exc, self.store))
-                            if _never_passes(exc):
-                                saved_bytes = proc.output_bytes  # not again until it changes
-                            else:
-                                self._reset_connection()
-                if deadline is not None and not proc.killing:
-                    # wake up in time for the deadline, not only at the next heartbeat
-                    self._next_beat = min(self._next_beat, deadline)
-            if ending is None:
-                exited_at = self.clock.now()
-                self._end_leftovers(job, proc)
-        finally:
-            proc.close()
-        ended_at = exited_at or self.clock.now()
-        if ending is None and self._fenced():  # frozen (SIGSTOP) while it ran: the watchdog killed it
-            ending = partial(Fenced, self._fence_silence(job))
-        exit_code, error = describe_exit(proc.returncode if proc.returncode is not None else -9)
-        if ending is not None:  # the signal that did it is not the reason: the ending is
-            result = ending(exit_code=exit_code)
-        else:
-            result = exited(exit_code, error)
-        next_job = self._finish(job, run, result, proc.output, proc.output_bytes, ended_at)
-        if self._cancel_hint == job.id:  # tidy the worker row; the job row's flag is what counts
-            self._retrying("clearing a cancel request", lambda: self.registry.clear_cancel(self.id, job.id),
-                           give_up_on_stop=True)
-        return next_job
-
-    def _end_leftovers(self, job: ClaimedJob, proc: JobProcess) -> None:
-        """A job that exited by itself: its leftover processes end before its result is recorded
-        (a retry never meets them), unless the job keeps them on purpose (a daemon)."""
-        if job.keep_children:
-            proc.keep_leftovers()
-            if self._watchdog is not None:
-                self._watchdog.keep(job.id, job.attempts)  # not killed if this worker dies later
-            return
-        if not proc.end_leftovers(self.settings.kill_grace):
-            return
-        log.info("job %s attempt %d left processes behind; ending them", job.id, job.attempts)
-        try:
-            while not proc.leftovers_gone(max(0.0, self._next_beat - time.monotonic())):
-                self._beat_if_due(running=True)
-                if self.force:
-                    proc.kill_now()
-                    return
-        except StopWorker:
-            proc.kill_now()
-            raise
-
-    def _holding(self, job: ClaimedJob) -> Holding | None:
-        """What the store says of our run of `job`, or None if it could not be asked now."""
-        try:
-            return self.queue.holding(job.id, self.id, job.attempts)
-        except _STORE_ERRORS as exc:
-            log.warning("store error while checking job %s: %s", job.id, describe_db_error(exc, self.store))
-            self._reset_connection()
-            return None
+    def _upkeep_if_due(self) -> None:
+        """This worker's own chores (settings reload, stray claims) and the store-wide maintenance,
+        each on its own cadence rather than at every heartbeat."""
+        now = time.monotonic()
+        if now >= self._next_upkeep:
+            self._next_upkeep = now + UPKEEP_INTERVAL_S
+            try:
+                self._apply_settings(self.config.settings())
+                held = {run.job.id for run in self._runs.values()}
+                for job_id in self.queue.release_stray_claims(self.id, held):
+                    log.warning("job %s was claimed by this worker but never started (lost reply); released", job_id)
+            except _STORE_ERRORS as exc:
+                log.warning("store error during upkeep: %s", describe_db_error(exc, self.store))
+                self._reset_connection()
+        if now >= self._next_maintenance:
+            # jittered, so the workers of a host drift apart instead of all rescuing at one moment
+            self._next_maintenance = now + MAINTENANCE_INTERVAL_S * random.uniform(0.75, 1.25)
+            if run_maintenance(self.store, self.settings, self.clock.now(), worker_id=self.id, clock=self.clock,
+                               queue=self.queue, registry=self.registry):
+                self._reset_connection()
 
     def _fenced(self) -> bool:
         return time.monotonic() - self._last_beat_ok > self.fence_after
@@ -487,42 +572,3 @@ class Worker:
                   "workers recover it after worker_timeout %gs); killed it", job.id, job.attempts, silent,
                   self.fence_after, self.settings.worker_timeout)
         return silent
-
-    def _finish(self, job: ClaimedJob, run: int | RunStart, result: RunResult, output: bytes = b"",
-                output_bytes: int = 0, finished_at: float | None = None) -> ClaimedJob | None:
-        """Record the result; unless stopping, claim the next job in the same transaction.
-
-        A fenced-off run's result is worth nothing to others (they recover the job after
-        worker_timeout), so a stop request ends the retries of an outage instead of waiting."""
-        claim_next = not self.stop_requested
-        lost = isinstance(result, ClaimLost)
-
-        def record(result: RunResult, output: bytes, output_bytes: int) -> tuple[FinishResult, ClaimedJob | None]:
-            if claim_next:
-                return self.queue.finish_and_claim(job, self.id, run, result, self.settings, queues=self.queues,
-                                                   output=output, output_bytes=output_bytes, finished_at=finished_at)
-            return self.queue.finish(job, self.id, run, result, self.settings, output=output,
-                                     output_bytes=output_bytes, finished_at=finished_at), None
-
-        def attempt() -> tuple[FinishResult, ClaimedJob | None]:
-            try:
-                return record(result, output, output_bytes)
-            except _STORE_ERRORS as exc:
-                if not _never_passes(exc):
-                    raise
-                # Retrying the same values would fail for ever (and stall the worker): the run
-                # ends failed, without the output the store refused.
-                refused = describe_db_error(exc, self.store)
-                log.error("job %s attempt %d: the store refuses its result (%s); recorded as failed without its "
-                          "output", job.id, job.attempts, refused)
-                return record(Refused(result, refused), b"", 0)
-
-        done, next_job = self._retrying("recording a result", attempt,
-                                        give_up_on_stop=isinstance(result, Fenced) or (not claim_next and (lost or self.force)))
-        if done.state is None:
-            if not lost:  # a lost claim was logged when it was found
-                log.warning("job %s attempt %d: the store no longer records this run as this worker's (recovered "
-                            "as lost, cancelled, or the job was changed); result not recorded", job.id, job.attempts)
-        else:
-            log.info("job %s attempt %d: %s", job.id, job.attempts, done.state)
-        return next_job

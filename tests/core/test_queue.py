@@ -305,6 +305,44 @@ def test_stray_claims_of_a_worker_are_released_but_not_the_job_in_hand(queue):
     add(queue, id="stray")
     in_hand = queue.claim("w-1")
     queue.claim("w-1")  # its reply "lost": the worker does not know it holds this one
-    assert queue.release_stray_claims("w-1", running=in_hand.id) == ["stray"]
+    assert queue.release_stray_claims("w-1", running={in_hand.id}) == ["stray"]
     assert queue.get("stray").state == "pending" and queue.get("stray").attempts == 0
     assert queue.get("in-hand").state == "processing"
+
+
+# ── slots: several claims and finishes at once ──────────────────────────────────────────────
+
+
+def test_claim_many_takes_up_to_the_free_slots_in_claim_order_and_no_job_twice(queue):
+    ids = [add(queue, id=f"j{i}") for i in range(5)]
+    first = queue.claim_many("w-1", None, 3)
+    second = queue.claim_many("w-2", None, 3)
+    assert sorted(j.id for j in first) == ids[:3] and sorted(j.id for j in second) == ids[3:]
+    assert queue.claim_many("w-3", None, 3) == [] and queue.claim_many("w-3", None, 0) == []
+    assert {queue.get(i).worker_id for i in ids[:3]} == {"w-1"} and queue.counts()["processing"] == 5
+
+
+def test_finishes_that_land_together_commit_together_with_the_next_claims(queue):
+    from queuectl.core.queue import Finish
+
+    for i in range(4):
+        add(queue, id=f"j{i}")
+    a, b = queue.claim_many("w-1", None, 2)
+    start = RunStart("h", 1, None, 0.0)
+    done, claimed = queue.finish_many_and_claim(
+        "w-1", [Finish(a, start, Completed()), Finish(b, start, Failed(3, "exit code 3"))], S, claim=2)
+    assert [d.state for d in done] == [JobState.COMPLETED, JobState.FAILED]
+    assert sorted(j.id for j in claimed) == ["j2", "j3"]
+    assert [r.exit_code for r in queue.runs(b.id)] == [3]
+
+
+def test_holdings_say_for_every_run_whether_the_worker_still_holds_it(queue):
+    for i in range(3):
+        add(queue, id=f"j{i}")
+    jobs = {j.id: j.attempts for j in queue.claim_many("w-1", None, 3)}
+    queue.cancel(["j1"])
+    held = queue.holdings("w-1", {**jobs, "j0": 1, "gone": 1})
+    assert held["j0"].held and not held["j0"].cancel_requested
+    assert held["j1"].held and held["j1"].cancel_requested
+    assert not held["gone"].held and held["gone"].why_not == "the job no longer exists"
+    assert not queue.holdings("w-2", jobs)["j2"].held

@@ -159,8 +159,10 @@ class Queuectl:
     def show(self, job_id: str, host: str | None = None) -> dict[str, Any]:
         return self.json("show", job_id, host=host)
 
-    def start_workers(self, n: int = 1, host: str | None = None) -> list[str]:
-        return self.json("worker", "start", "-c", str(n), host=host)["started"]
+    def start_workers(self, n: int = 1, host: str | None = None, processes: int | None = None) -> list[str]:
+        """`worker start -c N` (N slots, in the default layout unless `processes` is given)."""
+        extra = ("--processes", str(processes)) if processes else ()
+        return self.json("worker", "start", "-c", str(n), *extra, host=host)["started"]
 
     def worker_log(self, worker_id: str) -> str:
         path = self.home / "workers" / f"{worker_id}.log"

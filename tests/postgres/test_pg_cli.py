@@ -37,7 +37,7 @@ def test_cli_round_trip_on_postgres(pq):
     status = pq.json("status")
     assert status["jobs"] == {"pending": 0, "processing": 0, "completed": 101, "failed": 0, "dead": 1,
                               "cancelled": 1}
-    assert status["workers"] == {"running": 0, "busy": 0, "lost": 0}
+    assert status["workers"] == {"running": 0, "busy": 0, "lost": 0, "slots": 0, "slots_busy": 0}
 
     listed = pq.json("list", "--limit", "200")
     assert [j["id"] for j in listed] == [later, *reversed(bulk), bad, raw]  # newest first

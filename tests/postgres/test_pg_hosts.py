@@ -61,7 +61,7 @@ def test_two_hosts_share_one_queue(pq):
     local = {w["id"]: w for w in pq.json("worker", "list", host="host-a")}
     assert all(local[w]["rss_bytes"] for w in on_a) and not any(local[w]["rss_bytes"] for w in on_b)
     status = pq.json("status", host="host-c")
-    assert status["workers"] == {"running": 4, "busy": 0, "lost": 0}
+    assert status["workers"] == {"running": 4, "busy": 0, "lost": 0, "slots": 4, "slots_busy": 0}
 
 
 def test_killed_host_is_recovered_by_the_other_host(pq):

@@ -115,9 +115,11 @@ def _check_round(q: RQueuectl, ids: list[str], marks: Path, tally: Tally, freeze
                     f"{where}: attempt {a1} was still running {last1 - s2:.3f}s after attempt {a2} started")
 
 
-def chaos(q: RQueuectl, rounds: int, workers: int, jobs: int, kills: tuple[int, int], freeze: bool = False) -> Tally:
+def chaos(q: RQueuectl, rounds: int, workers: int, jobs: int, kills: tuple[int, int], freeze: bool = False,
+          slots: int = 1) -> Tally:
     """`freeze`: instead of SIGKILL, SIGSTOP the victim and SIGCONT it 0.3–4 s later, every worker
-    on a host of its own (QUEUECTL_HOST_ID) so that only heartbeats and self-fencing can act."""
+    on a host of its own (QUEUECTL_HOST_ID) so that only heartbeats and self-fencing can act.
+    `slots`: each worker process runs that many jobs at once (a kill takes them all)."""
     seed = int(os.environ.get("QUEUECTL_CHAOS_SEED") or random.SystemRandom().randrange(2**32))
     rng = random.Random(seed)
     tally = Tally(seed)
@@ -129,7 +131,8 @@ def chaos(q: RQueuectl, rounds: int, workers: int, jobs: int, kills: tuple[int, 
     hosts = iter(range(10**6))
 
     def spawn():
-        return q.spawn_worker(env={"QUEUECTL_HOST_ID": f"chaos-host-{next(hosts)}"} if freeze else None)
+        return q.spawn_worker(*(("--count", str(slots)) if slots > 1 else ()),
+                              env={"QUEUECTL_HOST_ID": f"chaos-host-{next(hosts)}"} if freeze else None)
 
     frozen: list[tuple[float, object]] = []  # (when to SIGCONT, worker)
 
@@ -208,6 +211,13 @@ def chaos(q: RQueuectl, rounds: int, workers: int, jobs: int, kills: tuple[int, 
 def test_chaos_kill_9_short(q):
     tally = chaos(q, rounds=6, workers=4, jobs=16, kills=(2, 5))
     assert tally.kills >= 6  # (a round may end before all its planned kills)
+    assert (tally.jobs_lost, tally.double_runs) == (0, 0)
+
+
+def test_chaos_kill_9_of_four_slot_workers_short(q):
+    """Workers of 4 slots each (`worker run -c 4`): a kill -9 loses up to four runs at once."""
+    tally = chaos(q, rounds=4, workers=2, jobs=16, kills=(1, 3), slots=4)
+    assert tally.kills >= 4
     assert (tally.jobs_lost, tally.double_runs) == (0, 0)
 
 

@@ -112,7 +112,7 @@ def test_every_reading_command_sees_a_killed_worker_lost_at_once(q: RQueuectl, c
     if command[0] == "status":
         import json
 
-        assert json.loads(res.stdout)["workers"] == {"running": 0, "busy": 0, "lost": 1}
+        assert json.loads(res.stdout)["workers"] == {"running": 0, "busy": 0, "lost": 1, "slots": 0, "slots_busy": 0}
     assert q.run("worker", "list", "--json").stdout.count('"state": "lost"') == 1
 
 

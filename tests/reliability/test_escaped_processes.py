@@ -132,7 +132,7 @@ def escapes(request, tmp_path_factory, module_store_under_test):
             specs.append({"id": f"{containment}-{mode}", "command": command, "max_retries": 0,
                           "timeout": TIMEOUT if mode == "timeout" else 0, "keep_children": mode == "keep",
                           "priority": 1 if ENDS[mode] == "sleep 300" else 0})  # the long ones first
-        q.start_workers(4)
+        q.start_workers(4, processes=4)  # one job a process: a forced stop of one must not touch the others
         q.enqueue_many(specs)
         out: dict[str, Escaped] = {}
 

@@ -65,7 +65,8 @@ def scenario(tmp_path_factory, module_store_under_test):
     try:
         (q.work / "tree.sh").write_text(TREE_SH)
         q.configure(poll_interval=0.05, kill_grace=KILL_GRACE)
-        q.start_workers(len(MODES) * len(KINDS))
+        # one job a process: the forced stop of a holder must not touch the other modes' jobs
+        q.start_workers(len(MODES) * len(KINDS), processes=len(MODES) * len(KINDS))
         pidfiles = {}
         specs = []
         for mode in MODES:

@@ -507,7 +507,7 @@ def test_a_browser_retries_a_dead_job_and_sigterm_ends_every_session(start_serve
                 time.sleep(0.5)
                 page.screenshot(path=str(tmp_path / "web-workers.png"))
 
-                # the worker and its watchdog (a fork of it) belong to the worker, not to a session
+                # the worker and its watchdog (a child of it) belong to the worker, not to a session
                 worker_family = set(worker_pids) | {
                     c.pid for pid in worker_pids for c in psutil.Process(pid).children(recursive=True)}
                 spawned = [c for c in server_proc.children(recursive=True) if c.pid not in worker_family]

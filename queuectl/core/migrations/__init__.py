@@ -21,6 +21,8 @@ from queuectl.core.migrations import (
     m0004_output_bytes_bigint,
     m0005_keep_children,
     m0006_run_chunks,
+    m0007_worker_slots,
+    m0008_queues_deps_unique,
     m0009_schedules_hooks,
 )
 from queuectl.core.orm import peewee
@@ -32,6 +34,8 @@ MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (4, m0004_output_bytes_bigint.up),
     (5, m0005_keep_children.up),
     (6, m0006_run_chunks.up),
+    (7, m0007_worker_slots.up),
+    (8, m0008_queues_deps_unique.up),
     (9, m0009_schedules_hooks.up),
 )
 LATEST = MIGRATIONS[-1][0]
