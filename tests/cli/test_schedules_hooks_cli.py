@@ -57,3 +57,17 @@ def test_enqueue_takes_hooks_and_show_names_them(run):
     assert "on success  echo ok" in out and "on dead     page-me" in out
     from_json = run("enqueue", "--json", '{"command": "x", "on_dead": "page-me"}').json()
     assert from_json["on_dead"] == "page-me"
+
+
+def test_queue_set_takes_hooks_and_clears_them(run):
+    result = run("queue", "set", "nightly", "--on-dead", "page-me", "--json")
+    assert result.code == 0, result.err
+    assert (result.json()["on_dead"], result.json()["limit"]) == ("page-me", None)
+    both = run("queue", "set", "nightly", "--limit", "2", "--on-failure", "log-it", "--json").json()
+    assert (both["limit"], both["on_failure"], both["on_dead"]) == (2, "log-it", "page-me")
+    assert "on dead: page-me" in run("queue", "set", "nightly", "--on-failure", "none").out
+    cleared = run("queue", "set", "nightly", "--on-dead", "", "--json").json()
+    assert (cleared["on_failure"], cleared["on_dead"], cleared["limit"]) == (None, None, 2)
+    nothing = run("queue", "set", "nightly")
+    assert nothing.code == 2 and "nothing to set" in nothing.err
+    assert run("queue", "set", "bad name", "--on-dead", "x").code == 2
