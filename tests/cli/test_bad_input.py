@@ -154,7 +154,7 @@ CASES: dict[str, Case] = {
     "dlq-retry-unknown": c("dlq", "retry", "no-such-job", code=1, mentions="no-such-job"),
     "dlq-retry-alias-unknown": c("dlq-retry", "no-such-job", code=1, mentions="no-such-job"),
     "dlq-delete-unknown": c("dlq", "delete", "no-such-job", code=1, mentions="no-such-job"),
-    "wait-unknown": c("wait", "no-such-job", "--timeout", "1", code=1, mentions="no-such-job"),
+    "wait-unknown": c("wait", "no-such-job", "--timeout", "1", code=2, mentions="no-such-job"),
     # ── queues, dependencies, unique keys, hold/release/start/edit ─────────────────────────
     "enqueue-after-unknown": c("enqueue", "--after", "no-such-job", "--", "true", mentions="no-such-job"),
     "enqueue-after-unknown-of-two": c("enqueue", "--after", "p1,no-such-job", "true", mentions="no-such-job"),

@@ -467,8 +467,9 @@ def test_wait(run, core):
     assert result.code == 0 and result.json() == {"c1": "completed"}
     assert run("wait", "c1", "d1").code == 1
     started = time.monotonic()
+    assert run("wait", "d1").code == 3  # one job: its last exit code
     timed_out = run("wait", "p1", "--timeout", "0.3")
-    assert timed_out.code == 1 and "p1" in timed_out.err
+    assert timed_out.code == 124 and "p1" in timed_out.err
     assert time.monotonic() - started < 5
 
 
@@ -603,7 +604,8 @@ def test_dlq_retry_all(ok, core):
 # ── config ──────────────────────────────────────────────────────────────────────────────────
 
 DEFAULTS = {"max_retries": 3, "backoff_base": 2.0, "backoff_max": 3600.0, "job_timeout": 0.0, "poll_interval": 1.0,
-            "worker_timeout": 30.0, "kill_grace": 5.0, "log_max_bytes": 1048576}
+            "worker_timeout": 30.0, "kill_grace": 5.0, "log_max_bytes": 1048576, "keep_completed": 0.0,
+            "keep_dead": 0.0, "keep_cancelled": 0.0, "keep_runs": 0}
 
 
 def test_config_list(ok):
