@@ -167,8 +167,8 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
         # the created jobs as `show --json` gives them: one object for a job given inline (a command,
         # --command, a JSON object); an array for a bulk (a file or stdin, whatever it holds, a JSON array)
         # "existing": the job that already held the spec's unique key, returned instead of a new one
-        jobs = [{**job.to_json(), "existing": a.existing, "runs": []}
-                for job, a in zip(ctx.queue().get_many(ids), added, strict=True)]
+        shown = jobs_json(ctx.queue(), ctx.queue().get_many(ids))
+        jobs = [{**job, "existing": a.existing, "runs": []} for job, a in zip(shown, added, strict=True)]
         inline = text is None or (text is source[0] and text.lstrip().startswith("{"))
         emit_json(jobs[0] if inline and len(jobs) == 1 else jobs)
     else:
@@ -443,6 +443,24 @@ def health(ctx: Ctx, workers_needed: int, queue_name: str | None, as_json: bool)
         raise QueuectlError(result.problem or "unhealthy")
 
 
+def jobs_json(queue: Any, jobs: Sequence[Any]) -> list[dict[str, Any]]:
+    """Jobs as `show --json` gives them (without runs): every field, what each runs after, and why
+    a waiting one waits (`waiting_reason`, `waiting_code`; null when it does not wait)."""
+    from queuectl.core.why import load_wait_context, waiting_reason
+
+    context = load_wait_context(queue, jobs)
+    finished = [job.id for job in jobs if job.id not in context.dependencies]  # (it read the waiting ones')
+    dependencies = {**queue.dependencies(finished), **context.dependencies}
+    shown = []
+    for job in jobs:
+        waiting = waiting_reason(job, context)
+        after = dependencies.get(job.id, [])
+        shown.append({**job.to_json(), "after": [{"id": dep, "state": state} for dep, state in after],
+                      "waiting_reason": waiting.text if waiting else None,
+                      "waiting_code": waiting.code if waiting else None})
+    return shown
+
+
 @click.command()
 @click.argument("job_id", shell_complete=complete_job_ids)
 @json_option
@@ -459,14 +477,11 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
     queue = ctx.queue()
     job = queue.get(job_id)
     runs = queue.runs(job_id)
+    if as_json:
+        emit_json({**jobs_json(queue, [job])[0], "runs": [r.to_json() for r in runs]})
+        return
     after = queue.dependencies([job_id]).get(job_id, [])
     waiting = why_waiting(queue, job)
-    if as_json:
-        emit_json({**job.to_json(), "after": [{"id": dep, "state": state} for dep, state in after],
-                   "waiting_reason": waiting.text if waiting else None,
-                   "waiting_code": waiting.code if waiting else None,
-                   "runs": [r.to_json() for r in runs]})
-        return
     now, colour = time.time(), use_colour()
     fields = [
         ("id", clean(job.id)), ("state", render.state(job.state, colour)), ("command", clean(job.command)),
