@@ -431,7 +431,7 @@ class JobQueue:
         return claimed[0] if claimed else None
 
     def claim_many(self, worker_id: str, queues: Sequence[str] | None, limit: int) -> list[ClaimedJob]:
-        """Take up to `limit` due jobs (for a worker's free slots) in one statement; fewer, or none,
+        """Take up to `limit` due jobs (for a worker's free slots) in one transaction; fewer, or none,
         when fewer are due. On PostgreSQL rows another claim holds are skipped, not waited for."""
         if limit < 1:
             return []
@@ -1063,6 +1063,13 @@ class JobQueue:
             finally:
                 conn.rollback()  # it only read
                 conn.autocommit = autocommit
+
+    def ids_starting_with(self, prefix: str, limit: int = 50) -> list[str]:
+        """Job ids that start with `prefix`, in order (shell completion): a range on the primary key."""
+        rows = self.store.execute(
+            "SELECT id FROM job WHERE id >= ? AND id < ? ORDER BY id LIMIT ?", (prefix, prefix + "\uffff", limit)
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def count_jobs(self, state: JobState | None = None, queue: str | None = None, label: str | None = None) -> int:
         """How many jobs `list` could show: from the count shards unless a queue or label is named."""
