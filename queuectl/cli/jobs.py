@@ -165,8 +165,8 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
         # the created jobs as `show --json` gives them: one object for a job given inline (a command,
         # --command, a JSON object); an array for a bulk (a file or stdin, whatever it holds, a JSON array)
         # "existing": the job that already held the spec's unique key, returned instead of a new one
-        jobs = [{**job.to_json(), "existing": a.existing, "runs": []}
-                for job, a in zip(api.jobs(ids), added, strict=True)]
+        shown = jobs_json(api, api.jobs(ids))
+        jobs = [{**job, "existing": a.existing, "runs": []} for job, a in zip(shown, added, strict=True)]
         inline = text is None or (text is source[0] and text.lstrip().startswith("{"))
         emit_json(jobs[0] if inline and len(jobs) == 1 else jobs)
     else:
@@ -417,6 +417,21 @@ def health(ctx: Ctx, workers_needed: int, queue_name: str | None, as_json: bool)
         click.echo(f"ok: the store answers; {result.live_slots} live worker slot(s){where}")
     if not result.ok:  # (with --json too: the one line on stderr, and exit 1)
         raise QueuectlError(result.problem or "unhealthy")
+
+
+def jobs_json(api: Any, jobs: Sequence[Any]) -> list[dict[str, Any]]:
+    """Jobs as `show --json` gives them (without runs): every field, what each runs after, and why
+    a waiting one waits (`waiting_reason`, `waiting_code`; null when it does not wait)."""
+    reasons = api.waiting_reasons(jobs, api.workers())
+    dependencies = api.dependencies([job.id for job in jobs])
+    shown = []
+    for job in jobs:
+        waiting = reasons.get(job.id)
+        shown.append({**job.to_json(),
+                      "after": [{"id": dep, "state": state} for dep, state in dependencies.get(job.id, ())],
+                      "waiting_reason": waiting.text if waiting else None,
+                      "waiting_code": waiting.code if waiting else None})
+    return shown
 
 
 @click.command()

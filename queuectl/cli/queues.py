@@ -28,7 +28,12 @@ def queue_group() -> None:
 @json_option
 @pass_ctx
 def queue_list(ctx: Ctx, as_json: bool) -> None:
-    """Every queue: running/limit, paused, jobs per state, how long its oldest due job has waited."""
+    """Every queue: running/limit, paused, jobs per state, how long its oldest due job has waited.
+
+    \b
+    Example:
+      queuectl queue list --json
+    """
     infos = ctx.api().queues()
     if as_json:
         emit_json([info.to_json() for info in infos])

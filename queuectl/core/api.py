@@ -353,6 +353,10 @@ class Api:
         context = load_wait_context(self._jobs, jobs, workers=workers)
         return {job.id: reason for job in jobs if (reason := waiting_reason(job, context)) is not None}
 
+    def dependencies(self, job_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """For each of `job_ids` that runs after other jobs: (their id, their state)."""
+        return self._jobs.dependencies(job_ids)
+
     def complete_job_ids(self, prefix: str, limit: int = 50) -> list[str]:
         """Ids starting with `prefix`, for shell completion."""
         return self._jobs.ids_starting_with(prefix, limit)
