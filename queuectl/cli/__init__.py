@@ -16,7 +16,7 @@ from typing import NoReturn
 import click
 
 from queuectl import __version__
-from queuectl.cli import aliases, dlq, jobs, settings, tui, workers
+from queuectl.cli import aliases, dlq, jobs, queues, settings, tui, waiting, workers
 from queuectl.cli.context import OPENED, Ctx, Group, one_line_message
 from queuectl.cli.exit_codes import ExitCode, exit_code_for
 from queuectl.core.errors import QueuectlError
@@ -53,8 +53,9 @@ def cli(ctx: click.Context, db_url: str | None) -> None:
         click.echo(ctx.get_help())
 
 
-for _command in jobs.COMMANDS:
+for _command in jobs.COMMANDS + waiting.COMMANDS:
     cli.add_command(_command)
+cli.add_command(queues.queue_group)
 cli.add_command(dlq.dlq)
 cli.add_command(workers.worker)
 cli.add_command(settings.config_group)

@@ -51,13 +51,19 @@ from queuectl.core.errors import InvalidInput, QueuectlError
 @click.option("--file", "job_file", hidden=True, help="= @FILE (another version's spelling).")
 @click.option("--keep-children", is_flag=True, default=None,
               help="Let processes the job leaves behind (a daemon it starts) outlive a completed or failed run.")
+@click.option("--after", "after", metavar="ID[,ID…]", multiple=True,
+              help="Run only once these jobs completed (cancelled if one ends dead or cancelled); repeatable.")
+@click.option("--unique", "unique", metavar="KEY",
+              help="While a job with this key waits or runs, return that job instead of adding one.")
+@click.option("--label", "label", metavar="TEXT", help="A label shown in lists and the TUI (list --label filters).")
+@click.option("--hold", is_flag=True, default=None, help="Add the job held: it waits until queuectl release ID.")
 @json_option
 @pass_ctx
 def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str | None, max_retries: int | None,
             priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
             queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], job_file: str | None,
-            keep_children: bool | None,
-            as_json: bool) -> None:
+            keep_children: bool | None, after: tuple[str, ...], unique: str | None, label: str | None,
+            hold: bool | None, as_json: bool) -> None:
     """Add a job (or many) to the queue; prints each new job's id.
 
     \b
@@ -81,6 +87,8 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
       queuectl enqueue --command 'backup.sh' --delay 10m --timeout 1h
       queuectl enqueue jobs.ndjson
       seq 100 | sed 's/.*/{"command":"echo &"}/' | queuectl enqueue -
+      queuectl enqueue --after build-1 --label deploy -- ./deploy.sh
+      queuectl enqueue --unique nightly-report ./report.sh    # one at a time
     """
     from queuectl.core.specs import parse_jobs_text, spec_from_mapping, validate_job_id
 
@@ -125,6 +133,14 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
         overrides["env"] = env
     if keep_children:
         overrides["keep_children"] = True
+    if after:
+        overrides["after"] = ",".join(after)
+    if unique is not None:
+        overrides["unique"] = unique
+    if label is not None:
+        overrides["label"] = label
+    if hold:
+        overrides["hold"] = True
     if text is None:
         specs = [spec_from_mapping({**overrides, "command": command}, clock_now)]
     else:
@@ -140,7 +156,8 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
     store = ctx.store(recover=False)  # reads no worker or job: the hot path stays as it was
     from queuectl.core.wake import wake_workers
 
-    ids = ctx.queue().enqueue(specs, ctx.config().settings(), default_cwd=base, now=clock_now)
+    added = ctx.queue().enqueue_jobs(specs, ctx.config().settings(), default_cwd=base, now=clock_now)
+    ids = [a.id for a in added]
     if any(s.run_at is None or s.run_at <= clock_now for s in specs):
         try:
             wake_workers(store)
@@ -149,11 +166,18 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
     if as_json:
         # the created jobs as `show --json` gives them: one object for a job given inline (a command,
         # --command, a JSON object); an array for a bulk (a file or stdin, whatever it holds, a JSON array)
-        jobs = [{**job.to_json(), "runs": []} for job in ctx.queue().get_many(ids)]
+        # "existing": the job that already held the spec's unique key, returned instead of a new one
+        jobs = [{**job.to_json(), "existing": a.existing, "runs": []}
+                for job, a in zip(ctx.queue().get_many(ids), added, strict=True)]
         inline = text is None or (text is source[0] and text.lstrip().startswith("{"))
         emit_json(jobs[0] if inline and len(jobs) == 1 else jobs)
     else:
         click.echo("\n".join(ids))
+        if sys.stderr.isatty():
+            for a in added:
+                if a.existing:
+                    click.echo(f"queuectl: job {clean(a.id)} holds that unique key (waiting or running): "
+                               "nothing added", err=True)
         _hint_if_unserved(ctx, {s.queue for s in specs})
 
 
@@ -192,7 +216,8 @@ def _job_rows(jobs: Sequence[Any], now: float, colour: bool) -> list[list[str]]:
             clean(j.id), render.state(j.state, colour), f"{j.attempts}/{j.max_retries + 1}", str(j.priority),
             clean(j.queue),
             when, fmt.took(j, now),
-            "-" if j.exit_code is None else str(j.exit_code), clean(j.command),
+            "-" if j.exit_code is None else str(j.exit_code),
+            f"{clean(j.label)} · {clean(j.command)}" if j.label else clean(j.command),
         ])
     return rows
 
@@ -206,10 +231,11 @@ JOB_HEADERS = ["ID", "STATE", "RUNS", "PRI", "QUEUE", "CREATED/DUE", "TOOK", "EX
 @click.option("--queue", "-q", "queue_name", help="Only jobs of this queue.")
 @click.option("--limit", "-n", type=click.IntRange(1, 100_000), help="At most this many (default 50).")
 @click.option("--all", "list_all", is_flag=True, help="Every matching job, streamed (no limit).")
+@click.option("--label", "label", metavar="TEXT", help="Only jobs with this label.")
 @json_option
 @pass_ctx
 def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: int | None, list_all: bool,
-             as_json: bool) -> None:
+             label: str | None, as_json: bool) -> None:
     """Jobs, newest first; pending and failed ones in the order they will run.
 
     Shows 50 by default and says so on stderr when there are more ("50 of 60").
@@ -220,16 +246,17 @@ def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: in
       queuectl list --state failed --limit 10
       queuectl list -s dead --json
       queuectl list --all --json > jobs.json
+      queuectl list --label nightly
     """
     if list_all and limit is not None:
         raise InvalidInput("give --limit or --all, not both")
     state = None if state_name is not None and state_name.strip().lower() == "all" else state_option(state_name)
     queue = ctx.queue()
     if list_all:
-        _list_all(queue.iter_jobs(state=state, queue=queue_name, run_order=True), as_json, state)
+        _list_all(queue.iter_jobs(state=state, queue=queue_name, run_order=True, label=label), as_json, state)
         return
     limit = limit or 50
-    jobs = queue.list_jobs(state=state, queue=queue_name, limit=limit, run_order=True)
+    jobs = queue.list_jobs(state=state, queue=queue_name, limit=limit, run_order=True, label=label)
     if as_json:
         emit_json([j.to_json() for j in jobs])
     elif not jobs:
@@ -237,7 +264,7 @@ def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: in
     else:
         click.echo(render.table(JOB_HEADERS, _job_rows(jobs, time.time(), use_colour()), shrink=8))
     if len(jobs) == limit and not as_json:
-        total = queue.count_jobs(state=state, queue=queue_name)
+        total = queue.count_jobs(state=state, queue=queue_name, label=label)
         if total > limit:
             click.echo(f"{limit:,} of {total:,} jobs shown — -n N or --all for more", err=True)
 
@@ -427,11 +454,18 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
     Example:
       queuectl show build-1
     """
+    from queuectl.core.why import why_waiting
+
     queue = ctx.queue()
     job = queue.get(job_id)
     runs = queue.runs(job_id)
+    after = queue.dependencies([job_id]).get(job_id, [])
+    waiting = why_waiting(queue, job)
     if as_json:
-        emit_json({**job.to_json(), "runs": [r.to_json() for r in runs]})
+        emit_json({**job.to_json(), "after": [{"id": dep, "state": state} for dep, state in after],
+                   "waiting_reason": waiting.text if waiting else None,
+                   "waiting_code": waiting.code if waiting else None,
+                   "runs": [r.to_json() for r in runs]})
         return
     now, colour = time.time(), use_colour()
     fields = [
@@ -448,6 +482,15 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
     ]
     if job.cancel_requested_at:
         fields.append(("cancel", f"requested {render.age(job.cancel_requested_at, now)}"))
+    # what holds a waiting job back, right after its state; the rest only when set
+    if waiting is not None:
+        fields.insert(2, ("waiting", render.paint(clean(waiting.text), "33", colour)))
+    if job.label:
+        fields.insert(1, ("label", clean(job.label)))
+    if after:
+        fields.append(("after", ", ".join(f"{clean(dep)} ({state})" for dep, state in after)))
+    if job.unique_key:
+        fields.append(("unique", clean(job.unique_key)))
     for name, value in fields:
         click.echo(f"{name:<11} {value}")
     if runs:

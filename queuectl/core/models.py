@@ -44,6 +44,9 @@ class Job(BaseModel):
     last_error = peewee.TextField(null=True)
     cancel_requested_at = peewee.FloatField(null=True)
     keep_children = peewee.IntegerField(default=0)  # 0/1 (m0005)
+    held = peewee.IntegerField(default=0)  # 0/1 (m0008): never claimed until released
+    label = peewee.TextField(null=True)
+    unique_key = peewee.TextField(null=True)  # unique among waiting and running jobs (m0008)
 
     class Meta:
         table_name = "job"

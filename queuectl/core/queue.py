@@ -19,14 +19,15 @@ from queuectl.core import testhooks
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store
-from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidTransition, JobNotFound
+from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, InvalidTransition, JobNotFound
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
 from queuectl.core.models import bound_models
 from queuectl.core.orm import peewee
+from queuectl.core.readiness import claim_ready_condition
 from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
 from queuectl.core.settings import Settings
-from queuectl.core.specs import JobSpec
+from queuectl.core.specs import JobSpec, edit_fields
 from queuectl.core.states import (
     CANCELLABLE_WAITING,
     CANCELLED_BY_USER,
@@ -45,6 +46,9 @@ _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, 
 _ID_EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
 _ID_COUNTER_BITS = 18
 _ENQUEUE_CHUNK = 5000
+_LIVE = "('pending', 'failed', 'processing')"  # waiting or running: a unique key is held (m0008)
+_UNIQUE_LIVE = f"unique_key IS NOT NULL AND state IN {_LIVE}"  # m0008's partial index, word for word
+_NEVER_COMPLETES = (JobState.DEAD, JobState.CANCELLED)  # a job after one of these never runs
 
 
 _ID_PAIRS = [a + b for a in _ID_ALPHABET for b in _ID_ALPHABET]  # 10 bits -> 2 characters
@@ -91,7 +95,49 @@ new_job_ids = _JobIds().take
 def _record(row: tuple) -> JobRecord:
     """A JobRecord from a row of the JobRecord columns (env decoded from its JSON)."""
     record = JobRecord(*row)
-    return record._replace(env=json.loads(record.env)) if record.env else record
+    return record._replace(env=json.loads(record.env) if record.env else None, keep_children=bool(record.keep_children),
+                           held=bool(record.held))
+
+
+def dependency_reason(job_id: str, how: str) -> str:
+    """Why a job that runs after `job_id` was cancelled (`how`: dead, cancelled or deleted); a
+    retry of `job_id` revives the jobs that say so."""
+    return f"dependency {job_id} was deleted" if how == "deleted" else f"dependency {job_id} is {how}"
+
+
+class Enqueued(NamedTuple):
+    """One job of an enqueue: its id, and whether it was there already (its unique key was held)."""
+
+    id: str
+    existing: bool
+
+
+def _refuse_dependency_cycles(specs: Sequence[JobSpec]) -> None:
+    """Jobs of one input may run after each other (by their given ids), but not in a circle.
+    Jobs already in the store cannot run after new ones, so a cycle lies within one input."""
+    graph = {spec.id: [a for a in spec.after if a] for spec in specs if spec.id}
+    done: set[str] = set()
+    for root in graph:
+        if root in done:
+            continue
+        path: list[str] = [root]
+        on_path = {root}
+        stack = [iter(graph[root])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
+                continue
+            if nxt in on_path:
+                cycle = path[path.index(nxt):] + [nxt]
+                raise InvalidJobSpec(f"after: dependency cycle: {' -> '.join(cycle)}")
+            if nxt in graph and nxt not in done:
+                path.append(nxt)
+                on_path.add(nxt)
+                stack.append(iter(graph[nxt]))
 
 
 class FinishResult(NamedTuple):
@@ -141,6 +187,7 @@ class JobQueue:
             "UPDATE job SET state = 'processing', attempts = attempts + 1, worker_id = ?, "
             "started_at = ?, updated_at = ?, finished_at = NULL, cancel_requested_at = NULL "
             "WHERE seq IN (SELECT seq FROM job{indexed} WHERE state IN " + claimable + " AND run_at <= ? {queues}"
+            "AND {ready} "  # held, queue paused or without room for the batch, dependencies (readiness.py)
             "ORDER BY priority DESC, run_at, seq LIMIT {limit}{lock}) "
             "AND state IN " + claimable + " "
             f"AND NOT EXISTS (SELECT 1 FROM setting WHERE key = '{PAUSED_KEY}' AND value = 'true') "
@@ -149,9 +196,19 @@ class JobQueue:
         self._claim_sql: dict[tuple[int, int], str] = {}
         self._insert_job = sql(
             "INSERT INTO job (id, command, cwd, env, queue, priority, state, attempts, max_retries, "
-            "timeout, run_at, created_at, updated_at, keep_children) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?)"
+            "timeout, run_at, created_at, updated_at, keep_children, held, label, unique_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
+        self._insert_unique_job = sql(
+            self._insert_job + f" ON CONFLICT (unique_key) WHERE {_UNIQUE_LIVE} DO NOTHING RETURNING id"
+        )
+        self._unique_holder = sql(f"SELECT id FROM job WHERE unique_key = ? AND {_UNIQUE_LIVE}")
+        self._cancel_dependants_sql = sql(
+            "UPDATE job SET state = 'cancelled', finished_at = ?, updated_at = ?, last_error = ? "
+            f"WHERE state IN {sql_in(CANCELLABLE_WAITING)} AND id IN (SELECT job_id FROM job_dep WHERE after_id = ?) "
+            "RETURNING id"
+        )
+        self._known_queues: set[str] = set()  # queue rows this object saw committed (rows are never deleted)
         self._start_run = sql(
             "INSERT INTO run (job_id, number, attempt, worker_id, host, pid, pid_created_at, started_at, "
             "output_bytes) VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM run WHERE job_id = ?), "
@@ -209,10 +266,17 @@ class JobQueue:
 
     def enqueue(self, specs: Sequence[JobSpec], settings: Settings, *, default_cwd: str | None = None,
                 now: float | None = None) -> list[str]:
-        """Add jobs, all or none; returns their ids in input order.
+        """Add jobs, all or none; returns their ids in input order (see `enqueue_jobs`)."""
+        return [added.id for added in self.enqueue_jobs(specs, settings, default_cwd=default_cwd, now=now)]
 
-        `now` is their creation time: the caller's, when it resolved a relative time (`--delay`)
-        against it, so a 2 s delay is 2 s after `created_at` however long the start-up took."""
+    def enqueue_jobs(self, specs: Sequence[JobSpec], settings: Settings, *, default_cwd: str | None = None,
+                     now: float | None = None) -> list[Enqueued]:
+        """Add jobs, all or none; one `Enqueued` per spec, in input order.
+
+        A spec with a `unique` key that a waiting or running job holds adds nothing: its entry is
+        that job's id, `existing`. `now` is their creation time: the caller's, when it resolved a
+        relative time (`--delay`) against it, so a 2 s delay is 2 s after `created_at` however
+        long the start-up took."""
         if not specs:
             raise InvalidInput("no jobs given")
         now = self.clock.now() if now is None else now
@@ -221,15 +285,15 @@ class JobQueue:
             seen: set[str] = set()
             duplicate = next(i for i in given if i in seen or seen.add(i))  # type: ignore[func-returns-value]
             raise DuplicateJob(f"duplicate id in input: {duplicate}")
+        _refuse_dependency_cycles(specs)
         for attempt in range(3):
             fresh = iter(new_job_ids(len(specs) - len(given)))
             rows = [self._row(spec, spec.id or next(fresh), settings, default_cwd, now) for spec in specs]
             try:
                 with self.store.write():
-                    for start in range(0, len(rows), _ENQUEUE_CHUNK):
-                        self.store.executemany(self._insert_job, rows[start:start + _ENQUEUE_CHUNK])
-                    self.store.execute(self._count_add, (JobState.PENDING.value, len(rows)))
-                return [r[0] for r in rows]
+                    added = self._insert_jobs(specs, rows, now)
+                self._known_queues.update(spec.queue for spec in specs)
+                return added
             except Exception as exc:
                 if "unique" not in str(exc).lower():
                     raise
@@ -241,6 +305,79 @@ class JobQueue:
                 # a generated id met another process's: generate again
         raise AssertionError("unreachable")
 
+    def _insert_jobs(self, specs: Sequence[JobSpec], rows: list[tuple[object, ...]], now: float) -> list[Enqueued]:
+        """The statements of `enqueue_jobs`, inside its write transaction. Rows without a unique
+        key go in bulk; one with a key goes alone, as an insert that yields to a live holder."""
+        self._ensure_queues({spec.queue for spec in specs}, now)
+        added: list[Enqueued] = []
+        batch: list[tuple[object, ...]] = []
+        inserted = 0
+        for spec, row in zip(specs, rows, strict=True):
+            if spec.unique is None:
+                batch.append(row)
+                added.append(Enqueued(str(row[0]), False))
+                if len(batch) >= _ENQUEUE_CHUNK:
+                    self.store.executemany(self._insert_job, batch)
+                    inserted, batch = inserted + len(batch), []
+                continue
+            if batch:
+                self.store.executemany(self._insert_job, batch)
+                inserted, batch = inserted + len(batch), []
+            one = self._insert_unique(row, spec.unique)
+            inserted += not one.existing
+            added.append(one)
+        if batch:
+            self.store.executemany(self._insert_job, batch)
+            inserted += len(batch)
+        self.store.execute(self._count_add, (JobState.PENDING.value, inserted))
+        edges = [(one.id, after) for spec, one in zip(specs, added, strict=True) if not one.existing
+                 for after in spec.after]
+        if edges:
+            self._add_dependencies(edges, now)
+        return added
+
+    def _insert_unique(self, row: tuple[object, ...], key: str) -> Enqueued:
+        """Insert a job with a unique key, or find the waiting or running job that holds the key.
+
+        Atomic under concurrent enqueues: the partial unique index (m0008) admits one live job per
+        key; on PostgreSQL an insert that meets another's uncommitted one waits for its end."""
+        for _ in range(5):
+            row_added = self.store.execute(self._insert_unique_job, row).fetchone()
+            if row_added is not None:
+                return Enqueued(row_added[0], False)
+            holder = self.store.execute(self._unique_holder, (key,)).fetchone()
+            if holder is not None:
+                return Enqueued(holder[0], True)
+            # the holder ended between the two statements (PostgreSQL): insert again
+        raise InvalidTransition(f"the job holding unique key {key!r} kept changing; try again")
+
+    def _ensure_queues(self, names: Iterable[str], now: float) -> None:
+        """Queue rows are made on first use (their limit and pause then persist)."""
+        new = sorted(set(names) - self._known_queues)  # sorted: concurrent enqueues lock them in one order
+        if new:
+            self.store.executemany(
+                "INSERT INTO queue (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                [(name, now) for name in new],
+            )
+
+    def _add_dependencies(self, edges: list[tuple[str, str]], now: float) -> None:
+        """Record (job, runs after) pairs of jobs just inserted; refuse an unknown job. A job
+        added after a job that is already dead or cancelled is cancelled at once, saying why."""
+        targets = sorted({after for _, after in edges})
+        states: dict[str, str] = {}
+        for start in range(0, len(targets), 500):
+            chunk = targets[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.store.execute(self.store.sql(f"SELECT id, state FROM job WHERE id IN ({marks})"), chunk)
+            states.update(rows.fetchall())
+        for after in targets:
+            if after not in states:
+                raise InvalidJobSpec(f"after: no such job: {after}")
+        self.store.executemany("INSERT INTO job_dep (job_id, after_id) VALUES (?, ?)", edges)
+        for after in targets:
+            if states[after] in (JobState.DEAD, JobState.CANCELLED):
+                self._cancel_dependants(after, f"dependency {after} is {states[after]}", now)
+
     @staticmethod
     def _row(spec: JobSpec, job_id: str, settings: Settings, default_cwd: str | None, now: float) -> tuple[object, ...]:
         return (
@@ -250,6 +387,7 @@ class JobQueue:
             settings.max_retries if spec.max_retries is None else spec.max_retries,
             settings.job_timeout if spec.timeout is None else spec.timeout,
             now if spec.run_at is None else spec.run_at, now, now, int(spec.keep_children),
+            int(spec.hold), spec.label, spec.unique,
         )
 
     def _existing_ids(self, ids: list[str]) -> list[str]:
@@ -275,7 +413,9 @@ class JobQueue:
                 indexed, lock = f" INDEXED BY {index}", ""
             else:
                 indexed, lock = "", " FOR UPDATE SKIP LOCKED"
-            sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed, limit=int(limit)))
+            ready = claim_ready_condition(self.store, int(limit))
+            sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed, limit=int(limit),
+                                                         ready=ready))
             if not self.store.is_sqlite:
                 # Workers commit with synchronous_commit=off, but a claim must be durable before
                 # its job starts: a server crash that lost it would let another worker claim the
@@ -291,7 +431,7 @@ class JobQueue:
         return claimed[0] if claimed else None
 
     def claim_many(self, worker_id: str, queues: Sequence[str] | None, limit: int) -> list[ClaimedJob]:
-        """Take up to `limit` due jobs (for a worker's free slots) in one statement; fewer, or none,
+        """Take up to `limit` due jobs (for a worker's free slots) in one transaction; fewer, or none,
         when fewer are due. On PostgreSQL rows another claim holds are skipped, not waited for."""
         if limit < 1:
             return []
@@ -300,6 +440,14 @@ class JobQueue:
         if queues:
             params.extend(queues)
         rows = self.store.execute(self._claim_statement(len(queues or ()), limit), params).fetchall()
+        if 1 < limit and len(rows) < limit:
+            # A limited queue takes part in a batch only with room for the whole batch (readiness.py):
+            # the slots left may still fit one job of it at a time.
+            while len(rows) < limit:
+                more = self.store.execute(self._claim_statement(len(queues or ()), 1), params).fetchall()
+                if not more:
+                    break
+                rows.extend(more)
         return [
             ClaimedJob(id=row[0], command=row[1], cwd=row[2], env=json.loads(row[3]) if row[3] else None,
                        timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7], keep_children=bool(row[8]))
@@ -446,6 +594,8 @@ class JobQueue:
         written = self._end_job(job.id, worker_id, job.attempts, decision, exit_code, ended, now)
         if written is not None and written is not state:  # cancelled while it ran
             state, error = written, CANCELLED_BY_USER
+        if written in _NEVER_COMPLETES:
+            self._cancel_dependants(job.id, written, now)
         if isinstance(run, RunStart):
             if written is not None:
                 self.store.execute(self._insert_finished_run, (
@@ -481,11 +631,14 @@ class JobQueue:
                 "last_error = CASE WHEN cancel_requested_at IS NULL THEN last_error ELSE ? END, "
                 "finished_at = CASE WHEN cancel_requested_at IS NULL THEN finished_at ELSE ? END, "
                 "attempts = attempts - 1, updated_at = ?, cancel_requested_at = NULL "
-                "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ?"
+                "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ? RETURNING state"
             ),
             (CANCELLED_BY_USER, self.clock.now(), self.clock.now(), job.id, worker_id, job.attempts),
         )
-        return cursor.rowcount == 1
+        row = cursor.fetchone()
+        if row is not None and row[0] == JobState.CANCELLED:
+            self._cancel_dependants(job.id, JobState.CANCELLED, self.clock.now())
+        return row is not None
 
     def release_stray_claims(self, worker_id: str, running: Collection[str]) -> list[str]:
         """Hand back jobs this worker holds but is not running (`running`: the jobs in its slots):
@@ -525,6 +678,8 @@ class JobQueue:
                     # another rescuer got there first (PostgreSQL lets two run at once: the row
                     # lock makes this UPDATE wait, then find the job no longer processing)
                     continue
+                if state in _NEVER_COMPLETES:
+                    self._cancel_dependants(job_id, state, now)
                 open_run = self.store.execute(
                     sql("SELECT number, output FROM run WHERE job_id = ? AND worker_id = ? AND attempt = ? "
                         "AND finished_at IS NULL"),
@@ -569,6 +724,119 @@ class JobQueue:
                 raise JobNotFound(job_id)
         return states
 
+    def hold(self, ids: Sequence[str]) -> list[str]:
+        """Keep waiting jobs from running until `release_held`; all or none."""
+        return self._set_waiting(ids, "held = 1", "held")
+
+    def start(self, ids: Sequence[str]) -> list[str]:
+        """Make waiting jobs due now (a back-off or `run_at` is skipped, a hold released); they
+        still wait for their dependencies and their queue's limit. All or none."""
+        return self._set_waiting(ids, "held = 0, run_at = ?", "started", (self.clock.now(),))
+
+    def _set_waiting(self, ids: Sequence[str], assignments: str, verb: str,
+                     params: tuple[object, ...] = ()) -> list[str]:
+        ids = list(dict.fromkeys(ids))
+        now = self.clock.now()
+        with self.store.write():
+            states = self._states_of(ids)
+            for job_id in ids:
+                if states[job_id] not in CANCELLABLE_WAITING:
+                    raise InvalidTransition(f"job {job_id} is {states[job_id]}; only waiting jobs can be {verb}")
+            self.store.executemany(
+                f"UPDATE job SET {assignments}, updated_at = ? WHERE id = ? AND state IN {sql_in(CANCELLABLE_WAITING)}",
+                [(*params, now, job_id) for job_id in ids],
+            )
+        return ids
+
+    def release_held(self, ids: Sequence[str]) -> list[str]:
+        """Let held jobs run again; all or none (a job that is not held is refused)."""
+        ids = list(dict.fromkeys(ids))
+        now = self.clock.now()
+        with self.store.write():
+            self._states_of(ids)
+            for job_id in ids:
+                changed = self.store.execute(
+                    self.store.sql("UPDATE job SET held = 0, updated_at = ? WHERE id = ? AND held = 1"), (now, job_id)
+                ).rowcount
+                if changed != 1:
+                    raise InvalidTransition(f"job {job_id} is not held")
+        return ids
+
+    def edit(self, job_id: str, changes: Mapping[str, object]) -> JobRecord:
+        """Change fields of a waiting job (`specs.EDITABLE_FIELDS`); returns the job as it is now."""
+        now = self.clock.now()
+        fields = edit_fields(changes, now)
+        if "env" in fields:
+            fields["env"] = json.dumps(fields["env"], separators=(",", ":")) if fields["env"] else None
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        with self.store.write():
+            if "queue" in fields:
+                self._ensure_queues([str(fields["queue"])], now)
+            changed = self.store.execute(
+                self.store.sql(f"UPDATE job SET {columns}, updated_at = ? WHERE id = ? "
+                               f"AND state IN {sql_in(CANCELLABLE_WAITING)}"),
+                (*fields.values(), now, job_id),
+            ).rowcount
+            if changed != 1:
+                state = self._states_of([job_id])[job_id]
+                raise InvalidTransition(f"job {job_id} is {state}; only waiting jobs can be edited")
+        return self.get(job_id)
+
+    def dependencies(self, ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """For each of `ids` that runs after others: (job id, its state) of each, in id order."""
+        found: dict[str, list[tuple[str, str]]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            marks = ", ".join("?" * len(chunk))
+            rows = self.store.execute(self.store.sql(
+                "SELECT dep.job_id, dep.after_id, prior.state FROM job_dep dep JOIN job prior ON prior.id = dep.after_id "
+                f"WHERE dep.job_id IN ({marks}) ORDER BY dep.job_id, dep.after_id"), chunk).fetchall()
+            for job_id, after, state in rows:
+                found.setdefault(job_id, []).append((after, state))
+        return found
+
+    def _cancel_dependants(self, job_id: str, how: str, now: float) -> list[str]:
+        """Cancel the waiting jobs that run after `job_id`, which will never complete (`how`: dead,
+        cancelled or deleted), saying so; then theirs, and so on. Returns the ids cancelled."""
+        cancelled: list[str] = []
+        frontier = [(job_id, dependency_reason(job_id, how))]
+        while frontier:
+            after, reason = frontier.pop()
+            rows = self.store.execute(self._cancel_dependants_sql, (now, now, reason, after)).fetchall()
+            for (dependant,) in rows:
+                cancelled.append(dependant)
+                frontier.append((dependant, dependency_reason(dependant, JobState.CANCELLED)))
+        return cancelled
+
+    def _revive_dependants(self, ids: Sequence[str], now: float) -> None:
+        """Jobs cancelled because one of `ids` could not complete wait again now that it is retried
+        (and theirs), unless another of their dependencies still cannot complete."""
+        waiting_on = {r[0] for r in self.store.execute(
+            "SELECT DISTINCT dep.after_id FROM job_dep dep JOIN job ON job.id = dep.job_id "
+            "WHERE job.state = 'cancelled' AND job.last_error LIKE ?", ("dependency %",)
+        ).fetchall()}
+        frontier = [job_id for job_id in ids if job_id in waiting_on]
+        sql = self.store.sql
+        while frontier:
+            after = frontier.pop()
+            rows = self.store.execute(sql(
+                "UPDATE job SET state = 'pending', finished_at = NULL, updated_at = ?, last_error = NULL "
+                "WHERE state = 'cancelled' AND last_error IN (?, ?) "
+                "AND id IN (SELECT job_id FROM job_dep WHERE after_id = ?) RETURNING id"
+            ), (now, dependency_reason(after, JobState.DEAD), dependency_reason(after, JobState.CANCELLED),
+                after)).fetchall()
+            for (dependant,) in rows:
+                still = self.store.execute(sql(
+                    "SELECT prior.id, prior.state FROM job_dep dep JOIN job prior ON prior.id = dep.after_id "
+                    "WHERE dep.job_id = ? AND prior.state IN ('dead', 'cancelled') LIMIT 1"
+                ), (dependant,)).fetchone()
+                if still is None:
+                    frontier.append(dependant)
+                else:
+                    self.store.execute(sql(
+                        "UPDATE job SET state = 'cancelled', finished_at = ?, last_error = ? WHERE id = ?"
+                    ), (now, dependency_reason(still[0], still[1]), dependant))
+
     def retry(self, ids: Sequence[str], *, force: bool = False, only_dead: bool = False) -> list[str]:
         """Put failed, dead or cancelled (with force also completed) jobs back to pending, attempts reset.
         All or none: an unknown id or a job in another state changes nothing."""
@@ -588,6 +856,7 @@ class JobQueue:
                         f"job {job_id} is {states[job_id]}; "
                         f"only jobs {'' if only_dead else 'that are '}{where} can be retried{hint}"
                     )
+            self._refuse_unique_clash(ids)
             # the previous run's error and exit code stay in its run row, not on a job that has not run since
             self.store.executemany(
                 "UPDATE job SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, finished_at = NULL, "
@@ -595,18 +864,37 @@ class JobQueue:
                 f"cancel_requested_at = NULL WHERE id = ? AND state IN {sql_in(allowed)}",
                 [(now, now, job_id) for job_id in ids],
             )
+            self._revive_dependants(ids, now)
         return ids
+
+    def _refuse_unique_clash(self, ids: Sequence[str]) -> None:
+        """A job back to waiting must not take a unique key another waiting or running job holds."""
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            marks = ", ".join("?" * len(chunk))
+            row = self.store.execute(self.store.sql(
+                "SELECT j.id, j.unique_key, other.id FROM job j JOIN job other ON other.unique_key = j.unique_key "
+                f"AND other.id <> j.id AND other.state IN {_LIVE} "
+                f"WHERE j.id IN ({marks}) LIMIT 1"), chunk).fetchone()
+            if row is not None:
+                raise InvalidTransition(
+                    f"job {row[0]} cannot wait again: job {row[2]} holds its unique key {row[1]!r} (waiting or running)"
+                )
 
     def retry_all_dead(self) -> int:
         now = self.clock.now()
         with self.store.write():
-            return self.store.execute(
+            dead = [r[0] for r in self.store.execute("SELECT id FROM job WHERE state = 'dead'").fetchall()]
+            self._refuse_unique_clash(dead)
+            count = self.store.execute(
                 self.store.sql(
                     "UPDATE job SET state = 'pending', attempts = 0, run_at = ?, updated_at = ?, "
                     "finished_at = NULL, last_error = NULL, exit_code = NULL WHERE state = 'dead'"
                 ),
                 (now, now),
             ).rowcount
+            self._revive_dependants(dead, now)
+            return count
 
     def cancel(self, ids: Sequence[str]) -> dict[str, JobState]:
         """Cancel waiting jobs at once; ask the workers of running ones to kill them.
@@ -644,6 +932,7 @@ class JobQueue:
                     ).rowcount
                     if changed != 1:
                         raise InvalidTransition(f"job {job_id} changed state meanwhile; try again")
+                    self._cancel_dependants(job_id, JobState.CANCELLED, now)
                     result[job_id] = JobState.CANCELLED
         return result
 
@@ -657,6 +946,10 @@ class JobQueue:
                     raise InvalidTransition(f"job {job_id} is running; cancel it first")
                 if only_dead and states[job_id] != JobState.DEAD:
                     raise InvalidTransition(f"job {job_id} is {states[job_id]}, not in the DLQ")
+            now = self.clock.now()
+            for job_id in ids:
+                if states[job_id] != JobState.COMPLETED:  # its dependants would wait for ever
+                    self._cancel_dependants(job_id, "deleted", now)
             removed: Counter[str] = Counter()
             for job_id in ids:  # counted from the rows actually deleted, never from the read
                 row = self.store.execute(
@@ -720,16 +1013,17 @@ class JobQueue:
         offset: int = 0,
         search: str | None = None,
         run_order: bool = False,
+        label: str | None = None,
     ) -> list[JobRecord]:
         """Jobs newest first, a bounded page (by index: never a scan of the whole table).
 
         `run_order`: pending and failed jobs in the order they will run instead (see `_select`).
         `search` matches a substring of the id or the command; it scans, page by page."""
-        query = self._select(state, queue, search, run_order).limit(limit).offset(offset)
+        query = self._select(state, queue, search, run_order, label).limit(limit).offset(offset)
         return [JobRecord.from_row(r) for r in query]
 
     def _select(self, state: JobState | None, queue: str | None, search: str | None = None,
-                run_order: bool = False) -> peewee.ModelSelect:
+                run_order: bool = False, label: str | None = None) -> peewee.ModelSelect:
         Job = self._models.Job
         query = Job.select(*self._record_columns)
         if state is not None:
@@ -738,6 +1032,8 @@ class JobQueue:
             query = query.where(Job.queue == queue)
         if search:
             query = query.where(Job.id.contains(search) | Job.command.contains(search))
+        if label is not None:
+            query = query.where(Job.label == label)
         if run_order and state in CLAIMABLE:
             # the claim's order; the literal IN term lets SQLite walk the claim's partial index in it
             query = query.where(peewee.SQL(f"state IN {sql_in(CLAIMABLE)}"))
@@ -745,11 +1041,11 @@ class JobQueue:
         return query.order_by(Job.seq.desc())
 
     def iter_jobs(self, state: JobState | None = None, queue: str | None = None, *, run_order: bool = False,
-                  batch: int = 1000) -> Iterator[JobRecord]:
+                  batch: int = 1000, label: str | None = None) -> Iterator[JobRecord]:
         """Every matching job in `list_jobs`' order, streamed in constant memory: SQLite steps one
         statement (`fetchmany`); PostgreSQL reads through a server-side (named) cursor, since
         psycopg2's ordinary cursor would load every row first."""
-        sql, params = self._select(state, queue, None, run_order).sql()
+        sql, params = self._select(state, queue, None, run_order, label).sql()
         if self.store.is_sqlite:
             cursor = self.store.db.execute_sql(sql, params)
             while rows := cursor.fetchmany(batch):
@@ -768,13 +1064,17 @@ class JobQueue:
                 conn.rollback()  # it only read
                 conn.autocommit = autocommit
 
-    def count_jobs(self, state: JobState | None = None, queue: str | None = None) -> int:
-        """How many jobs `list` could show: from the count shards unless a queue is named."""
-        if queue is None:
+    def count_jobs(self, state: JobState | None = None, queue: str | None = None, label: str | None = None) -> int:
+        """How many jobs `list` could show: from the count shards unless a queue or label is named."""
+        if queue is None and label is None:
             by_state = self.counts().by_state
             return by_state.get(state.value, 0) if state is not None else sum(by_state.values())
         Job = self._models.Job
-        query = Job.select().where(Job.queue == queue)
+        query = Job.select()
+        if queue is not None:
+            query = query.where(Job.queue == queue)
+        if label is not None:
+            query = query.where(Job.label == label)
         if state is not None:
             query = query.where(Job.state == state.value)
         return query.count()

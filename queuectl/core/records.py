@@ -62,6 +62,9 @@ class JobRecord(NamedTuple):
     last_error: str | None
     cancel_requested_at: float | None = None
     keep_children: bool = False
+    held: bool = False
+    label: str | None = None
+    unique_key: str | None = None
 
     TIME_KEYS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "cancel_requested_at")
 
@@ -74,7 +77,7 @@ class JobRecord(NamedTuple):
             created_at=row.created_at, updated_at=row.updated_at, started_at=row.started_at,
             finished_at=row.finished_at, worker_id=row.worker_id, exit_code=row.exit_code,
             last_error=row.last_error, cancel_requested_at=row.cancel_requested_at,
-            keep_children=bool(row.keep_children),
+            keep_children=bool(row.keep_children), held=bool(row.held), label=row.label, unique_key=row.unique_key,
         )
 
     @property

@@ -17,7 +17,8 @@ from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, sho
 
 JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "cwd", "env", "queue", "keep_children")
+FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "cwd", "env", "queue", "keep_children",
+          "after", "unique", "label", "hold")
 
 READ_ONLY_FIELDS = frozenset(
     {
@@ -40,6 +41,9 @@ MAX_RETRIES_LIMIT = 10_000
 PRIORITY_LIMIT = 1_000_000
 MAX_TIMEOUT = 31_536_000
 MAX_ENV_ENTRIES = 1000
+MAX_DEPENDENCIES = 1000
+MAX_LABEL_CHARS = 200
+MAX_UNIQUE_CHARS = 256
 
 _EPOCH_MS_THRESHOLD = 10**11
 _MAX_EPOCH = 253_402_300_800.0
@@ -62,6 +66,10 @@ class JobSpec(NamedTuple):
     env: dict[str, str] | None = None
     queue: str = "default"
     keep_children: bool = False  # processes the job leaves behind outlive it (a daemon on purpose)
+    after: tuple[str, ...] = ()  # runs only once each of these jobs completed
+    unique: str | None = None  # while a job with this key waits or runs, enqueue returns that job
+    label: str | None = None
+    hold: bool = False  # never runs until released
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:
@@ -229,18 +237,81 @@ def _queue(value: object) -> str:
     return value
 
 
+validate_queue = _queue
+
+
 def _keep_children(value: object) -> bool:
     if isinstance(value, bool):
         return value
     raise InvalidJobSpec(f"keep_children: must be true or false, got {show_value(value)}")
 
 
+def parse_after(value: object) -> tuple[str, ...]:
+    """Job ids from a list, or from one string of ids separated by commas (`--after a,b`)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list):
+        raise InvalidJobSpec(f"after: must be a list of job ids, got {show_value(value)}")
+    if len(value) > MAX_DEPENDENCIES:
+        raise InvalidJobSpec(f"after: at most {MAX_DEPENDENCIES} jobs, got {len(value)}")
+    ids: list[str] = []
+    for item in value:
+        try:
+            ids.append(validate_job_id(item))
+        except InvalidJobSpec:
+            raise InvalidJobSpec(f"after: {show_value(item)} is not a job id") from None
+    return tuple(dict.fromkeys(ids))
+
+
+def _unique(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidJobSpec(f"unique: must be a non-empty string, got {show_value(value)}")
+    if len(value) > MAX_UNIQUE_CHARS:
+        raise InvalidJobSpec(f"unique: must be at most {MAX_UNIQUE_CHARS} characters")
+    _check_text("unique", value)
+    return value
+
+
+def validate_label(value: object) -> str:
+    """A label: one line of text, at most MAX_LABEL_CHARS characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidJobSpec(f"label: must be a non-empty string, got {show_value(value)}")
+    if len(value) > MAX_LABEL_CHARS:
+        raise InvalidJobSpec(f"label: must be at most {MAX_LABEL_CHARS} characters")
+    if "\n" in value or "\r" in value:
+        raise InvalidJobSpec("label: must be one line")
+    _check_text("label", value)
+    return value
+
+
+def _hold(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise InvalidJobSpec(f"hold: must be true or false, got {show_value(value)}")
+
+
 # Each field's validator; run_at's also needs `now`.
 _CHECKS: dict[str, Callable[[object], object]] = {
     "command": _command, "id": validate_job_id, "max_retries": _max_retries, "priority": _priority,
     "timeout": _timeout, "cwd": _cwd, "env": _env, "queue": _queue,
-    "keep_children": _keep_children,
+    "keep_children": _keep_children, "after": parse_after, "unique": _unique, "label": validate_label,
+    "hold": _hold,
 }
+
+
+EDITABLE_FIELDS = ("command", "priority", "queue", "timeout", "max_retries", "env", "run_at", "label")
+
+
+def edit_fields(changes: Mapping[str, object], now: float) -> dict[str, object]:
+    """Validate the changes `edit` makes to a waiting job (field -> new value, as in a job object)."""
+    if not changes:
+        raise InvalidJobSpec(f"nothing to change (fields: {', '.join(EDITABLE_FIELDS)})")
+    checked: dict[str, object] = {}
+    for key, value in changes.items():
+        if key not in EDITABLE_FIELDS:
+            raise InvalidJobSpec(f"{key}: cannot be edited (fields: {', '.join(EDITABLE_FIELDS)})")
+        checked[key] = parse_run_at(value, now) if key == "run_at" else _CHECKS[key](value)
+    return checked
 
 
 def _unknown_field(key: object) -> InvalidJobSpec:

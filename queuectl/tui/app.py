@@ -234,7 +234,7 @@ class QueuectlApp(App[None]):
             return  # loaded while another tab was shown: the next poll brings this one's rows
         table = self.query_one(f"#{pane}-table", KeyedTable)
         if pane == "jobs":
-            table.sync([(j.id, job_cells(j, now)) for j in snap.jobs])
+            table.sync([(j.id, job_cells(j, now, snap.waiting.get(j.id))) for j in snap.jobs])
         elif pane == "dlq":
             table.sync([(j.id, dlq_cells(j, now)) for j in snap.dlq])
         elif pane == "workers":

@@ -16,8 +16,9 @@ from queuectl.core.queue import JobQueue
 from queuectl.core.records import JobRecord, RunOutput, RunRecord
 from queuectl.core.registry import WorkerRegistry
 from queuectl.core.specs import spec_from_mapping
-from queuectl.core.states import JobState
+from queuectl.core.states import CLAIMABLE, JobState
 from queuectl.core.store import open_store
+from queuectl.core.why import WaitingReason, load_wait_context, waiting_reason, why_waiting
 from queuectl.tui.viewmodel import JobFilter, QueueSnapshot
 
 
@@ -27,6 +28,8 @@ class JobDetail:
     runs: list[RunRecord]
     output: RunOutput | None  # None: no run yet, or unchanged since `seen`
     output_unchanged: bool = False
+    waiting: WaitingReason | None = None  # why it waits (None: it does not)
+    after: tuple[tuple[str, str], ...] = ()  # the jobs it runs after, with their states
 
 
 class QueueService:
@@ -68,12 +71,16 @@ class QueueService:
             state=job_filter.state, search=job_filter.search or None, limit=page_size,
             offset=job_filter.page * page_size,
         )
+        waiting = {}
+        if any(job.state in CLAIMABLE for job in jobs):
+            context = load_wait_context(self.queue, jobs, workers=workers)
+            waiting = {job.id: reason for job in jobs if (reason := waiting_reason(job, context)) is not None}
         shows_dlq = panes is None or "dlq" in panes
         dlq = self.queue.list_jobs(state=JobState.DEAD, limit=page_size) if shows_dlq else []
         return QueueSnapshot(
             now=now, counts=counts, paused=self.config.is_paused(),
             finished_last_minute=self.queue.finished_since(now - 60), workers=workers, worker_stats=stats,
-            jobs=jobs, job_filter=job_filter, page_size=page_size,
+            jobs=jobs, job_filter=job_filter, page_size=page_size, waiting=waiting,
             dlq=dlq,
             settings=settings, overridden=frozenset(self.config.overridden()), unserved_queue=unserved,
             panes=panes,
@@ -84,13 +91,15 @@ class QueueService:
         (number, output bytes) is still `seen`, its output (up to a megabyte) is not read again."""
         job = self.queue.get(job_id)
         runs = self.queue.runs(job_id)
+        after = tuple(self.queue.dependencies([job_id]).get(job_id, ()))
+        extra = {"waiting": why_waiting(self.queue, job), "after": after}
         if run_number is None:
             target = runs[-1] if runs else None
         else:
             target = next((r for r in runs if r.number == run_number), None)
         if target is not None and seen == (target.number, target.output_bytes):
-            return JobDetail(job, runs, None, output_unchanged=True)
-        return JobDetail(job, runs, self.queue.output(job_id, run_number))
+            return JobDetail(job, runs, None, output_unchanged=True, **extra)
+        return JobDetail(job, runs, self.queue.output(job_id, run_number), **extra)
 
     # ── jobs ─────────────────────────────────────────────────────────────────────────────────
 

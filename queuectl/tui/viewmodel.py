@@ -10,6 +10,7 @@ from queuectl import format as fmt
 from queuectl.core.records import Counts, JobRecord, WorkerInfo
 from queuectl.core.settings import Settings
 from queuectl.core.states import JobState
+from queuectl.core.why import WaitingReason
 from queuectl.format import STATE_STYLES
 from queuectl.safe_text import one_line
 
@@ -45,6 +46,7 @@ class QueueSnapshot:
     settings: Settings = Settings()
     overridden: frozenset[str] = frozenset()
     unserved_queue: str | None = None  # a queue with due jobs that no running worker takes
+    waiting: dict[str, WaitingReason] = field(default_factory=dict)  # why each waiting job of `jobs` waits
     panes: frozenset[str] | None = None  # the tabs whose rows were loaded (None: all)
 
     @property
@@ -68,7 +70,7 @@ def styled_state(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
 
 
-JOB_COLUMNS = ("ID", "State", "Runs", "Pri", "Queue", "Created/due", "Took", "Exit", "Command")
+JOB_COLUMNS = ("ID", "State", "Runs", "Pri", "Queue", "Created/due", "Took", "Exit", "Waiting", "Command")
 COMMAND_CELL_MAX = 120
 
 
@@ -87,7 +89,8 @@ def coarse_age(ts: float, now: float) -> str:
     return f"{minutes} ago" if now >= ts else f"in {minutes}"
 
 
-def job_cells(job: JobRecord, now: float) -> tuple[object, ...]:
+def job_cells(job: JobRecord, now: float, waiting: WaitingReason | None = None) -> tuple[object, ...]:
+    """A row of the Jobs table; `waiting` says in a few words what holds a waiting job back."""
     if job.state in (JobState.PENDING, JobState.FAILED) and job.run_at > now:
         when = coarse_age(job.run_at, now)
     else:
@@ -95,8 +98,19 @@ def job_cells(job: JobRecord, now: float) -> tuple[object, ...]:
     return (
         plain(job.id), styled_state(job.state), f"{job.attempts}/{job.max_retries + 1}", str(job.priority),
         plain(job.queue), when, fmt.took(job, now), "-" if job.exit_code is None else str(job.exit_code),
-        plain(job.command),
+        plain(waiting.short, 24) if waiting is not None and waiting.short else "",
+        labelled_command(job),
     )
+
+
+def labelled_command(job: JobRecord) -> Text:
+    """The command, after the job's label when it has one."""
+    command = plain(job.command)
+    if not job.label:
+        return command
+    label = plain(job.label, 40)
+    label.stylize("bold")
+    return Text.assemble(label, Text(" · ", style="dim"), command)
 
 
 def plain(text: str, limit: int = COMMAND_CELL_MAX) -> Text:

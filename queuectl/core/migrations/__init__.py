@@ -22,6 +22,7 @@ from queuectl.core.migrations import (
     m0005_keep_children,
     m0006_run_chunks,
     m0007_worker_slots,
+    m0008_queues_deps_unique,
 )
 from queuectl.core.orm import peewee
 
@@ -33,6 +34,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (5, m0005_keep_children.up),
     (6, m0006_run_chunks.up),
     (7, m0007_worker_slots.up),
+    (8, m0008_queues_deps_unique.up),
 )
 LATEST = MIGRATIONS[-1][0]
 

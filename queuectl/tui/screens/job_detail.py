@@ -131,6 +131,15 @@ class JobDetailScreen(Screen[None]):
             *fmt.job_times(job, now),
             ("worker", one_line(job.worker_id or "-")),
         ]
+        # what holds a waiting job back comes right after its state; the rest only when set
+        if detail.waiting is not None:
+            fields.insert(2, ("waiting", Text(one_line(detail.waiting.text), style="yellow")))
+        if detail.after:
+            fields.append(("after", one_line(", ".join(f"{dep} ({state})" for dep, state in detail.after))))
+        if job.label:
+            fields.insert(1, ("label", one_line(job.label)))
+        if job.unique_key:
+            fields.append(("unique", one_line(job.unique_key)))
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()

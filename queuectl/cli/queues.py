@@ -1,0 +1,112 @@
+"""Queue commands: queue list, queue set NAME --limit N, queue pause NAME, queue resume NAME."""
+
+from __future__ import annotations
+
+import click
+
+from queuectl.cli import table as render
+from queuectl.cli.context import Ctx, clean, emit_json, json_option, pass_ctx, use_colour, wake
+
+
+def _queue_table(ctx: Ctx):  # -> QueueTable
+    from queuectl.core.queues import QueueTable
+
+    return QueueTable(ctx.store())
+
+
+@click.group("queue")
+def queue_group() -> None:
+    """Queues: their jobs per state, a limit on how many run at once, a pause of their own.
+
+    A queue is made when a job first names it (or when set or paused here); its limit and pause
+    persist, and hold across every worker and host.
+
+    \b
+    Examples:
+      queuectl queue list
+      queuectl queue set gpu --limit 1
+      queuectl queue pause media && queuectl queue resume media
+    """
+
+
+@queue_group.command("list")
+@json_option
+@pass_ctx
+def queue_list(ctx: Ctx, as_json: bool) -> None:
+    """Every queue: running/limit, paused, jobs per state, how long its oldest due job has waited."""
+    infos = _queue_table(ctx).list()
+    if as_json:
+        emit_json([info.to_json() for info in infos])
+        return
+    if not infos:
+        click.echo("no queues yet (a queue is made when a job first names it)")
+        return
+    colour = use_colour()
+    rows = [[
+        clean(info.name), f"{info.running}/{info.limit}" if info.limit else str(info.running),
+        render.paint("paused", "33", colour) if info.paused else "-",
+        *(f"{info.counts[state]:,}" for state in ("pending", "failed", "completed", "dead", "cancelled")),
+        render.duration(info.oldest_wait) if info.oldest_wait is not None else "-",
+    ] for info in infos]
+    click.echo(render.table(
+        ["QUEUE", "RUNNING", "PAUSED", "PENDING", "FAILED", "COMPLETED", "DEAD", "CANCELLED", "OLDEST WAITING"], rows,
+    ))
+
+
+def _say(ctx: Ctx, row, as_json: bool, text: str) -> None:  # row: QueueRow
+    if as_json:
+        emit_json({"name": row.name, "limit": row.limit or None, "paused": row.paused, "running": row.running})
+    else:
+        click.echo(text)
+
+
+@queue_group.command("set")
+@click.argument("name")
+@click.option("--limit", "limit", required=True, metavar="N",
+              help="At most N of its jobs run at once, on all workers and hosts; 0 or none: no limit.")
+@json_option
+@pass_ctx
+def queue_set(ctx: Ctx, name: str, limit: str, as_json: bool) -> None:
+    """Set a queue's limit (made if it does not exist yet).
+
+    \b
+    Examples:
+      queuectl queue set gpu --limit 1
+      queuectl queue set gpu --limit none
+    """
+    row = _queue_table(ctx).set_limit(name, limit)
+    wake(ctx)  # a higher limit lets waiting jobs start now
+    where = f"at most {row.limit} of its jobs run at once" if row.limit else "no limit"
+    _say(ctx, row, as_json, f"queue {clean(row.name)}: {where} ({row.running} running)")
+
+
+@queue_group.command("pause")
+@click.argument("name")
+@json_option
+@pass_ctx
+def queue_pause(ctx: Ctx, name: str, as_json: bool) -> None:
+    """Workers claim none of the queue's jobs until resumed (running ones finish).
+
+    \b
+    Example:
+      queuectl queue pause media
+    """
+    row = _queue_table(ctx).pause(name)
+    _say(ctx, row, as_json, f"queue {clean(row.name)} paused: its jobs wait (queuectl queue resume {clean(row.name)})")
+
+
+@queue_group.command("resume")
+@click.argument("name")
+@json_option
+@pass_ctx
+def queue_resume(ctx: Ctx, name: str, as_json: bool) -> None:
+    """Let workers claim the queue's jobs again.
+
+    \b
+    Example:
+      queuectl queue resume media
+    """
+    row = _queue_table(ctx).resume(name)
+    wake(ctx)
+    _say(ctx, row, as_json, f"queue {clean(row.name)} resumed")
+
