@@ -5,13 +5,7 @@ from __future__ import annotations
 import click
 
 from queuectl.cli import table as render
-from queuectl.cli.context import Ctx, clean, emit_json, json_option, pass_ctx, use_colour, wake
-
-
-def _queue_table(ctx: Ctx):  # -> QueueTable
-    from queuectl.core.queues import QueueTable
-
-    return QueueTable(ctx.store())
+from queuectl.cli.context import Ctx, clean, emit_json, json_option, pass_ctx, use_colour
 
 
 @click.group("queue")
@@ -34,7 +28,7 @@ def queue_group() -> None:
 @pass_ctx
 def queue_list(ctx: Ctx, as_json: bool) -> None:
     """Every queue: running/limit, paused, jobs per state, how long its oldest due job has waited."""
-    infos = _queue_table(ctx).list()
+    infos = ctx.api().queues()
     if as_json:
         emit_json([info.to_json() for info in infos])
         return
@@ -74,8 +68,7 @@ def queue_set(ctx: Ctx, name: str, limit: str, as_json: bool) -> None:
       queuectl queue set gpu --limit 1
       queuectl queue set gpu --limit none
     """
-    row = _queue_table(ctx).set_limit(name, limit)
-    wake(ctx)  # a higher limit lets waiting jobs start now
+    row = ctx.api().set_queue_limit(name, limit)
     where = f"at most {row.limit} of its jobs run at once" if row.limit else "no limit"
     _say(ctx, row, as_json, f"queue {clean(row.name)}: {where} ({row.running} running)")
 
@@ -91,7 +84,7 @@ def queue_pause(ctx: Ctx, name: str, as_json: bool) -> None:
     Example:
       queuectl queue pause media
     """
-    row = _queue_table(ctx).pause(name)
+    row = ctx.api().pause_queue(name)
     _say(ctx, row, as_json, f"queue {clean(row.name)} paused: its jobs wait (queuectl queue resume {clean(row.name)})")
 
 
@@ -106,7 +99,6 @@ def queue_resume(ctx: Ctx, name: str, as_json: bool) -> None:
     Example:
       queuectl queue resume media
     """
-    row = _queue_table(ctx).resume(name)
-    wake(ctx)
+    row = ctx.api().resume_queue(name)
     _say(ctx, row, as_json, f"queue {clean(row.name)} resumed")
 
