@@ -300,9 +300,21 @@ class Api:
 
     def list_jobs(self, state: JobState | None = None, queue: str | None = None, *, limit: int = 50,
                   offset: int = 0, search: str | None = None, run_order: bool = False,
-                  label: str | None = None) -> list[JobRecord]:
+                  label: str | None = None, sort: str | None = None, descending: bool = True) -> list[JobRecord]:
         return self._jobs.list_jobs(state=state, queue=queue, limit=limit, offset=offset, search=search,
-                                    run_order=run_order, label=label)
+                                    run_order=run_order, label=label, sort=sort, descending=descending)
+
+    def count_matching(self, state: JobState | None = None, search: str | None = None, *, cap: int = 10_000) -> int:
+        """Jobs `list_jobs(state, search=…)` could show, counted up to `cap` + 1."""
+        return self._jobs.count_matching(state, search, cap=cap)
+
+    def finished_per_minute(self, since: float) -> list[tuple[int, int, int]]:
+        """(minute from `since`, completed, failed) for the runs that ended since `since`."""
+        return self._jobs.finished_per_minute(since)
+
+    def last_output_lines(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """The last non-empty line each job's latest run printed (not cleaned for a terminal)."""
+        return self._jobs.last_output_lines(job_ids)
 
     def iter_jobs(self, state: JobState | None = None, queue: str | None = None, *,
                   run_order: bool = False, label: str | None = None) -> Iterator[JobRecord]:
