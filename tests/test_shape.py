@@ -3,8 +3,10 @@ pyproject.toml) run with the suite, so the README's one test command covers them
 
 from __future__ import annotations
 
+import pkgutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,18 @@ def test_ruff_finds_nothing():
 def test_the_import_contracts_hold():
     result = _run(*LINT_IMPORTS, "--no-cache")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What a front end may import from the core besides the door (queuectl.core.api): modules that hold no store.
+DOOR_VOCABULARY = {"api", "clock", "errors", "paths", "records", "settings", "specs", "states"}
+
+
+def test_every_core_module_is_either_the_doors_vocabulary_or_closed_to_front_ends():
+    import queuectl.core
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if "one door" in c["name"]]
+    forbidden = {m.removeprefix("queuectl.core.") for m in contract["forbidden_modules"]}
+    modules = {m.name for m in pkgutil.iter_modules(queuectl.core.__path__)}
+    assert not forbidden & DOOR_VOCABULARY
+    assert modules - DOOR_VOCABULARY == forbidden, "list the new core module in pyproject's one-door contract"

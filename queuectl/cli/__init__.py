@@ -87,10 +87,6 @@ for _command in cli.commands.values():
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the CLI: one-line errors on stderr, an `ExitCode`, never a traceback."""
-    import sqlite3
-
-    from queuectl.core.orm import peewee
-
     code: int
     try:
         returned = cli.main(args=list(argv) if argv is not None else None, prog_name="queuectl",
@@ -115,12 +111,6 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except QueuectlError as exc:
         click.echo(f"queuectl: error: {one_line_message(str(exc))}", err=True)
         code = exit_code_for(exc)
-    except (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error) as exc:
-        from queuectl.core.db import describe_db_error
-
-        text = describe_db_error(exc, OPENED[-1] if OPENED else None)
-        click.echo(f"queuectl: error: {one_line_message(text)}", err=True)
-        code = exit_code_for(exc)
     except UnicodeError as exc:
         click.echo("queuectl: error: an argument, a file or the current directory's name is not valid UTF-8",
                    err=True)
@@ -132,15 +122,27 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         code = ExitCode.OK
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (ExitCode.OK if exc.code is None else ExitCode.FAILED)
-    except Exception as exc:  # a bug: still one line, with the type to report it
-        if os.environ.get("QUEUECTL_DEBUG"):
-            raise
-        click.echo(f"queuectl: internal error: {type(exc).__name__}: {one_line_message(str(exc))} "
-                   "(set QUEUECTL_DEBUG=1 for a traceback)", err=True)
-        code = exit_code_for(exc)
+    except Exception as exc:
+        code = _unexpected(exc)
     finally:
         _close_opened()
     sys.exit(int(code))
+
+
+def _unexpected(exc: Exception) -> int:
+    """A store that broke (locked, corrupt, gone) is said as such; anything else is a bug: still one
+    line, with the type to report it."""
+    from queuectl.core.api import describe_store_error, store_errors
+
+    if isinstance(exc, store_errors()):
+        text = describe_store_error(exc, OPENED[-1] if OPENED else None)
+        click.echo(f"queuectl: error: {one_line_message(text)}", err=True)
+        return exit_code_for(exc)
+    if os.environ.get("QUEUECTL_DEBUG"):
+        raise exc
+    click.echo(f"queuectl: internal error: {type(exc).__name__}: {one_line_message(str(exc))} "
+               "(set QUEUECTL_DEBUG=1 for a traceback)", err=True)
+    return exit_code_for(exc)
 
 
 def _close_opened() -> None:

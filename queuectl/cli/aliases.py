@@ -29,12 +29,9 @@ def init(ctx: Ctx) -> None:
     Example:
       queuectl init
     """
-    from queuectl.core.db import redact
-
-    store = ctx.store()
-    where = str(store.path) if store.path is not None else redact(store.url)
     from queuectl.core import paths
 
+    where = ctx.api().where()
     click.echo(f"store ready at {where} (home {paths.home()})")
 
 

@@ -7,16 +7,14 @@ import click
 
 def complete_job_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     try:
-        from queuectl.core.store import open_store
+        from queuectl.core.api import Api
 
-        url = ctx.find_root().params.get("db_url")
-        store = open_store(url, migrate=False)
-        rows = store.execute(
-            store.sql("SELECT id FROM job WHERE id >= ? AND id < ? ORDER BY id LIMIT 50"),
-            (incomplete, incomplete + "\uffff"),
-        ).fetchall()
-        return [r[0] for r in rows]
-    except Exception:
+        api = Api.open(ctx.find_root().params.get("db_url"), migrate=False)
+        try:
+            return api.complete_job_ids(incomplete)
+        finally:
+            api.close()
+    except Exception:  # completion never breaks the shell: no store, no candidates
         return []
 
 

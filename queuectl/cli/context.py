@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,48 +16,30 @@ from queuectl import safe_text
 from queuectl.cli import table
 from queuectl.core.errors import InvalidInput
 
-OPENED: list = []  # the store a command opened, for naming it in an error message
+if TYPE_CHECKING:
+    from queuectl.core.api import Api
+
+OPENED: list[Api] = []  # the store a command opened: named in an error message, closed by `main`
 
 
 class Ctx:
-    """What every command shares: the store URL, opened lazily."""
+    """What every command shares: the core's door (`queuectl.core.api.Api`), opened lazily."""
 
     def __init__(self, db_url: str | None) -> None:
         self.db_url = db_url
-        self._store = None
+        self._api: Api | None = None
 
-    def store(self, durable: bool = True, recover: bool = True):  # -> Store
-        if self._store is None:
-            from queuectl.core.store import open_store
+    def api(self, durable: bool = True, recover: bool = True) -> Api:
+        """The store, opened (created, migrated) on first use. `recover`: before a command reads workers or
+        jobs, a worker of this host whose process is gone is recorded lost now (said on stderr)."""
+        if self._api is None:
+            from queuectl.core.api import Api
 
-            self._store = open_store(self.db_url, durable=durable)
-            OPENED.append(self._store)
+            self._api = Api.open(self.db_url, durable=durable, on_rescued=say_rescued)
+            OPENED.append(self._api)
             if recover:
-                recover_dead_workers(self._store)
-        return self._store
-
-    def queue(self):
-        from queuectl.core.queue import JobQueue
-
-        return JobQueue(self.store())
-
-    def config(self):
-        from queuectl.core.config import ConfigStore
-
-        return ConfigStore(self.store())
-
-    def registry(self):
-        from queuectl.core.registry import WorkerRegistry
-
-        return WorkerRegistry(self.store())
-
-
-def recover_dead_workers(store: Any) -> None:
-    """Before a command reads workers or jobs: a worker of this host whose process is gone is
-    declared lost and its jobs recovered now (README: "A worker that dies"); said on stderr."""
-    from queuectl.core.rescue import recover_dead_local_workers
-
-    say_rescued(recover_dead_local_workers(store))
+                self._api.recover_dead_workers()
+        return self._api
 
 
 def say_rescued(rescued_workers: Sequence[Any]) -> None:
@@ -110,15 +92,6 @@ def check_queues(queues: Sequence[str]) -> None:
     for q in queues:
         if not QUEUE_RE.fullmatch(q):
             raise InvalidInput(f"--queue: invalid queue name '{q}'")
-
-
-def wake(ctx: Ctx) -> None:
-    from queuectl.core.wake import wake_workers
-
-    try:
-        wake_workers(ctx.store())
-    except Exception:
-        pass
 
 
 # Job-controlled text (command, error, id, queue, cwd, env names) in a table or `show`: one line, no

@@ -8,7 +8,7 @@ import click
 
 from queuectl.cli import table as render
 from queuectl.cli.completion import complete_job_ids
-from queuectl.cli.context import Ctx, Group, clean, emit_json, json_option, pass_ctx, wake
+from queuectl.cli.context import Ctx, Group, clean, emit_json, json_option, pass_ctx
 from queuectl.core.errors import InvalidInput
 
 
@@ -36,7 +36,7 @@ def dlq_list(ctx: Ctx, limit: int, as_json: bool) -> None:
     """
     from queuectl.core.states import JobState
 
-    jobs = ctx.queue().list_jobs(state=JobState.DEAD, limit=limit)
+    jobs = ctx.api().list_jobs(state=JobState.DEAD, limit=limit)
     if as_json:
         emit_json([j.to_json() for j in jobs])
         return
@@ -68,14 +68,12 @@ def dlq_retry(ctx: Ctx, job_ids: tuple[str, ...], retry_all: bool, as_json: bool
     """
     if retry_all == bool(job_ids):
         raise InvalidInput("give job ids or --all (not both)")
-    queue = ctx.queue()
+    api = ctx.api()
     if retry_all:
-        n = queue.retry_all_dead()
-        wake(ctx)
+        n = api.retry_all_dead()
         emit_json({"retried": n}) if as_json else click.echo(f"retried {n} dead job(s)")
         return
-    ids = queue.retry(job_ids, only_dead=True)
-    wake(ctx)
+    ids = api.retry(job_ids, only_dead=True)
     emit_json({"retried": ids}) if as_json else click.echo("\n".join(f"retried {i}" for i in ids))
 
 
@@ -90,7 +88,7 @@ def dlq_delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
     Example:
       queuectl dlq delete build-1
     """
-    ids = ctx.queue().delete(job_ids, only_dead=True)
+    ids = ctx.api().delete(job_ids, only_dead=True)
     emit_json({"deleted": ids}) if as_json else click.echo("\n".join(f"deleted {i}" for i in ids))
 
 
@@ -106,5 +104,5 @@ def dlq_purge(ctx: Ctx, as_json: bool) -> None:
     """
     from queuectl.core.states import JobState
 
-    n = ctx.queue().purge([JobState.DEAD])
+    n = ctx.api().purge([JobState.DEAD])
     emit_json({"purged": n}) if as_json else click.echo(f"purged {n} dead job(s)")

@@ -27,14 +27,12 @@ from queuectl.cli.context import (
     one_line_message,
     parse_duration_option,
     pass_ctx,
-    recover_dead_workers,
     state_option,
     use_colour,
-    wake,
 )
 from queuectl.cli.hooks import hook_options
 from queuectl.cli.sources import EnqueueCommand, enqueue_words
-from queuectl.core.errors import InvalidInput, QueuectlError
+from queuectl.core.errors import InvalidInput, QueuectlError, StoreUnavailable
 
 
 @click.command(cls=EnqueueCommand)
@@ -159,22 +157,15 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
                 specs = [specs[0]._replace(id=validate_job_id(job_id))]
     base = os.getcwd()
     specs = [s._replace(cwd=os.path.normpath(os.path.join(base, s.cwd))) if s.cwd else s for s in specs]
-    store = ctx.store(recover=False)  # reads no worker or job: the hot path stays as it was
-    from queuectl.core.wake import wake_workers
-
-    added = ctx.queue().enqueue_jobs(specs, ctx.config().settings(), default_cwd=base, now=clock_now)
+    api = ctx.api(recover=False)  # reads no worker or job: the hot path stays as it was
+    added = api.enqueue(specs, default_cwd=base, now=clock_now)
     ids = [a.id for a in added]
-    if any(s.run_at is None or s.run_at <= clock_now for s in specs):
-        try:
-            wake_workers(store)
-        except Exception:
-            pass  # only a hint: workers poll anyway
     if as_json:
         # the created jobs as `show --json` gives them: one object for a job given inline (a command,
         # --command, a JSON object); an array for a bulk (a file or stdin, whatever it holds, a JSON array)
         # "existing": the job that already held the spec's unique key, returned instead of a new one
         jobs = [{**job.to_json(), "existing": a.existing, "runs": []}
-                for job, a in zip(ctx.queue().get_many(ids), added, strict=True)]
+                for job, a in zip(api.jobs(ids), added, strict=True)]
         inline = text is None or (text is source[0] and text.lstrip().startswith("{"))
         emit_json(jobs[0] if inline and len(jobs) == 1 else jobs)
     else:
@@ -193,19 +184,17 @@ def _hint_if_unserved(ctx: Ctx, queues: set[str]) -> None:
     One line on stderr, for a person only: never when stderr is piped (scripts), never with --json."""
     if not queues or not sys.stderr.isatty():
         return
-    settings = ctx.config().settings()
-    serving = [w for w in ctx.registry().list(worker_timeout=settings.worker_timeout) if w.state == "running"]
-    unserved = sorted(q for q in queues if not any(w.queues is None or q in w.queues for w in serving))
-    if not serving:
-        hint = "no worker is running — start one with: queuectl worker start"
-    elif unserved:
-        names = ", ".join(safe_text.one_line(q) for q in unserved)
-        hint = (f"no worker serves queue {names} — start one with: queuectl worker start "
-                + " ".join(f"-q {shlex.quote(safe_text.one_line(q))}" for q in unserved))
-    elif ctx.config().is_paused():
-        hint = "the queue is paused: nothing starts until queuectl resume"
-    else:
+    why = ctx.api().unserved(queues)
+    if why is None:
         return
+    if why.no_workers:
+        hint = "no worker is running — start one with: queuectl worker start"
+    elif why.queues:
+        names = ", ".join(safe_text.one_line(q) for q in why.queues)
+        hint = (f"no worker serves queue {names} — start one with: queuectl worker start "
+                + " ".join(f"-q {shlex.quote(safe_text.one_line(q))}" for q in why.queues))
+    else:
+        hint = "the queue is paused: nothing starts until queuectl resume"
     click.echo(f"queuectl: {hint}", err=True)
 
 
@@ -257,12 +246,12 @@ def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: in
     if list_all and limit is not None:
         raise InvalidInput("give --limit or --all, not both")
     state = None if state_name is not None and state_name.strip().lower() == "all" else state_option(state_name)
-    queue = ctx.queue()
+    api = ctx.api()
     if list_all:
-        _list_all(queue.iter_jobs(state=state, queue=queue_name, run_order=True, label=label), as_json, state)
+        _list_all(api.iter_jobs(state=state, queue=queue_name, run_order=True, label=label), as_json, state)
         return
     limit = limit or 50
-    jobs = queue.list_jobs(state=state, queue=queue_name, limit=limit, run_order=True, label=label)
+    jobs = api.list_jobs(state=state, queue=queue_name, limit=limit, run_order=True, label=label)
     if as_json:
         emit_json([j.to_json() for j in jobs])
     elif not jobs:
@@ -270,7 +259,7 @@ def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: in
     else:
         click.echo(render.table(JOB_HEADERS, _job_rows(jobs, time.time(), use_colour()), shrink=8))
     if len(jobs) == limit and not as_json:
-        total = queue.count_jobs(state=state, queue=queue_name, label=label)
+        total = api.count_jobs(state=state, queue=queue_name, label=label)
         if total > limit:
             click.echo(f"{limit:,} of {total:,} jobs shown — --limit N or --all for more", err=True)
 
@@ -312,28 +301,18 @@ def status(ctx: Ctx, as_json: bool) -> None:
     Example:
       queuectl status --json
     """
-    counts = ctx.queue().counts()
-    settings = ctx.config().settings()
-    workers = ctx.registry().list(worker_timeout=settings.worker_timeout)
-    running = [w for w in workers if w.state in ("running", "stopping")]
-    busy = [w for w in running if w.current_job_id]
-    slots, slots_busy = sum(w.slots for w in running), sum(w.busy for w in running)
-    lost = [w for w in workers if w.state == "lost"]
-    paused = ctx.config().is_paused()
+    status = ctx.api().status()
     if as_json:
-        emit_json({
-            "jobs": counts.by_state, "total": counts.total,
-            "workers": {"running": len(running), "busy": len(busy), "lost": len(lost), "slots": slots,
-                        "slots_busy": slots_busy},
-            "paused": paused,
-        })
+        emit_json(status.to_json())
         return
-    colour = use_colour()
+    colour, counts, workers = use_colour(), status.counts, status.workers
     parts = [f"{render.state(s, colour)} {n}" for s, n in counts.by_state.items()]
     click.echo(f"jobs     {'  '.join(parts)}  (total {counts.total})")
-    click.echo(f"workers  {len(running)} running, {len(busy)} busy" + (f", {len(lost)} lost" if lost else "")
-               + f"; slots {slots_busy}/{slots} busy")
-    click.echo("queue    " + (render.paint("paused", "33", colour) + " (queuectl resume)" if paused else "active"))
+    lost = f", {workers.lost} lost" if workers.lost else ""
+    slots = f"slots {workers.slots_busy}/{workers.slots} busy"
+    click.echo(f"workers  {workers.alive} running, {workers.busy} busy{lost}; {slots}")
+    click.echo("queue    " + (render.paint("paused", "33", colour) + " (queuectl resume)" if status.paused
+                              else "active"))
 
 
 @click.command()
@@ -369,9 +348,7 @@ def stats(ctx: Ctx, since: str, prometheus: bool, serve: bool, host: str, port: 
     if prometheus or serve:
         _prometheus(ctx, window, serve, host, port, allow_remote, as_json)
         return
-    from queuectl.core.stats import compute_stats
-
-    result = compute_stats(ctx.store(), time.time(), window)
+    result = ctx.api().stats(window)
     if as_json:
         emit_json(result.to_json())
         return
@@ -394,9 +371,7 @@ def _prometheus(ctx: Ctx, window: float, serve: bool, host: str, port: int, allo
     if serve:
         web.check_host(host, allow_remote)
     prometheus.require_client()
-    from queuectl.core.metrics import MetricsReader
-
-    reader = MetricsReader(ctx.store(), window)
+    reader = ctx.api().metrics_reader(window)
     if not serve:
         click.echo(prometheus.render(reader.read()), nl=False)
         return
@@ -421,21 +396,15 @@ def health(ctx: Ctx, workers_needed: int, queue_name: str | None, as_json: bool)
       queuectl health
       queuectl health --workers 2 --queue emails --json
     """
-    import sqlite3
-
-    from queuectl.core import health as core_health
-    from queuectl.core.db import describe_db_error
-    from queuectl.core.errors import StoreUnavailable
-    from queuectl.core.orm import peewee
+    from queuectl.core.api import describe_store_error, store_errors
 
     if queue_name is not None:
         check_queues([queue_name])
     try:
-        store = ctx.store()
-        result = core_health.check(store, workers_needed, queue_name)
-    except (StoreUnavailable, peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error) as exc:
+        result = ctx.api().health(workers_needed, queue_name)
+    except (StoreUnavailable, *store_errors()) as exc:
         opened = OPENED[-1] if OPENED else None
-        text = str(exc) if isinstance(exc, StoreUnavailable) else describe_db_error(exc, opened)
+        text = str(exc) if isinstance(exc, StoreUnavailable) else describe_store_error(exc, opened)
         problem = f"the store does not answer: {one_line_message(text)}"
         if as_json:
             emit_json({"ok": False, "problem": problem})
@@ -460,13 +429,8 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
     Example:
       queuectl show build-1
     """
-    from queuectl.core.why import why_waiting
-
-    queue = ctx.queue()
-    job = queue.get(job_id)
-    runs = queue.runs(job_id)
-    after = queue.dependencies([job_id]).get(job_id, [])
-    waiting = why_waiting(queue, job)
+    detail = ctx.api().detail(job_id, output=False)
+    job, runs, after, waiting = detail.job, detail.runs, detail.after, detail.waiting
     if as_json:
         emit_json({**job.to_json(), "after": [{"id": dep, "state": state} for dep, state in after],
                    "waiting_reason": waiting.text if waiting else None,
@@ -547,12 +511,12 @@ def logs(ctx: Ctx, job_id: str, number: int | None, follow: bool, no_retries: bo
     """
     if no_retries and not follow:
         raise InvalidInput("--no-retries goes with -f (it says where following stops)")
-    queue = ctx.queue()
-    out = queue.output(job_id, number)
+    api = ctx.api()
+    out = api.output(job_id, number)
     if out is None and number is not None:
         raise QueuectlError(f"job {job_id} has no run {number}")
     if follow:
-        code = _follow(queue, job_id, number, out, retries=not no_retries and number is None, tail=tail,
+        code = _follow(api, job_id, number, out, retries=not no_retries and number is None, tail=tail,
                        as_json=as_json)
         if code:
             raise click.exceptions.Exit(code)
@@ -588,7 +552,7 @@ def _emit_chunk(job_id: str, number: int, data: bytes, as_json: bool) -> None:
         _write_bytes(data)
 
 
-def _follow(queue: Any, job_id: str, number: int | None, out: Any, *, retries: bool, tail: int | None,
+def _follow(api: Any, job_id: str, number: int | None, out: Any, *, retries: bool, tail: int | None,
             as_json: bool) -> int:
     """Print runs' output as it grows; after each run's end, its trailer line. Returns the exit status."""
     from queuectl.core.states import FINISHED
@@ -599,7 +563,7 @@ def _follow(queue: Any, job_id: str, number: int | None, out: Any, *, retries: b
     def pause() -> None:
         nonlocal recheck
         if time.monotonic() >= recheck:  # the run's worker killed meanwhile: the run ends as lost
-            recover_dead_workers(queue.store)
+            api.recover_dead_workers()
             recheck = time.monotonic() + 1.0
         time.sleep(0.2)
 
@@ -607,13 +571,13 @@ def _follow(queue: Any, job_id: str, number: int | None, out: Any, *, retries: b
     first = True
     while True:
         while out is None or out.number <= after:
-            job = queue.get(job_id)
+            job = api.job(job_id)
             if job.state in FINISHED:
                 if after == 0:
                     click.echo(f"job {clean(job_id)} is {job.state} and never ran", err=True)
                 return 0 if job.state == "completed" else 1
             pause()
-            out = queue.output(job_id, number)
+            out = api.output(job_id, number)
         printed = 0
         if first and tail is not None:
             _emit_chunk(job_id, out.number, _last_lines(out.output, tail), as_json)
@@ -627,9 +591,9 @@ def _follow(queue: Any, job_id: str, number: int | None, out: Any, *, retries: b
             if out.finished:
                 break
             pause()
-            out = queue.output(job_id, out.number)
-        job = queue.get(job_id)
-        run = next(r for r in queue.runs(job_id) if r.number == out.number)
+            out = api.output(job_id, out.number)
+        job = api.job(job_id)
+        run = next(r for r in api.runs(job_id) if r.number == out.number)
         end = trailer(job, run, time.time())
         status = run_status(run)
         if as_json:
@@ -663,14 +627,14 @@ def wait(ctx: Ctx, job_ids: tuple[str, ...], queue_name: str | None, timeout_tex
     """
     from queuectl.core.errors import JobNotFound
     from queuectl.core.states import FINISHED
-    from queuectl.core.waiting import WAIT_TIMED_OUT, exit_status, state_phrase, targets
+    from queuectl.core.waiting import WAIT_TIMED_OUT, exit_status, state_phrase
 
     if job_ids and queue_name is not None:
         raise InvalidInput("give job ids or --queue, not both")
     timeout = parse_duration_option("--timeout", timeout_text)
-    queue = ctx.queue()
-    ids = list(dict.fromkeys(job_ids)) or targets(queue, queue_name)
-    jobs = {j.id: j for j in queue.get_many(ids)}
+    api = ctx.api()
+    ids = list(dict.fromkeys(job_ids)) or api.waiting_or_running(queue_name)
+    jobs = {j.id: j for j in api.jobs(ids)}
     for job_id in ids:
         if job_id not in jobs:  # an unknown id is bad input: exit 2, as pueue does
             raise InvalidInput(str(JobNotFound(job_id)))
@@ -684,10 +648,10 @@ def wait(ctx: Ctx, job_ids: tuple[str, ...], queue_name: str | None, timeout_tex
     try:
         while True:
             if time.monotonic() >= recheck:  # a worker of this host killed meanwhile: its jobs go on now
-                recover_dead_workers(queue.store)
+                api.recover_dead_workers()
                 recheck = time.monotonic() + 1.0
             open_ids = [i for i in ids if jobs[i].state not in FINISHED]
-            jobs.update((j.id, j) for j in queue.get_many(open_ids))
+            jobs.update((j.id, j) for j in api.jobs(open_ids))
             waiting = [i for i in open_ids if jobs[i].state not in FINISHED]
             if not waiting:
                 break
@@ -737,8 +701,7 @@ def retry(ctx: Ctx, job_ids: tuple[str, ...], force: bool, reset: bool, as_json:
     Example:
       queuectl retry build-1 build-2
     """
-    ids = ctx.queue().retry(job_ids, force=force)
-    wake(ctx)
+    ids = ctx.api().retry(job_ids, force=force)
     emit_json({"retried": ids}) if as_json else click.echo("\n".join(f"retried {i}" for i in ids))
 
 
@@ -754,19 +717,7 @@ def cancel(ctx: Ctx, job_ids: tuple[str, ...], no_wait: bool, as_json: bool) -> 
     Example:
       queuectl cancel build-1
     """
-    queue = ctx.queue()
-    result = {k: str(v) for k, v in queue.cancel(job_ids).items()}
-    running = [j for j, s in result.items() if s == "processing"]
-    if running and not no_wait:
-        grace = ctx.config().settings().kill_grace
-        deadline = time.monotonic() + grace + 3.0
-        while running and time.monotonic() < deadline:
-            time.sleep(0.05)
-            for job_id in list(running):
-                state = queue.get(job_id).state
-                if state != "processing":
-                    result[job_id] = state
-                    running.remove(job_id)
+    result = ctx.api().cancel(job_ids, wait=not no_wait)
     if as_json:
         emit_json(result)
         return
@@ -786,7 +737,7 @@ def delete(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
     Example:
       queuectl delete build-1
     """
-    ids = ctx.queue().delete(job_ids)
+    ids = ctx.api().delete(job_ids)
     emit_json({"deleted": ids}) if as_json else click.echo("\n".join(f"deleted {i}" for i in ids))
 
 
@@ -813,7 +764,7 @@ def purge(ctx: Ctx, state_names: tuple[str, ...], older_than: str | None, as_jso
     for s in states:
         if s not in PURGEABLE:
             raise InvalidInput(f"--state: purge takes completed, dead or cancelled, not {s}")
-    n = ctx.queue().purge(states, parse_duration_option("--older-than", older_than))
+    n = ctx.api().purge(states, parse_duration_option("--older-than", older_than))
     emit_json({"purged": n}) if as_json else click.echo(f"purged {n} job(s)")
 
 
@@ -827,7 +778,7 @@ def pause(ctx: Ctx, as_json: bool) -> None:
     Example:
       queuectl pause && queuectl status
     """
-    ctx.config().set_paused(True)
+    ctx.api().set_paused(True)
     emit_json({"paused": True}) if as_json else click.echo("paused: workers claim no new jobs (queuectl resume)")
 
 
@@ -841,8 +792,7 @@ def resume(ctx: Ctx, as_json: bool) -> None:
     Example:
       queuectl resume
     """
-    ctx.config().set_paused(False)
-    wake(ctx)
+    ctx.api().set_paused(False)
     emit_json({"paused": False}) if as_json else click.echo("resumed")
 
 

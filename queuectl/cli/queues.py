@@ -5,14 +5,8 @@ from __future__ import annotations
 import click
 
 from queuectl.cli import table as render
-from queuectl.cli.context import Ctx, clean, emit_json, json_option, pass_ctx, use_colour, wake
+from queuectl.cli.context import Ctx, clean, emit_json, json_option, pass_ctx, use_colour
 from queuectl.cli.hooks import hook_options
-
-
-def _queue_table(ctx: Ctx):  # -> QueueTable
-    from queuectl.core.queues import QueueTable
-
-    return QueueTable(ctx.store())
 
 
 @click.group("queue")
@@ -35,7 +29,7 @@ def queue_group() -> None:
 @pass_ctx
 def queue_list(ctx: Ctx, as_json: bool) -> None:
     """Every queue: running/limit, paused, jobs per state, how long its oldest due job has waited."""
-    infos = _queue_table(ctx).list()
+    infos = ctx.api().queues()
     if as_json:
         emit_json([info.to_json() for info in infos])
         return
@@ -81,19 +75,18 @@ def queue_set(ctx: Ctx, name: str, limit: str | None, on_success: str | None, on
       queuectl queue set nightly --on-dead 'notify-send "$QUEUECTL_PARENT_ID is dead"'
     """
     from queuectl.core.errors import InvalidInput
-    from queuectl.core.hooks import queue_hooks, set_queue_hooks
 
     hooks = {k: (None if v.strip().lower() in ("", "none") else v)
              for k, v in (("on_success", on_success), ("on_failure", on_failure), ("on_dead", on_dead))
              if v is not None}
     if limit is None and not hooks:
         raise InvalidInput("nothing to set: give --limit N or a hook (--on-success, --on-failure, --on-dead CMD)")
-    table = _queue_table(ctx)
+    api = ctx.api()
     if hooks:
-        set_queue_hooks(ctx.store(), name, **hooks)  # checked (and refused whole) before the limit changes
-    row = table.set_limit(name, limit) if limit is not None else table.get(name) or table.set_limit(name, "none")
-    wake(ctx)  # a higher limit lets waiting jobs start now
-    set_hooks = queue_hooks(ctx.store(), row.name)
+        api.set_queue_hooks(name, **hooks)  # checked (and refused whole) before the limit changes
+    row = (api.set_queue_limit(name, limit) if limit is not None
+           else api.queue_row(name) or api.set_queue_limit(name, "none"))
+    set_hooks = api.queue_hooks(row.name)
     if as_json:
         emit_json({"name": row.name, "limit": row.limit or None, "paused": row.paused, "running": row.running,
                    **{k: v for k, v in set_hooks.to_json().items() if k != "queue"}})
@@ -114,7 +107,7 @@ def queue_pause(ctx: Ctx, name: str, as_json: bool) -> None:
     Example:
       queuectl queue pause media
     """
-    row = _queue_table(ctx).pause(name)
+    row = ctx.api().pause_queue(name)
     _say(ctx, row, as_json, f"queue {clean(row.name)} paused: its jobs wait (queuectl queue resume {clean(row.name)})")
 
 
@@ -129,7 +122,6 @@ def queue_resume(ctx: Ctx, name: str, as_json: bool) -> None:
     Example:
       queuectl queue resume media
     """
-    row = _queue_table(ctx).resume(name)
-    wake(ctx)
+    row = ctx.api().resume_queue(name)
     _say(ctx, row, as_json, f"queue {clean(row.name)} resumed")
 

@@ -59,7 +59,7 @@ def schedule_add(ctx: Ctx, name: str, words: tuple[str, ...], cron: str | None, 
       queuectl schedule add nightly --cron '0 2 * * *' --tz Europe/Berlin -- ./backup.sh --full
       queuectl schedule add poll --every 30s -q io --timeout 20s 'curl -fsS localhost:8080/poll'
     """
-    from queuectl.core.schedules import add_schedule, schedule_spec
+    from queuectl.core.schedules import schedule_spec
     from queuectl.core.specs import spec_from_mapping
 
     fields: dict[str, Any] = {"command": words[0] if len(words) == 1 else shlex.join(words)}
@@ -80,7 +80,7 @@ def schedule_add(ctx: Ctx, name: str, words: tuple[str, ...], cron: str | None, 
         fields["env"] = env
     now = time.time()
     spec = schedule_spec(name, spec_from_mapping(fields, now), cron=cron, tz=tz, every=every)
-    added = add_schedule(ctx.store(recover=False), spec, now)
+    added = ctx.api(recover=False).add_schedule(spec)
     if as_json:
         emit_json(added.to_json())
     else:
@@ -112,9 +112,7 @@ def schedule_list(ctx: Ctx, as_json: bool) -> None:
     Example:
       queuectl schedule list
     """
-    from queuectl.core.schedules import list_schedules
-
-    schedules = list_schedules(ctx.store(recover=False))
+    schedules = ctx.api(recover=False).schedules()
     if as_json:
         emit_json([s.to_json() for s in schedules])
         return
@@ -141,9 +139,7 @@ def schedule_show(ctx: Ctx, name: str, as_json: bool) -> None:
     Example:
       queuectl schedule show nightly
     """
-    from queuectl.core.schedules import get_schedule
-
-    s = get_schedule(ctx.store(recover=False), name)
+    s = ctx.api(recover=False).schedule(name)
     if as_json:
         emit_json(s.to_json())
         return
@@ -175,23 +171,14 @@ def schedule_remove(ctx: Ctx, names: tuple[str, ...], as_json: bool) -> None:
     Example:
       queuectl schedule remove nightly
     """
-    from queuectl.core.schedules import get_schedule, remove_schedule
-
-    store = ctx.store(recover=False)
-    for name in names:  # all known before any goes: an unknown name changes nothing
-        get_schedule(store, name)
-    for name in dict.fromkeys(names):
-        remove_schedule(store, name)
-    emit_json({"removed": list(dict.fromkeys(names))}) if as_json else click.echo(
-        "\n".join(f"removed schedule {n}" for n in dict.fromkeys(names)))
+    removed = ctx.api(recover=False).remove_schedules(names)  # all or none: an unknown name changes nothing
+    emit_json({"removed": removed}) if as_json else click.echo("\n".join(f"removed schedule {n}" for n in removed))
 
 
 def _pause_or_resume(ctx: Ctx, name: str, paused: bool, as_json: bool) -> None:
-    from queuectl.core.schedules import pause_schedule, resume_schedule
-
     now = time.time()
-    store = ctx.store(recover=False)
-    s = pause_schedule(store, name, now) if paused else resume_schedule(store, name, now)
+    api = ctx.api(recover=False)
+    s = api.pause_schedule(name) if paused else api.resume_schedule(name)
     if as_json:
         emit_json(s.to_json())
     elif paused:

@@ -32,8 +32,7 @@ def config_list(ctx: Ctx, as_json: bool) -> None:
     """
     from queuectl.core.settings import SETTINGS
 
-    store = ctx.config()
-    values = store.settings().as_dict()
+    values = ctx.api().settings().as_dict()
     if as_json:
         emit_json({k: values[k] for k in SETTINGS})
         return
@@ -62,7 +61,7 @@ def config_get(ctx: Ctx, key: str | None, as_json: bool) -> None:
         click.get_current_context().invoke(config_list, as_json=as_json)
         return
     name = normalize_key(key)
-    value = ctx.config().settings().as_dict()[name]
+    value = ctx.api().settings().as_dict()[name]
     emit_json({name: value}) if as_json else click.echo(_fmt(value))
 
 
@@ -79,7 +78,7 @@ def config_set(ctx: Ctx, key: str, value: str, as_json: bool) -> None:
       queuectl config set max-retries 5
       queuectl config set backoff_base 3
     """
-    name, stored = ctx.config().set(key, value)
+    name, stored = ctx.api().set_setting(key, value)
     emit_json({name: stored}) if as_json else click.echo(f"{name} = {_fmt(stored)}")
 
 
@@ -96,6 +95,6 @@ def config_reset(ctx: Ctx, key: str, as_json: bool) -> None:
     """
     from queuectl.core.settings import SETTINGS
 
-    name = ctx.config().reset(key)
+    name = ctx.api().reset_setting(key)
     default = SETTINGS[name].default
     emit_json({name: default}) if as_json else click.echo(f"{name} = {_fmt(default)} (default)")

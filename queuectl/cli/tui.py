@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from queuectl.cli.context import Ctx, pass_ctx
+from queuectl.cli.context import OPENED, Ctx, pass_ctx
 from queuectl.core.errors import InvalidInput
 
 
@@ -37,9 +37,10 @@ def tui(ctx: Ctx, web: bool, host: str, port: int, allow_remote: bool) -> None:
 
         web_view.check_host(host, allow_remote)
         web_view.require_textual_serve()
-        store = ctx.store()  # resolve (and create or migrate) the store now, once
-        url = store.url
-        store.close()
+        api = ctx.api()  # resolve (and create or migrate) the store now, once
+        url = api.url
+        api.close()
+        OPENED.remove(api)
         web_view.serve(url, host, port, allow_remote)
         return
     # A full-screen UI written to a file or a pipe is escape codes nobody reads (htop refuses too);

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from queuectl.cli.completion import complete_job_ids
-from queuectl.cli.context import Ctx, clean, emit_json, json_option, parse_duration_option, pass_ctx, wake
+from queuectl.cli.context import Ctx, clean, emit_json, json_option, parse_duration_option, pass_ctx
 from queuectl.core.errors import InvalidInput
 
 
@@ -24,7 +24,7 @@ def hold(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
     Example:
       queuectl hold build-7 build-8
     """
-    ids = ctx.queue().hold(job_ids)
+    ids = ctx.api().hold(job_ids)
     emit_json({"held": ids}) if as_json else click.echo("\n".join(f"held {clean(i)}" for i in ids))
 
 
@@ -39,8 +39,7 @@ def release(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
     Example:
       queuectl release build-7
     """
-    ids = ctx.queue().release_held(job_ids)
-    wake(ctx)
+    ids = ctx.api().release(job_ids)
     emit_json({"released": ids}) if as_json else click.echo("\n".join(f"released {clean(i)}" for i in ids))
 
 
@@ -57,8 +56,7 @@ def start(ctx: Ctx, job_ids: tuple[str, ...], as_json: bool) -> None:
     Example:
       queuectl start build-7
     """
-    ids = ctx.queue().start(job_ids)
-    wake(ctx)
+    ids = ctx.api().start_now(job_ids)
     emit_json({"started": ids}) if as_json else click.echo("\n".join(f"due now: {clean(i)}" for i in ids))
 
 
@@ -91,7 +89,7 @@ def edit(ctx: Ctx, job_id: str, command: str | None, priority: int | None, queue
     """
     if run_at is not None and delay is not None:
         raise InvalidInput("give --run-at or --delay, not both")
-    queue = ctx.queue()
+    api = ctx.api()
     changes: dict[str, Any] = {}
     for key, value in (("command", command), ("priority", priority), ("queue", queue_name),
                        ("max_retries", max_retries), ("run_at", run_at), ("label", label)):
@@ -102,7 +100,7 @@ def edit(ctx: Ctx, job_id: str, command: str | None, priority: int | None, queue
     if delay is not None:
         changes["run_at"] = time.time() + (parse_duration_option("--delay", delay) or 0.0)
     if env_pairs:
-        env = dict(queue.get(job_id).env or {})
+        env = dict(api.job(job_id).env or {})
         for pair in env_pairs:
             key, sep, value = pair.partition("=")
             if not sep:
@@ -116,14 +114,13 @@ def edit(ctx: Ctx, job_id: str, command: str | None, priority: int | None, queue
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise InvalidInput("nothing to change: give --command, --priority, --queue, --timeout, --max-retries, "
                                "--env, --run-at, --delay or --label (or run it on a terminal to edit the command)")
-        current = queue.get(job_id).command
+        current = api.job(job_id).command
         edited = click.edit(current, extension=".sh")
         if edited is None or edited.rstrip("\n") == current:
             click.echo("unchanged", err=True)
             return
         changes["command"] = edited.rstrip("\n")
-    job = queue.edit(job_id, changes)
-    wake(ctx)
+    job = api.edit(job_id, changes)
     if as_json:
         emit_json(job.to_json())
     else:

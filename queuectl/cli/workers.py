@@ -17,7 +17,6 @@ from queuectl.cli.context import (
     json_option,
     parse_duration_option,
     pass_ctx,
-    say_rescued,
     use_colour,
 )
 from queuectl.core.errors import QueuectlError
@@ -57,12 +56,10 @@ def worker_start(ctx: Ctx, count: int, processes: int | None, queues: tuple[str,
       queuectl worker start -c 64              # 64 jobs at once, one process per core
       queuectl worker start -c 8 --processes 1
     """
-    from queuectl.core.supervisor import start_workers
-
     check_queues(queues)
     if processes is not None and processes > count:
         raise click.BadParameter(f"{processes} processes cannot share {count} slots", param_hint="'--processes'")
-    ids = start_workers(ctx.store(), count, queues=queues or None, processes=processes)
+    ids = ctx.api().start_workers(count, queues=queues, processes=processes)
     emit_json({"started": ids}) if as_json else click.echo("\n".join(f"started worker {i}" for i in ids))
 
 
@@ -90,15 +87,11 @@ def worker_run(ctx: Ctx, count: int, queues: tuple[str, ...], burst: bool, worke
     """
     import logging
 
-    from queuectl.core.worker import Worker
-
     check_queues(queues)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
-    store = ctx.store(durable=False, recover=False)  # a worker rescues at each heartbeat, the first one now
-    w = Worker(store, worker_id=worker_id, queues=queues or None, burst=burst, slots=count)
-    w.install_signal_handlers()
-    sys.exit(w.run())
+    api = ctx.api(durable=False, recover=False)  # a worker rescues at each heartbeat, the first one now
+    sys.exit(api.run_worker(queues=queues, burst=burst, worker_id=worker_id, slots=count))
 
 
 @worker.command("stop")
@@ -117,11 +110,8 @@ def worker_stop(ctx: Ctx, worker_ids: tuple[str, ...], wait_: bool, timeout_text
       queuectl worker stop --wait
       queuectl worker stop w-1a2b3c4d --force
     """
-    from queuectl.core.supervisor import stop_workers
-
     timeout = parse_duration_option("--timeout", timeout_text)
-    asked, left = stop_workers(ctx.store(), list(worker_ids) or None, force=force, wait=wait_ or timeout is not None,
-                               timeout=timeout, on_rescued=say_rescued)
+    asked, left = ctx.api().stop_workers(worker_ids, force=force, wait=wait_ or timeout is not None, timeout=timeout)
     if as_json:
         emit_json({"stopping": asked, "still_running": left})
     elif not asked:
@@ -147,11 +137,9 @@ def worker_list(ctx: Ctx, include_stopped: bool, as_json: bool) -> None:
     Example:
       queuectl worker list
     """
-    from queuectl.core.process_stats import process_stats
-
-    settings = ctx.config().settings()
-    workers = ctx.registry().list(include_stopped=include_stopped, worker_timeout=settings.worker_timeout)
-    stats_by_id = process_stats(workers)
+    api = ctx.api()
+    workers = api.workers(include_stopped=include_stopped)
+    stats_by_id = api.process_stats(workers)
     now = time.time()
     if as_json:
         out = []

@@ -1136,6 +1136,13 @@ class JobQueue:
                 conn.rollback()  # it only read
                 conn.autocommit = autocommit
 
+    def ids_starting_with(self, prefix: str, limit: int = 50) -> list[str]:
+        """Job ids that start with `prefix`, in order (shell completion): a range on the primary key."""
+        rows = self.store.execute(
+            "SELECT id FROM job WHERE id >= ? AND id < ? ORDER BY id LIMIT ?", (prefix, prefix + "\uffff", limit)
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def count_jobs(self, state: JobState | None = None, queue: str | None = None, label: str | None = None) -> int:
         """How many jobs `list` could show: from the count shards unless a queue or label is named."""
         if queue is None and label is None:

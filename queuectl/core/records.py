@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+
+from queuectl.core.states import LIVE_WORKER_STATES, WorkerState
 
 
 def iso(ts: float | None) -> str | None:
@@ -170,3 +173,36 @@ class Counts(NamedTuple):
 
     def __getitem__(self, state: str) -> int:
         return self.by_state.get(state, 0)
+
+
+class WaitingReason(NamedTuple):
+    """`code` is stable for scripts (held, dependencies, paused, queue_paused, due_later,
+    queue_full, no_worker, ready); `text` says it to a person."""
+
+    code: str
+    text: str
+    short: str = ""  # a few words for a table cell ("" for ready and due later: other columns say it)
+
+
+class WorkerCounts(NamedTuple):
+    """Workers by what they are doing: the one definition of a live worker for every front end."""
+
+    alive: int  # running or stopping (a silent one past worker_timeout is listed as lost instead)
+    busy: int  # alive with at least one job
+    lost: int
+    slots: int  # the alive workers' slots
+    slots_busy: int  # of those, the slots running a job
+
+    @classmethod
+    def of(cls, workers: Iterable[WorkerInfo]) -> WorkerCounts:
+        """Counted from `WorkerRegistry.list(worker_timeout=…)`'s rows."""
+        alive = busy = lost = slots = slots_busy = 0
+        for w in workers:
+            if w.state in LIVE_WORKER_STATES:
+                alive += 1
+                busy += bool(w.busy)
+                slots += w.slots
+                slots_busy += w.busy
+            elif w.state == WorkerState.LOST:
+                lost += 1
+        return cls(alive, busy, lost, slots, slots_busy)

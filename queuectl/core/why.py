@@ -15,18 +15,9 @@ from typing import NamedTuple
 from queuectl.core.config import ConfigStore
 from queuectl.core.queue import JobQueue
 from queuectl.core.queues import QueueRow, QueueTable
-from queuectl.core.records import JobRecord, WorkerInfo
+from queuectl.core.records import JobRecord, WaitingReason, WorkerInfo
 from queuectl.core.registry import WorkerRegistry
 from queuectl.core.states import CLAIMABLE, JobState, WorkerState
-
-
-class WaitingReason(NamedTuple):
-    """`code` is stable for scripts (held, dependencies, paused, queue_paused, due_later,
-    queue_full, no_worker, ready); `text` says it to a person."""
-
-    code: str
-    text: str
-    short: str = ""  # a few words for a table cell ("" for ready and due later: other columns say it)
 
 
 class WaitContext(NamedTuple):

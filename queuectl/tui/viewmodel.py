@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from queuectl import format as fmt
-from queuectl.core.records import Counts, JobRecord, WorkerInfo
+from queuectl.core.records import Counts, JobRecord, WaitingReason, WorkerCounts, WorkerInfo
 from queuectl.core.settings import Settings
 from queuectl.core.states import JobState
-from queuectl.core.why import WaitingReason
 from queuectl.format import STATE_STYLES
 from queuectl.safe_text import one_line
 
@@ -169,16 +168,14 @@ def status_line(snapshot: QueueSnapshot, width: int = 120) -> Text:
         text.append(f"{SHORT_STATE[state.value] if short else state.value} ", style="dim")
         text.append(f"{n:,}", style=STATE_STYLES[state.value] if n else "")
         text.append(" " if short else "  ")
-    alive = [w for w in snapshot.workers if w.state in ("running", "stopping")]
-    busy = sum(w.busy for w in alive)
-    slots = sum(w.slots for w in alive)
-    lost = sum(1 for w in snapshot.workers if w.state == "lost")
+    workers = WorkerCounts.of(snapshot.workers)
     text.append("│ ", style="dim")
-    text.append(f"{'wrk' if short else 'workers'} {len(alive)}", style="bold" if alive else "dim")
+    text.append(f"{'wrk' if short else 'workers'} {workers.alive}", style="bold" if workers.alive else "dim")
     # slots are named only where a worker has several: one-slot workers read as before
-    text.append(f" ({busy} busy)" if slots == len(alive) else f" ({busy}/{slots} slots busy)", style="dim")
-    if lost:
-        text.append(f" {lost} lost", style="bold red")
+    text.append(f" ({workers.slots_busy} busy)" if workers.slots == workers.alive
+                else f" ({workers.slots_busy}/{workers.slots} slots busy)", style="dim")
+    if workers.lost:
+        text.append(f" {workers.lost} lost", style="bold red")
     sep = " │ " if short else "  │ "
     text.append(sep, style="dim")
     text.append(f"{snapshot.finished_last_minute:,}/min", style="")

@@ -143,12 +143,13 @@ def test_two_commands_at_once_record_one_lost_run(q: RQueuectl):
 
 
 def test_the_tui_snapshot_sees_a_killed_worker_lost_and_recovers_it(q: RQueuectl):
+    from queuectl.core.api import Api
     from queuectl.tui.service import QueueService
     from queuectl.tui.viewmodel import JobFilter
 
     w, job, job_pid = _busy_worker(q)
     q.kill9(w)
-    snap = QueueService(q.store(), process_stats=False).snapshot(JobFilter(), 10)
+    snap = QueueService(Api(q.store()), process_stats=False).snapshot(JobFilter(), 10)
     assert [(x.id, x.state) for x in snap.workers] == [(w.id, "lost")]
     _assert_recovered(q, w, job, job_pid)
 

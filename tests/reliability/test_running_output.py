@@ -31,6 +31,7 @@ def _worker(q: RQueuectl):
 
 
 def test_a_steady_jobs_output_grows_everywhere_and_each_save_writes_only_new_bytes(q: RQueuectl):
+    from queuectl.core.api import Api
     from queuectl.tui.service import QueueService
 
     _worker(q)
@@ -38,7 +39,7 @@ def test_a_steady_jobs_output_grows_everywhere_and_each_save_writes_only_new_byt
     follow = q.popen("logs", "-f", job, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         q.wait_running(job)
-        service = QueueService(q.store(), process_stats=False)
+        service = QueueService(Api(q.store()), process_stats=False)
         seen_logs: set[int] = set()
         seen_detail: set[int] = set()
         seen_chunks: set[int] = set()
