@@ -2,10 +2,10 @@
 deleted (their runs and output with them), and each job keeps its last `keep_runs` runs.
 
 `prune` is one maintenance pass, run by workers every `PRUNE_INTERVAL` seconds: small batches,
-each its own short write transaction (never a long write lock on a big store), at most
-`MAX_BATCHES` of them per state per pass, so a store with a backlog catches up over a few passes
-instead of in one long stall. On SQLite the freed pages then go back to the filesystem, in
-bounded steps (`Store.reclaim_space`).
+each its own short write transaction, sized to hold the lock about `TARGET_HOLD` (never a long
+write lock on a big store), at most `MAX_BATCHES` of them per state per pass, so a store with a
+backlog catches up over a few passes instead of in one long stall. On SQLite the freed pages
+then go back to the filesystem, in bounded steps (`Store.reclaim_space`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("queuectl.retention")
 
 PRUNE_INTERVAL = 10.0  # seconds between a worker's passes
-BATCH = 100  # jobs per transaction: ~60 ms of write lock for jobs with 50 KB of output each (bench/retention.py)
+BATCH = 100  # jobs in the first transaction of a pass; then sized to hold the write lock about TARGET_HOLD
+MAX_BATCH = 1000
+TARGET_HOLD = 0.05  # seconds: a delete's cost follows the output it frees (SQLite zeroes it: secure_delete)
 WINDOW = 5000  # oldest jobs of a state (or runs) looked at per transaction
 MAX_BATCHES = 50  # per state per pass
 
@@ -48,19 +50,32 @@ def _keep(settings: Settings) -> dict[JobState, float]:
     }
 
 
+def _resized(size: int, took: float, ceiling: int) -> int:
+    """The next batch's size: halved when one held the lock past TARGET_HOLD, doubled when it took
+    less than half of it."""
+    if took > TARGET_HOLD:
+        return max(1, size // 2)
+    if took < TARGET_HOLD / 2:
+        return min(ceiling, size * 2)
+    return size
+
+
 def prune(queue: JobQueue, settings: Settings, now: float, *, run_cursor: int = 0,
-          batch: int = BATCH, window: int = WINDOW, max_batches: int = MAX_BATCHES) -> Pruned:
+          batch: int = BATCH, max_batch: int = MAX_BATCH, window: int = WINDOW,
+          max_batches: int = MAX_BATCHES) -> Pruned:
     """One retention pass (see the module's docstring); a 0 setting keeps for ever."""
     jobs: dict[str, int] = {}
     for state, age in _keep(settings).items():
         if age <= 0:
             continue
-        total = 0
+        total, size = 0, batch
         for _ in range(max_batches):
-            n = queue.prune_finished(state, now - age, window=window, batch=batch)
+            started = time.perf_counter()
+            n = queue.prune_finished(state, now - age, window=window, batch=size)
             total += n
-            if n < batch:
+            if n < size:
                 break
+            size = _resized(size, time.perf_counter() - started, max(max_batch, batch))
         jobs[state.value] = total
     runs = 0
     if settings.keep_runs > 0:

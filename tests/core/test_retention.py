@@ -31,7 +31,7 @@ def test_old_finished_jobs_go_with_their_runs_and_young_ones_stay(queue, store, 
     clock.advance(2 * DAY)
     young = _finish(queue, 0, 2)
     settings = Settings(keep_completed=DAY, keep_dead=0)  # dead: kept for ever
-    pruned = prune(queue, settings, clock.now(), batch=3)
+    pruned = prune(queue, settings, clock.now(), batch=3, max_batch=3)
     assert pruned.jobs == {"completed": 7}
     assert _states(store) == {"completed": 2, "dead": 3}
     assert {j.id for j in queue.list_jobs()} >= set(young)
@@ -42,7 +42,7 @@ def test_old_finished_jobs_go_with_their_runs_and_young_ones_stay(queue, store, 
 def test_a_pass_is_bounded_and_the_next_one_goes_on(queue, store, clock):
     _finish(queue, 0, 10)
     clock.advance(2 * DAY)
-    first = prune(queue, Settings(keep_completed=DAY), clock.now(), batch=2, max_batches=2)
+    first = prune(queue, Settings(keep_completed=DAY), clock.now(), batch=2, max_batch=2, max_batches=2)
     assert first.jobs == {"completed": 4}
     prune(queue, Settings(keep_completed=DAY), clock.now(), batch=2, max_batches=10)
     assert _states(store) == {}
@@ -64,3 +64,13 @@ def test_keep_settings_take_durations():
     assert parse_value("keep-completed", "7d") == 7 * DAY
     assert parse_value("keep_dead", "36h") == 36 * 3600
     assert parse_value("keep_cancelled", "0") == 0
+
+
+def test_batches_grow_while_quick_and_shrink_when_slow():
+    from queuectl.core.retention import TARGET_HOLD, _resized
+
+    assert _resized(100, TARGET_HOLD / 10, 1000) == 200
+    assert _resized(800, TARGET_HOLD / 10, 1000) == 1000
+    assert _resized(100, TARGET_HOLD * 3, 1000) == 50
+    assert _resized(1, TARGET_HOLD * 3, 1000) == 1
+    assert _resized(100, TARGET_HOLD * 0.7, 1000) == 100
