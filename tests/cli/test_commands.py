@@ -351,7 +351,7 @@ def test_status_counts(ok, core):
     assert set(empty) == {"jobs", "total", "workers", "paused"}
     assert empty["jobs"] == {s: 0 for s in ("pending", "processing", "completed", "failed", "dead", "cancelled")}
     assert empty["total"] == 0 and empty["paused"] is False
-    assert empty["workers"] == {"running": 0, "busy": 0, "lost": 0}
+    assert empty["workers"] == {"running": 0, "busy": 0, "lost": 0, "slots": 0, "slots_busy": 0}
     core.dead("d1")
     core.completed("c1")
     core.completed("c2")
@@ -775,7 +775,7 @@ def test_status_and_worker_list_show_registered_workers(ok, core):
     WorkerRegistry(core.store).register("w-test", "test-host", os.getpid(), 0.0, None, None)
     WorkerRegistry(core.store, FrozenClock(time.time() - 600)).register("w-gone", "test-host", 1, 0.0, ["q1"], None)
     status = ok("status", "--json").json()
-    assert status["workers"] == {"running": 1, "busy": 1, "lost": 1}
+    assert status["workers"] == {"running": 1, "busy": 1, "lost": 1, "slots": 1, "slots_busy": 1}
     assert "1 running, 1 busy, 1 lost" in ok("status").out
     workers = {w["id"]: w for w in ok("worker", "list", "--json").json()}
     assert set(workers) == {"w-test", "w-gone"}
