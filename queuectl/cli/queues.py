@@ -28,7 +28,12 @@ def queue_group() -> None:
 @json_option
 @pass_ctx
 def queue_list(ctx: Ctx, as_json: bool) -> None:
-    """Every queue: running/limit, paused, jobs per state, how long its oldest due job has waited."""
+    """Every queue: running/limit, paused, jobs per state, how long its oldest due job has waited.
+
+    \b
+    Example:
+      queuectl queue list --json
+    """
     infos = ctx.api().queues()
     if as_json:
         emit_json([info.to_json() for info in infos])
@@ -81,12 +86,7 @@ def queue_set(ctx: Ctx, name: str, limit: str | None, on_success: str | None, on
              if v is not None}
     if limit is None and not hooks:
         raise InvalidInput("nothing to set: give --limit N or a hook (--on-success, --on-failure, --on-dead CMD)")
-    api = ctx.api()
-    if hooks:
-        api.set_queue_hooks(name, **hooks)  # checked (and refused whole) before the limit changes
-    row = (api.set_queue_limit(name, limit) if limit is not None
-           else api.queue_row(name) or api.set_queue_limit(name, "none"))
-    set_hooks = api.queue_hooks(row.name)
+    row, set_hooks = ctx.api().configure_queue(name, limit, hooks)
     if as_json:
         emit_json({"name": row.name, "limit": row.limit or None, "paused": row.paused, "running": row.running,
                    **{k: v for k, v in set_hooks.to_json().items() if k != "queue"}})

@@ -59,7 +59,6 @@ def schedule_add(ctx: Ctx, name: str, words: tuple[str, ...], cron: str | None, 
       queuectl schedule add nightly --cron '0 2 * * *' --tz Europe/Berlin -- ./backup.sh --full
       queuectl schedule add poll --every 30s -q io --timeout 20s 'curl -fsS localhost:8080/poll'
     """
-    from queuectl.core.schedules import schedule_spec
     from queuectl.core.specs import spec_from_mapping
 
     fields: dict[str, Any] = {"command": words[0] if len(words) == 1 else shlex.join(words)}
@@ -79,8 +78,7 @@ def schedule_add(ctx: Ctx, name: str, words: tuple[str, ...], cron: str | None, 
             env[key] = value
         fields["env"] = env
     now = time.time()
-    spec = schedule_spec(name, spec_from_mapping(fields, now), cron=cron, tz=tz, every=every)
-    added = ctx.api(recover=False).add_schedule(spec)
+    added = ctx.api(recover=False).add_schedule(name, spec_from_mapping(fields, now), cron=cron, tz=tz, every=every)
     if as_json:
         emit_json(added.to_json())
     else:
@@ -112,6 +110,7 @@ def schedule_list(ctx: Ctx, as_json: bool) -> None:
     Example:
       queuectl schedule list
     """
+
     schedules = ctx.api(recover=False).schedules()
     if as_json:
         emit_json([s.to_json() for s in schedules])
@@ -139,6 +138,7 @@ def schedule_show(ctx: Ctx, name: str, as_json: bool) -> None:
     Example:
       queuectl schedule show nightly
     """
+
     s = ctx.api(recover=False).schedule(name)
     if as_json:
         emit_json(s.to_json())
@@ -171,14 +171,13 @@ def schedule_remove(ctx: Ctx, names: tuple[str, ...], as_json: bool) -> None:
     Example:
       queuectl schedule remove nightly
     """
-    removed = ctx.api(recover=False).remove_schedules(names)  # all or none: an unknown name changes nothing
+    removed = ctx.api(recover=False).remove_schedules(names)  # all known before any goes
     emit_json({"removed": removed}) if as_json else click.echo("\n".join(f"removed schedule {n}" for n in removed))
 
 
 def _pause_or_resume(ctx: Ctx, name: str, paused: bool, as_json: bool) -> None:
     now = time.time()
-    api = ctx.api(recover=False)
-    s = api.pause_schedule(name) if paused else api.resume_schedule(name)
+    s = ctx.api(recover=False).pause_schedule(name, paused)
     if as_json:
         emit_json(s.to_json())
     elif paused:

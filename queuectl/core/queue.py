@@ -176,6 +176,11 @@ class _Held(NamedTuple):
     max_retries: int
 
 
+# The Jobs tab's sorts: name → job column.
+SORTABLE = {"created": "seq", "id": "id", "state": "state", "priority": "priority", "queue": "queue",
+            "runs": "attempts", "exit": "exit_code", "command": "command"}
+
+
 class JobQueue:
     """The job state machine over one store."""
 
@@ -1085,14 +1090,79 @@ class JobQueue:
         offset: int = 0,
         search: str | None = None,
         run_order: bool = False,
+        sort: str | None = None,
+        descending: bool = True,
         label: str | None = None,
     ) -> list[JobRecord]:
         """Jobs newest first, a bounded page (by index: never a scan of the whole table).
 
         `run_order`: pending and failed jobs in the order they will run instead (see `_select`).
-        `search` matches a substring of the id or the command; it scans, page by page."""
-        query = self._select(state, queue, search, run_order, label).limit(limit).offset(offset)
-        return [JobRecord.from_row(r) for r in query]
+        `search` matches a substring of the id, the command, the queue or the label; it scans, page by page.
+        `sort`: one of SORTABLE, newest first among equals (`descending` False: ascending); only
+        "created" is read by index, another sort reads every matching row to order one page."""
+        query = self._select(state, queue, search, run_order, label)
+        if sort is not None and not run_order:
+            query = query.order_by(*self._sort_order(sort, descending))
+        return [JobRecord.from_row(r) for r in query.limit(limit).offset(offset)]
+
+    def _sort_order(self, sort: str, descending: bool) -> list[object]:
+        if sort not in SORTABLE:
+            raise InvalidInput(f"cannot sort by '{sort}' (one of: {', '.join(SORTABLE)})")
+        Job = self._models.Job
+        column = getattr(Job, SORTABLE[sort])
+        if sort == "created":
+            return [Job.seq.desc() if descending else Job.seq.asc()]
+        return [column.desc() if descending else column.asc(), Job.seq.desc()]
+
+    def count_matching(self, state: JobState | None = None, search: str | None = None, *, cap: int = 10_000) -> int:
+        """How many jobs `list_jobs(state, search=…)` could show, counted up to `cap` (a search
+        scans; past `cap` the caller says "more than")."""
+        if not search:
+            return self.count_jobs(state)
+        inner = self._select(state, None, search).order_by().limit(cap + 1)
+        sql, params = inner.sql()
+        row = self.store.db.execute_sql(f"SELECT count(*) FROM ({sql}) AS matching", params).fetchone()
+        return int(row[0])
+
+    def finished_per_minute(self, since: float) -> list[tuple[int, int, int]]:
+        """Runs that ended at or after `since`, per minute: (minute index from `since`, completed,
+        failed). One range read of the run_finished index; a run is completed when it exited 0
+        with no error."""
+        # PostgreSQL's cast rounds; SQLite's truncates (and has no floor() in every build)
+        minute = "CAST((finished_at - ?) / 60 AS INTEGER)" if self.store.is_sqlite else \
+            "CAST(floor((finished_at - ?) / 60) AS INTEGER)"
+        rows = self.store.execute(
+            self.store.sql(
+                f"SELECT {minute} AS minute, "
+                "sum(CASE WHEN exit_code = 0 AND error IS NULL THEN 1 ELSE 0 END), count(*) "
+                "FROM run WHERE finished_at >= ? GROUP BY minute"
+            ),
+            (since, since),
+        ).fetchall()
+        return [(int(m), int(ok), int(n) - int(ok)) for m, ok, n in rows]
+
+    def last_output_lines(self, job_ids: Sequence[str], tail: int = 2048) -> dict[str, str]:
+        """The last non-empty line of each job's latest run output (its last `tail` bytes read),
+        decoded but not cleaned: the caller makes it safe to show."""
+        if not job_ids:
+            return {}
+        marks = ", ".join("?" * len(job_ids))
+        cut = (f"substr(output, -{int(tail)})" if self.store.is_sqlite
+               else f"substring(output from greatest(octet_length(output) - {int(tail) - 1}, 1))")
+        rows = self.store.execute(
+            self.store.sql(
+                f"SELECT r.job_id, {cut} FROM run r WHERE r.job_id IN ({marks}) "
+                "AND r.number = (SELECT max(number) FROM run WHERE job_id = r.job_id)"
+            ),
+            list(job_ids),
+        ).fetchall()
+        found: dict[str, str] = {}
+        for job_id, data in rows:
+            text = bytes(data or b"").decode("utf-8", "replace")
+            line = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "")
+            if line:
+                found[job_id] = line
+        return found
 
     def _select(self, state: JobState | None, queue: str | None, search: str | None = None,
                 run_order: bool = False, label: str | None = None) -> peewee.ModelSelect:
@@ -1103,7 +1173,8 @@ class JobQueue:
         if queue is not None:
             query = query.where(Job.queue == queue)
         if search:
-            query = query.where(Job.id.contains(search) | Job.command.contains(search))
+            query = query.where(Job.id.contains(search) | Job.command.contains(search) | Job.queue.contains(search)
+                                | Job.label.contains(search))
         if label is not None:
             query = query.where(Job.label == label)
         if run_order and state in CLAIMABLE:

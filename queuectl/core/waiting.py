@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from queuectl.core.queue import JobQueue
 from queuectl.core.records import JobRecord, RunRecord
 from queuectl.core.states import FINISHED, JobState
+
+if TYPE_CHECKING:
+    from queuectl.core.queue import JobQueue
 
 WAIT_TIMED_OUT = 124  # as timeout(1)
 WAITING_OR_RUNNING: tuple[JobState, ...] = (JobState.PENDING, JobState.FAILED, JobState.PROCESSING)

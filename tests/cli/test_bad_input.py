@@ -210,6 +210,8 @@ CASES: dict[str, Case] = {
     "logs-attempt-zero": c("logs", "done1", "--attempt", "0", mentions="--attempt"),
     # ── workers (validation happens before anything is started) ────────────────────────────
     "worker-start-zero": c("worker", "start", "-c", "0", mentions="--count"),
+    "worker-start-more-processes-than-slots": c("worker", "start", "-c", "2", "-p", "5", mentions="--processes"),
+    "worker-run-zero-slots": c("worker", "run", "-c", "0", mentions="--count"),
     "worker-start-alias-zero": c("worker-start", "--count", "0", mentions="--count"),
     "worker-start-bad-queue": c("worker", "start", "--queue", "a b", mentions="queue"),
     "worker-stop-timeout-abc": c("worker", "stop", "--timeout", "abc", mentions="--timeout"),

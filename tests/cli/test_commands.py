@@ -68,12 +68,14 @@ def test_enqueue_raw_command_prints_the_id_and_uses_the_defaults(ok, workdir):
 def test_enqueue_json_prints_the_created_jobs_as_show_json_does(ok, workdir):
     """Issue 12: the created job objects (the keys of `show --json`), an array for a bulk enqueue."""
     job = ok("enqueue", "--json", "true").json()
+    assert job.pop("existing") is False  # (enqueue --unique may return a job that was there already)
     assert job == ok("show", job["id"], "--json").json()
     assert job["state"] == "pending" and job["runs"] == []
     assert ok("enqueue", "--json", '{"command": "x", "id": "inline"}').json()["id"] == "inline"
     assert ok("enqueue", "--json", "--command", "y").json()["command"] == "y"
     bulk = ok("enqueue", "-", "--json", input='{"command": "a", "id": "b1"}\n{"command": "b", "id": "b2"}\n').json()
-    assert [j["id"] for j in bulk] == ["b1", "b2"] and bulk[1] == ok("show", "b2", "--json").json()
+    assert [j["id"] for j in bulk] == ["b1", "b2"] and bulk[1].pop("existing") is False
+    assert bulk[1] == ok("show", "b2", "--json").json()
     one = ok("enqueue", "-", "--json", input='{"command": "a", "id": "b3"}\n').json()
     assert isinstance(one, list) and [j["id"] for j in one] == ["b3"]  # from stdin or a file: always an array
     (workdir / "one.json").write_text('[{"command": "z", "id": "b4"}]')
