@@ -32,7 +32,6 @@ from queuectl.cli.context import (
 )
 from queuectl.cli.hooks import hook_options
 from queuectl.cli.sources import EnqueueCommand, enqueue_words
-from queuectl.core.api import last_lines
 from queuectl.core.errors import InvalidInput, QueuectlError, StoreUnavailable
 
 
@@ -541,13 +540,21 @@ def logs(ctx: Ctx, job_id: str, number: int | None, follow: bool, no_retries: bo
         emit_json(None if out is None else {
             "job_id": out.job_id, "run": out.number, "finished": out.finished, "output_bytes": out.output_bytes,
             "truncated": out.output_bytes > len(out.output),
-            "output": last_lines(out.output, tail).decode("utf-8", "replace"),
+            "output": _last_lines(out.output, tail).decode("utf-8", "replace"),
         })
         return
     if out is None:
         click.echo(f"job {job_id} has not run yet", err=True)
         return
-    _write_bytes(last_lines(out.output, tail))
+    _write_bytes(_last_lines(out.output, tail))
+
+
+def _last_lines(data: bytes, tail: int | None) -> bytes:
+    if tail is None:
+        return data
+    if tail == 0:
+        return b""
+    return b"".join(data.splitlines(keepends=True)[-tail:])
 
 
 def _emit_chunk(job_id: str, number: int, data: bytes, as_json: bool) -> None:
@@ -563,28 +570,55 @@ def _emit_chunk(job_id: str, number: int, data: bytes, as_json: bool) -> None:
 def _follow(api: Any, job_id: str, number: int | None, out: Any, *, retries: bool, tail: int | None,
             as_json: bool) -> int:
     """Print runs' output as it grows; after each run's end, its trailer line. Returns the exit status."""
+    from queuectl.core.states import FINISHED
     from queuectl.core.waiting import run_status, trailer
 
-    last = 0
-    for event in api.follow(job_id, number, out, retries=retries, tail=tail):
-        if event.run is not None:
-            job, run = event.job, event.run
-            end = trailer(job, run, time.time())
-            status = run_status(run)
-            if as_json:
-                click.echo(json.dumps({"job_id": job_id, "run": run.number, "end": end, "exit_code": run.exit_code,
-                                       "error": run.error, "state": job.state, "status": status},
-                                      ensure_ascii=False))
-            else:
-                click.echo(end, err=True)
-            last = status
-        elif event.job is not None:  # the job finished without (another) run to follow
-            if event.never_ran:
-                click.echo(f"job {clean(job_id)} is {event.job.state} and never ran", err=True)
-                return 0 if event.job.state == "completed" else 1
+    recheck = time.monotonic() + 1.0
+
+    def pause() -> None:
+        nonlocal recheck
+        if time.monotonic() >= recheck:  # the run's worker killed meanwhile: the run ends as lost
+            api.recover_dead_workers()
+            recheck = time.monotonic() + 1.0
+        time.sleep(0.2)
+
+    after = 0  # follow a run numbered above this (the next run, after a retry)
+    first = True
+    while True:
+        while out is None or out.number <= after:
+            job = api.job(job_id)
+            if job.state in FINISHED:
+                if after == 0:
+                    click.echo(f"job {clean(job_id)} is {job.state} and never ran", err=True)
+                return 0 if job.state == "completed" else 1
+            pause()
+            out = api.output(job_id, number)
+        printed = 0
+        if first and tail is not None:
+            _emit_chunk(job_id, out.number, _last_lines(out.output, tail), as_json)
+            printed = out.output_bytes
+        first = False
+        while True:
+            new = out.output_bytes - printed
+            if new > 0:
+                _emit_chunk(job_id, out.number, out.output[-new:] if new <= len(out.output) else out.output, as_json)
+                printed = out.output_bytes
+            if out.finished:
+                break
+            pause()
+            out = api.output(job_id, out.number)
+        job = api.job(job_id)
+        run = next(r for r in api.runs(job_id) if r.number == out.number)
+        end = trailer(job, run, time.time())
+        status = run_status(run)
+        if as_json:
+            click.echo(json.dumps({"job_id": job_id, "run": run.number, "end": end, "exit_code": run.exit_code,
+                                   "error": run.error, "state": job.state, "status": status}, ensure_ascii=False))
         else:
-            _emit_chunk(job_id, event.number, event.data, as_json)
-    return last
+            click.echo(end, err=True)
+        if not retries or job.state in FINISHED:
+            return status
+        after, out = out.number, None
 
 
 @click.command()
@@ -614,38 +648,44 @@ def wait(ctx: Ctx, job_ids: tuple[str, ...], queue_name: str | None, timeout_tex
         raise InvalidInput("give job ids or --queue, not both")
     timeout = parse_duration_option("--timeout", timeout_text)
     api = ctx.api()
-    ids = list(dict.fromkeys(job_ids)) or api.wait_targets(queue_name)
-    first = api.jobs(ids)
-    known = {j.id for j in first}
+    ids = list(dict.fromkeys(job_ids)) or api.waiting_or_running(queue_name)
+    jobs = {j.id: j for j in api.jobs(ids)}
     for job_id in ids:
-        if job_id not in known:  # an unknown id is bad input: exit 2, as pueue does
+        if job_id not in jobs:  # an unknown id is bad input: exit 2, as pueue does
             raise InvalidInput(str(JobNotFound(job_id)))
     if not as_json:
-        _hint_if_unserved(ctx, {j.queue for j in first if j.state not in FINISHED})
+        _hint_if_unserved(ctx, {j.queue for j in jobs.values() if j.state not in FINISHED})
+    deadline = None if timeout is None else time.monotonic() + timeout
     tty = sys.stderr.isatty() and not as_json
     shown = False  # a progress line is on the terminal (cleared at the end)
-
-    def progress(jobs: Any, waiting: list[str]) -> None:
-        nonlocal shown
-        if not tty:
-            return
-        done = len(ids) - len(waiting)
-        line = f"waiting for {clean(waiting[0])}: {state_phrase(jobs[waiting[0]], time.time())}"
-        line += f" ({done} of {len(ids)} done)" if len(ids) > 1 else ""
-        sys.stderr.write(f"\r\x1b[K{line}")
-        sys.stderr.flush()
-        shown = True
-
+    recheck = time.monotonic() + 1.0
+    timed_out = False
     try:
-        try:
-            outcome = api.wait(ids, timeout, progress)
-        except JobNotFound as error:  # deleted meanwhile
-            raise InvalidInput(str(error)) from None
-        final, timed_out = outcome.jobs, outcome.timed_out
+        while True:
+            if time.monotonic() >= recheck:  # a worker of this host killed meanwhile: its jobs go on now
+                api.recover_dead_workers()
+                recheck = time.monotonic() + 1.0
+            open_ids = [i for i in ids if jobs[i].state not in FINISHED]
+            jobs.update((j.id, j) for j in api.jobs(open_ids))
+            waiting = [i for i in open_ids if jobs[i].state not in FINISHED]
+            if not waiting:
+                break
+            if tty:
+                done = len(ids) - len(waiting)
+                line = f"waiting for {clean(waiting[0])}: {state_phrase(jobs[waiting[0]], time.time())}"
+                line += f" ({done} of {len(ids)} done)" if len(ids) > 1 else ""
+                sys.stderr.write(f"\r\x1b[K{line}")
+                sys.stderr.flush()
+                shown = True
+            if deadline is not None and time.monotonic() >= deadline:
+                timed_out = True
+                break
+            time.sleep(0.1)
     finally:
         if shown:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
+    final = [jobs[i] for i in ids]
     if as_json:
         emit_json({j.id: j.state for j in final})
     code = exit_status(final, timed_out)

@@ -86,7 +86,12 @@ def queue_set(ctx: Ctx, name: str, limit: str | None, on_success: str | None, on
              if v is not None}
     if limit is None and not hooks:
         raise InvalidInput("nothing to set: give --limit N or a hook (--on-success, --on-failure, --on-dead CMD)")
-    row, set_hooks = ctx.api().configure_queue(name, limit, hooks)
+    api = ctx.api()
+    if hooks:
+        api.set_queue_hooks(name, **hooks)  # checked (and refused whole) before the limit changes
+    row = (api.set_queue_limit(name, limit) if limit is not None
+           else api.queue_row(name) or api.set_queue_limit(name, "none"))
+    set_hooks = api.queue_hooks(row.name)
     if as_json:
         emit_json({"name": row.name, "limit": row.limit or None, "paused": row.paused, "running": row.running,
                    **{k: v for k, v in set_hooks.to_json().items() if k != "queue"}})

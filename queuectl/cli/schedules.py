@@ -110,7 +110,6 @@ def schedule_list(ctx: Ctx, as_json: bool) -> None:
     Example:
       queuectl schedule list
     """
-
     schedules = ctx.api(recover=False).schedules()
     if as_json:
         emit_json([s.to_json() for s in schedules])
@@ -138,7 +137,6 @@ def schedule_show(ctx: Ctx, name: str, as_json: bool) -> None:
     Example:
       queuectl schedule show nightly
     """
-
     s = ctx.api(recover=False).schedule(name)
     if as_json:
         emit_json(s.to_json())
@@ -171,13 +169,14 @@ def schedule_remove(ctx: Ctx, names: tuple[str, ...], as_json: bool) -> None:
     Example:
       queuectl schedule remove nightly
     """
-    removed = ctx.api(recover=False).remove_schedules(names)  # all known before any goes
+    removed = ctx.api(recover=False).remove_schedules(names)  # all or none: an unknown name changes nothing
     emit_json({"removed": removed}) if as_json else click.echo("\n".join(f"removed schedule {n}" for n in removed))
 
 
 def _pause_or_resume(ctx: Ctx, name: str, paused: bool, as_json: bool) -> None:
     now = time.time()
-    s = ctx.api(recover=False).pause_schedule(name, paused)
+    api = ctx.api(recover=False)
+    s = api.pause_schedule(name) if paused else api.resume_schedule(name)
     if as_json:
         emit_json(s.to_json())
     elif paused:

@@ -52,36 +52,6 @@ FOLLOW_POLL_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
-class WaitOutcome:
-    """The jobs a wait watched, as they stood when it stopped, and whether its timeout stopped it."""
-
-    jobs: list[JobRecord]
-    timed_out: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FollowEvent:
-    """One step of `Api.follow`: new output of a run (`data`), or a run's end (`run`, with the job as
-    it then stands), or the end of a job that finished without the run asked for (`never_ran`)."""
-
-    job_id: str
-    number: int
-    data: bytes = b""
-    job: JobRecord | None = None
-    run: RunRecord | None = None
-    never_ran: bool = False
-
-
-def last_lines(data: bytes, tail: int | None) -> bytes:
-    """The last `tail` lines of `data` (all of it for None)."""
-    if tail is None:
-        return data
-    if tail == 0:
-        return b""
-    return b"".join(data.splitlines(keepends=True)[-tail:])
-
-
-@dataclass(frozen=True, slots=True)
 class QueueStatus:
     """`status`: jobs per state, workers, pause."""
 
@@ -390,92 +360,61 @@ class Api:
             return Unserved(no_workers=False, queues=(), paused=True)
         return None
 
-    def wait_targets(self, queue_name: str | None = None) -> list[str]:
-        """What a `wait` with no ids waits for: every job waiting or running now (of one queue if named)."""
-        from queuectl.core.waiting import targets
-
-        return targets(self._jobs, queue_name)
-
     def wait(self, job_ids: Sequence[str], timeout: float | None = None,
-             on_poll: Callable[[Mapping[str, JobRecord], list[str]], None] | None = None) -> WaitOutcome:
-        """Block until every job has finished (or `timeout` passes); their records as they stood.
+             on_progress: Callable[[int], None] | None = None) -> dict[str, str]:
+        """Block until every job has finished (or `timeout` passes); each id's last state.
 
         Unknown ids fail at once (JobNotFound). Every RECOVER_EVERY_S, a worker of this host that
         died is recorded lost, so its jobs go on (retry or DLQ) instead of waiting for worker_timeout.
-        `on_poll(jobs, still_waiting)` hears each poll (a progress line names the first waited on)."""
-        from queuectl.core.errors import JobNotFound
-
+        `on_progress(finished)` hears how many have finished, at each poll."""
         ids = list(dict.fromkeys(job_ids))
-        jobs = {job.id: job for job in self._jobs.get_many(ids)}
         for job_id in ids:
-            if job_id not in jobs:
-                raise JobNotFound(job_id)
+            self._jobs.get(job_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         recheck = time.monotonic() + RECOVER_EVERY_S
         while True:
             if time.monotonic() >= recheck:
                 self.recover_dead_workers()
                 recheck = time.monotonic() + RECOVER_EVERY_S
-            open_ids = [i for i in ids if jobs[i].state not in FINISHED]
-            jobs.update((job.id, job) for job in self._jobs.get_many(open_ids))
-            waiting = [i for i in open_ids if jobs[i].state not in FINISHED]
-            if not waiting:
-                return WaitOutcome([jobs[i] for i in ids], timed_out=False)
-            if on_poll is not None:
-                on_poll(jobs, waiting)
-            if deadline is not None and time.monotonic() >= deadline:
-                return WaitOutcome([jobs[i] for i in ids], timed_out=True)
+            states = {job_id: str(self._jobs.get(job_id).state) for job_id in ids}
+            done = sum(1 for s in states.values() if s in FINISHED)
+            if on_progress is not None:
+                on_progress(done)
+            if done == len(ids) or (deadline is not None and time.monotonic() >= deadline):
+                return states
             time.sleep(WAIT_POLL_S)
 
-    def follow(self, job_id: str, number: int | None = None, first: RunOutput | None = None, *,
-               retries: bool = False, tail: int | None = None) -> Iterator[FollowEvent]:
-        """Runs' output as it grows (`logs -f`): a `FollowEvent` per new chunk, and one when a run ends.
+    def waiting_or_running(self, queue: str | None = None) -> list[str]:
+        """The ids of every job waiting or running now (of one queue if named): a bare `wait`'s jobs."""
+        from queuectl.core.waiting import targets
 
-        Waits for a first run if there is none. With `retries`, a run that ends with the job due
-        again is followed by its next run. `tail`: of the output already there, only the last lines.
-        `first` is the output already read. A run whose worker died ends as lost (the recovery
-        runs every RECOVER_EVERY_S), so following it ends too."""
+        return targets(self._jobs, queue)
+
+    def follow(self, job_id: str, number: int | None = None, first: RunOutput | None = None) -> Iterator[bytes]:
+        """A run's output as it grows, until the run ends (waiting for a first run if needed): `logs -f`.
+
+        `first` is the output already read (its bytes are yielded first). A run whose worker died
+        ends as lost (the recovery runs every RECOVER_EVERY_S), so following it ends too."""
+        out = first if first is not None else self._jobs.output(job_id, number)
+        while out is None:
+            if self._jobs.get(job_id).state in FINISHED:
+                return
+            time.sleep(FOLLOW_POLL_S)
+            out = self._jobs.output(job_id, number)
+        printed = 0
         recheck = time.monotonic() + RECOVER_EVERY_S
-
-        def pause() -> None:
-            nonlocal recheck
+        while True:
             if time.monotonic() >= recheck:
                 self.recover_dead_workers()
                 recheck = time.monotonic() + RECOVER_EVERY_S
-            time.sleep(FOLLOW_POLL_S)
-
-        out = first if first is not None else self._jobs.output(job_id, number)
-        after = 0  # follow a run numbered above this (the next run, after a retry)
-        head = True
-        while True:
-            while out is None or out.number <= after:
-                job = self._jobs.get(job_id)
-                if job.state in FINISHED:
-                    yield FollowEvent(job_id, after, job=job, never_ran=after == 0)
-                    return
-                pause()
-                out = self._jobs.output(job_id, number)
-            printed = 0
-            if head and tail is not None:
-                yield FollowEvent(job_id, out.number, data=last_lines(out.output, tail))
+            new = out.output_bytes - printed
+            if new > 0:
+                yield out.output[-new:] if new <= len(out.output) else out.output
                 printed = out.output_bytes
-            head = False
-            while True:
-                new = out.output_bytes - printed
-                if new > 0:
-                    data = out.output[-new:] if new <= len(out.output) else out.output
-                    yield FollowEvent(job_id, out.number, data=data)
-                    printed = out.output_bytes
-                if out.finished:
-                    break
-                pause()
-                out = self._jobs.output(job_id, out.number)
-            job = self._jobs.get(job_id)
-            run = next(r for r in self._jobs.runs(job_id) if r.number == out.number)
-            yield FollowEvent(job_id, run.number, job=job, run=run)
-            if not retries or job.state in FINISHED:
+            if out.finished:
                 return
-            after, out = out.number, None
+            time.sleep(FOLLOW_POLL_S)
+            out = self._jobs.output(job_id, out.number)
 
     # ── workers ──────────────────────────────────────────────────────────────────────────────
 
@@ -546,38 +485,33 @@ class Api:
         self._wake()  # a higher limit lets waiting jobs start now
         return row
 
-    def pause_queue(self, name: str) -> QueueRow:
-        return self._queue_table().pause(name)
+    def set_queue_hooks(self, name: str, **hooks: str | None) -> QueueHooks:
+        """Set (a command) or clear (None) some of a queue's hooks; the others stay."""
+        from queuectl.core.hooks import set_queue_hooks
 
-    def resume_queue(self, name: str) -> QueueRow:
-        row = self._queue_table().resume(name)
-        self._wake()
-        return row
+        return set_queue_hooks(self.store, name, **hooks)
 
-    def configure_queue(self, name: str, limit: int | str | None = None,
-                        hooks: Mapping[str, str | None] | None = None) -> tuple[QueueRow, QueueHooks]:
-        """Set a queue's limit and/or hooks (None clears a hook); the queue is made if new.
-        Hooks are checked (and refused whole) before the limit changes."""
-        from queuectl.core.hooks import queue_hooks, set_queue_hooks
+    def queue_hooks(self, name: str) -> QueueHooks:
+        from queuectl.core.hooks import queue_hooks
 
-        if hooks:
-            set_queue_hooks(self.store, name, **hooks)
-        table = self._queue_table()
-        row = table.set_limit(name, limit) if limit is not None else table.get(name) or table.set_limit(name, "none")
-        self._wake()  # a higher limit lets waiting jobs start now
-        return row, queue_hooks(self.store, row.name)
+        return queue_hooks(self.store, name)
+
+    def queue_row(self, name: str) -> QueueRow | None:
+        return self._queue_table().get(name)
 
     # ── schedules ────────────────────────────────────────────────────────────────────────────
 
     def add_schedule(self, name: str, job: JobSpec, *, cron: str | None = None, tz: str | None = None,
                      every: object = None) -> Schedule:
-        """A recurring job: `job`'s fields, enqueued by workers at each slot of `cron` (in `tz`) or `every`."""
+        """A new schedule of `job`'s fields at each slot of `cron` (in `tz`) or `every`; its first slot
+        is the first one after now (workers enqueue the slots). Checked here: one door for the rules."""
         from queuectl.core.schedules import add_schedule, schedule_spec
 
         spec = schedule_spec(name, job, cron=cron, tz=tz, every=every)
         return add_schedule(self.store, spec, self.clock.now())
 
     def schedules(self) -> list[Schedule]:
+        """Every schedule with its next and last run (the TUI's Schedules tab reads this)."""
         from queuectl.core.schedules import list_schedules
 
         return list_schedules(self.store)
@@ -588,7 +522,7 @@ class Api:
         return get_schedule(self.store, name)
 
     def remove_schedules(self, names: Sequence[str]) -> list[str]:
-        """Delete schedules, all or none: an unknown name changes nothing."""
+        """Delete schedules, all or none (an unknown name changes nothing); their jobs stay."""
         from queuectl.core.schedules import get_schedule, remove_schedule
 
         names = list(dict.fromkeys(names))
@@ -598,11 +532,23 @@ class Api:
             remove_schedule(self.store, name)
         return names
 
-    def pause_schedule(self, name: str, paused: bool = True) -> Schedule:
-        from queuectl.core.schedules import pause_schedule, resume_schedule
+    def pause_schedule(self, name: str) -> Schedule:
+        from queuectl.core.schedules import pause_schedule
 
-        now = self.clock.now()
-        return pause_schedule(self.store, name, now) if paused else resume_schedule(self.store, name, now)
+        return pause_schedule(self.store, name, self.clock.now())
+
+    def resume_schedule(self, name: str) -> Schedule:
+        from queuectl.core.schedules import resume_schedule
+
+        return resume_schedule(self.store, name, self.clock.now())
+
+    def pause_queue(self, name: str) -> QueueRow:
+        return self._queue_table().pause(name)
+
+    def resume_queue(self, name: str) -> QueueRow:
+        row = self._queue_table().resume(name)
+        self._wake()
+        return row
 
     # ── settings ─────────────────────────────────────────────────────────────────────────────
 
