@@ -32,11 +32,15 @@ def _read_until(proc: subprocess.Popen, needle: bytes, timeout: float = 15) -> b
 def test_logs_follow_streams_a_running_job_and_exits_when_it_ends(q):
     q.fast()
     q.start_workers(1)
-    job_id = q.enqueue("for i in 1 2 3 4 5 6; do echo line$i; sleep 0.25; done")
+    gate = q.work / "go"
+    # The job prints line1, then waits for the test: line1 must reach the follower while it runs.
+    job_id = q.enqueue(f"echo line1; while [ ! -e {gate} ]; do sleep 0.05; done; "
+                       "for i in 2 3 4 5 6; do echo line$i; sleep 0.1; done")
     follower = q.popen("logs", "-f", job_id, text=False)
-    first = _read_until(follower, b"line1\n")
+    first = _read_until(follower, b"line1\n", timeout=30)
     # it streams: the first line arrives while the job is still running
     assert q.state(job_id) == "processing"
+    gate.touch()
     rest, err = follower.communicate(timeout=20)
     assert follower.returncode == 0, err
     assert (first + rest).decode() == "".join(f"line{i}\n" for i in range(1, 7))
