@@ -1,6 +1,9 @@
 """Throughput of trivial jobs: queuectl workers vs a raw subprocess loop, measured in the same run.
 
-    python bench/throughput.py [--jobs 2000] [--workers 2 [4]] [--db postgresql://…]
+    python bench/throughput.py [--jobs 2000] [--workers 2 [4]] [--processes P] [--db postgresql://…]
+
+`--workers N` is `worker start -c N`: N slots, in the default layout (one process per core at
+most) unless `--processes P` spreads them over P processes.
 
 Baseline: N processes, each running `subprocess.run(["sh", "-c", "true"], capture_output=True)`
 in a loop (the machine's limit for spawning trivial commands). queuectl: the same number of jobs
@@ -46,7 +49,7 @@ def q(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return out.stdout
 
 
-def queuectl_rate(jobs: int, workers: int, db: str | None = None) -> float:
+def queuectl_rate(jobs: int, workers: int, db: str | None = None, processes: int | None = None) -> float:
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, QUEUECTL_HOME=home)
         env.pop("QUEUECTL_DB", None)
@@ -55,7 +58,7 @@ def queuectl_rate(jobs: int, workers: int, db: str | None = None) -> float:
             _empty(db)
         q(env, "pause")
         q(env, "enqueue", "-", stdin="".join('{"command": "true"}\n' for _ in range(jobs)))
-        q(env, "worker", "start", "-c", str(workers))
+        q(env, "worker", "start", "-c", str(workers), *(("--processes", str(processes)) if processes else ()))
         queue = JobQueue(open_store(db or f"sqlite:///{home}/queue.db"))
         try:
             # Resume through the core, as `queuectl resume` does: the clock starts when the jobs
@@ -75,6 +78,7 @@ def queuectl_rate(jobs: int, workers: int, db: str | None = None) -> float:
 def _empty(url: str) -> None:
     store = open_store(url)
     with store.write():
+        store.execute("DELETE FROM run_chunk")
         store.execute("DELETE FROM run")
         store.execute("DELETE FROM job")
         store.execute("DELETE FROM worker")
@@ -87,13 +91,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--processes", type=int, help="spread the slots over this many worker processes")
     parser.add_argument("--db", help="a PostgreSQL URL to run against (its queuectl tables are emptied)")
     args = parser.parse_args()
     for n in sorted({1, *args.workers}):
         raw = raw_rate(args.jobs, n)
-        ours = queuectl_rate(args.jobs, n, args.db)
-        print(f"{args.jobs} `true` jobs, {n} worker(s): raw {raw:,.0f}/s  queuectl {ours:,.0f}/s  "
-              f"ratio {ours / raw:.2f}x")
+        processes = min(args.processes, n) if args.processes else None
+        ours = queuectl_rate(args.jobs, n, args.db, processes)
+        layout = f" in {processes} process(es)" if processes else ""
+        print(f"{args.jobs} `true` jobs, -c {n}{layout}: raw {raw:,.0f}/s ({n} process(es))  queuectl {ours:,.0f}/s  "
+              f"ratio {ours / raw:.2f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.host import create_time
-from queuectl.core.jobcgroup import SlotCgroup
+from queuectl.core.jobcgroup import SlotCgroup, WorkerCgroup
 from queuectl.core.records import ClaimedJob, RunStart
 from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
 from queuectl.core.settings import Settings
@@ -55,7 +55,7 @@ class JobRun:
 
     def __init__(
         self, job: ClaimedJob, *, worker_id: str, host: str, settings: Settings, clock: Clock = SYSTEM_CLOCK,
-        cgroup: SlotCgroup | None = None, slot: int = 0,
+        cgroup: SlotCgroup | WorkerCgroup | None = None, slot: int = 0,
     ) -> None:
         self.job = job
         self.slot = slot

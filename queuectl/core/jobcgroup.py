@@ -2,17 +2,20 @@
 process group, session or environment (`setsid`, a double fork, `env -i`).
 
 Where the machine lets a worker create one (root, or a delegated subtree), the worker moves itself
-into `queuectl-<worker id>` under its own cgroup at start. Each of its slots has a child cgroup
-`slot-<n>`, and a job's shell moves itself into its slot's before it runs the command (the first
-words of its `sh -c`), so whatever the job starts is in the slot's cgroup: once the shell has
-exited, every process there is that job's leftover — one read of `cgroup.procs` per job, no /proc
-scan, and never another slot's job. Processes a job keeps on purpose (`keep_children`) are moved
-back to the worker's original cgroup. The watchdog, forked before the move and so
-outside, kills the whole cgroup with its slots (`cgroup.kill`; on cgroup v1, process by process until it is empty)
-if the worker dies. cgroup v2 is used wherever it is mounted (on a hybrid host too, where it needs
-no controller), else a cgroup v1 hierarchy (pids, freezer or name=systemd). Without the right to
-create one, or with QUEUECTL_JOB_CGROUP=off in the worker's environment, workers fall back to the
-environment marker (leftovers.py).
+into `queuectl-<worker id>` under its own cgroup at start. A worker of one slot runs one job at a
+time: its jobs inherit its cgroup, and once a job's shell has exited every other process there is
+that job's leftover. A worker of several slots gives each a child cgroup `slot-<n>`, and a job's
+shell moves itself into its slot's before it runs the command (the first words of its `sh -c`),
+so whatever the job starts is in the slot's cgroup, never another slot's job's. Either way, one
+read of `cgroup.procs` per job, no /proc scan. (A one-slot worker skips the move: a write to
+`cgroup.procs` takes a kernel-wide lock, a cost per trivial job that buys nothing there.)
+Processes a job keeps on purpose (`keep_children`) are moved back to the worker's original cgroup.
+The watchdog, started before the move and so outside, kills the whole cgroup with its slots
+(`cgroup.kill`; on cgroup v1, process by process until it is empty) if the worker dies. cgroup v2
+is used wherever it is mounted (on a hybrid host too, where it needs no controller), else a cgroup
+v1 hierarchy (pids, freezer or name=systemd). Without the right to create one, or with
+QUEUECTL_JOB_CGROUP=off in the worker's environment, workers fall back to the environment marker
+(leftovers.py).
 """
 
 from __future__ import annotations
@@ -135,6 +138,20 @@ class WorkerCgroup:
                 return cls(path)
         _rmdir(path)
         return None
+
+    def shell_prefix(self) -> str:
+        """Nothing: a one-slot worker's job is in the worker's own cgroup from its fork."""
+        return ""
+
+    def job_pids(self) -> list[int]:
+        """Live processes of a one-slot worker's job: every process in the cgroup but the worker."""
+        me = os.getpid()
+        return [pid for pid in _read_pids(self.path) if pid != me]
+
+    def release(self, pids: list[int]) -> None:
+        """Move kept processes (keep_children) out, to the worker's original cgroup."""
+        for pid in pids:
+            _move(pid, self.parent)
 
     def slot(self, number: int) -> SlotCgroup | None:
         """The cgroup of slot `number` (made on first use); None if it cannot be made."""

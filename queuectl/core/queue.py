@@ -187,14 +187,13 @@ class JobQueue:
             "UPDATE job SET state = 'processing', attempts = attempts + 1, worker_id = ?, "
             "started_at = ?, updated_at = ?, finished_at = NULL, cancel_requested_at = NULL "
             "WHERE seq IN (SELECT seq FROM job{indexed} WHERE state IN " + claimable + " AND run_at <= ? {queues}"
-            "AND " + claim_ready_condition(store) + " "  # held, queue paused or full, dependencies
+            "AND {ready} "  # held, queue paused or without room for the batch, dependencies (readiness.py)
             "ORDER BY priority DESC, run_at, seq LIMIT {limit}{lock}) "
             "AND state IN " + claimable + " "
             f"AND NOT EXISTS (SELECT 1 FROM setting WHERE key = '{PAUSED_KEY}' AND value = 'true') "
             "RETURNING id, command, cwd, env, timeout, attempts, max_retries, queue, keep_children"
         )
         self._claim_sql: dict[tuple[int, int], str] = {}
-        self._any_limited_queue = sql("SELECT 1 FROM queue WHERE max_running > 0 LIMIT 1")
         self._insert_job = sql(
             "INSERT INTO job (id, command, cwd, env, queue, priority, state, attempts, max_retries, "
             "timeout, run_at, created_at, updated_at, keep_children, held, label, unique_key) "
@@ -423,7 +422,9 @@ class JobQueue:
                 indexed, lock = f" INDEXED BY {index}", ""
             else:
                 indexed, lock = "", " FOR UPDATE SKIP LOCKED"
-            sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed, limit=int(limit)))
+            ready = claim_ready_condition(self.store, int(limit))
+            sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed, limit=int(limit),
+                                                         ready=ready))
             if not self.store.is_sqlite:
                 # Workers commit with synchronous_commit=off, but a claim must be durable before
                 # its job starts: a server crash that lost it would let another worker claim the
@@ -447,24 +448,15 @@ class JobQueue:
         params: list[object] = [worker_id, now, now, now]
         if queues:
             params.extend(queues)
-        statement = self._claim_statement(len(queues or ()), limit)
-        if limit == 1:
-            rows = self.store.execute(statement, params).fetchall()
-        else:
-            with self.store.write():
-                if self.store.execute(self._any_limited_queue).fetchone() is None:
-                    rows = self.store.execute(statement, params).fetchall()
-                else:
-                    # One LIMIT k statement counts a limited queue's running jobs once, before any
-                    # of its k claims: it could fill a queue past its limit. One job a statement,
-                    # in one transaction, counts each claim before the next.
-                    single = self._claim_statement(len(queues or ()), 1)
-                    rows = []
-                    while len(rows) < limit:
-                        row = self.store.execute(single, params).fetchone()
-                        if row is None:
-                            break
-                        rows.append(row)
+        rows = self.store.execute(self._claim_statement(len(queues or ()), limit), params).fetchall()
+        if 1 < limit and len(rows) < limit:
+            # A limited queue takes part in a batch only with room for the whole batch (readiness.py):
+            # the slots left may still fit one job of it at a time.
+            while len(rows) < limit:
+                more = self.store.execute(self._claim_statement(len(queues or ()), 1), params).fetchall()
+                if not more:
+                    break
+                rows.extend(more)
         return [
             ClaimedJob(id=row[0], command=row[1], cwd=row[2], env=json.loads(row[3]) if row[3] else None,
                        timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7], keep_children=bool(row[8]))

@@ -18,7 +18,7 @@ import time
 from collections.abc import Container, Iterator, Mapping
 from contextlib import contextmanager
 
-from queuectl.core.jobcgroup import SlotCgroup
+from queuectl.core.jobcgroup import SlotCgroup, WorkerCgroup
 from queuectl.core.leftovers import run_marker, run_processes
 
 _READ_CHUNK = 65536
@@ -63,12 +63,12 @@ class JobProcess:
         cwd: str | None = None,
         env: Mapping[str, str] | None = None,
         max_bytes: int = 1_048_576,
-        cgroup: SlotCgroup | None = None,
+        cgroup: SlotCgroup | WorkerCgroup | None = None,
     ) -> None:
         self.max_bytes = max_bytes
         self._cgroup = cgroup  # where the run's processes are, if the worker has one; else by marker
-        if cgroup is not None:
-            command = cgroup.shell_prefix() + command
+        if cgroup is not None and (prefix := cgroup.shell_prefix()):
+            command = prefix + command
         self._marker = run_marker(env)
         self._started = time.monotonic()
         self._buffer = bytearray()

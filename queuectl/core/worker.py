@@ -271,9 +271,10 @@ class Worker:
 
     # ── slots ────────────────────────────────────────────────────────────────────────────────
 
-    def _slot_cgroup(self, slot: int) -> SlotCgroup | None:
-        if self._cgroup is None:
-            return None
+    def _slot_cgroup(self, slot: int) -> SlotCgroup | WorkerCgroup | None:
+        """Where a slot's job runs: the worker's own cgroup for a one-slot worker (see jobcgroup.py)."""
+        if self._cgroup is None or self.slots == 1:
+            return self._cgroup
         if slot not in self._slot_cgroups:
             self._slot_cgroups[slot] = self._cgroup.slot(slot)
         return self._slot_cgroups[slot]

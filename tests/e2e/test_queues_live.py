@@ -21,7 +21,7 @@ def test_a_queue_limit_holds_across_workers_and_other_queues_run_beside_it(q):
     gate = "while [ ! -e go ]; do sleep 0.05; done; sleep 0.1"
     ids = q.enqueue_many([{"command": gate, "queue": "gpu"} for _ in range(6)]
                          + [{"command": "sleep 0.1"} for _ in range(6)])
-    q.start_workers(2)
+    q.start_workers(8, processes=2)  # two workers of four slots each
     samples: list[dict[str, int]] = []
 
     def completed(n: int):
