@@ -1,6 +1,6 @@
 """The TUI on a big store: time to first screen, store time per refresh, RSS.
 
-    python bench/tui_million.py [--jobs 1000000] [--store DIR]
+    python bench/tui_million.py [--jobs 1000000] [--runs 100000] [--store DIR]
 
 Builds (once, reused when --store already holds it) a store of N jobs in mixed states, then
 starts the app headless (Textual's run_test, 120x40) and measures.
@@ -16,6 +16,28 @@ import time
 from pathlib import Path
 
 import psutil
+
+
+def add_recent_runs(url: str, runs: int) -> None:
+    """`runs` finished runs spread over the last 30 minutes (a busy queue's history for the pulse
+    strip), a tenth of them failed; added once (a store already holding them is kept)."""
+    from queuectl.core.store import open_store
+
+    store = open_store(url, durable=False)
+    now = time.time()
+    have = store.execute("SELECT count(*) FROM run WHERE finished_at >= ?", (now - 1800,)).fetchone()[0]
+    if have < runs:
+        store.execute("DELETE FROM run")
+        ids = [r[0] for r in store.execute("SELECT id FROM job ORDER BY seq LIMIT ?", (runs,)).fetchall()]
+        rows = [(job_id, 1, 1, "w-bench", "bench", 1, now - 1800 + 1800 * i / len(ids),
+                 now - 1800 + 1800 * i / len(ids) + 0.1, 1 if i % 10 == 0 else 0,
+                 "exit code 1" if i % 10 == 0 else None)
+                for i, job_id in enumerate(ids)]
+        with store.write():
+            store.db.cursor().executemany(
+                "INSERT INTO run (job_id, number, attempt, worker_id, host, pid, started_at, finished_at, "
+                "exit_code, error, output_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)", rows)
+    store.close()
 
 
 def build(store_dir: Path, jobs: int) -> str:
@@ -51,14 +73,33 @@ async def measure(url: str) -> None:
         while app.snapshot is None:
             await pilot.pause(0.005)
         first = time.perf_counter() - started
-        times = []
+        def timed(job_filter: JobFilter, n: int = 20) -> list[float]:
+            times = []
+            for _ in range(n):
+                t = time.perf_counter()
+                app.service.snapshot(job_filter, app.page_size, frozenset({"jobs"}))
+                times.append(time.perf_counter() - t)
+            return times
+
+        times = timed(JobFilter())
+        pulse_cold = time.perf_counter()
+        app.service.api.finished_per_minute(time.time() - 1800)
+        pulse_cold = time.perf_counter() - pulse_cold
+        pulse_warm = []
         for _ in range(20):
             t = time.perf_counter()
-            app.service.snapshot(JobFilter(), app.page_size)
-            times.append(time.perf_counter() - t)
+            app.service.api.finished_per_minute(time.time() // 60 * 60)
+            pulse_warm.append(time.perf_counter() - t)
+        sorted_times = {sort: timed(JobFilter(sort=sort), 3) for sort in ("id", "priority", "command")}
+        search_times = timed(JobFilter(search="echo 99999"), 3)
         rss = psutil.Process(os.getpid()).memory_info().rss
     print(f"first screen            {first * 1000:7.0f} ms (app start to the first snapshot applied)")
     print(f"store time per refresh  {statistics.median(times) * 1000:7.1f} ms median, {max(times) * 1000:.1f} ms max")
+    print(f"pulse: 30 min read      {pulse_cold * 1000:7.1f} ms (once, when the TUI opens)")
+    print(f"pulse: current minute   {statistics.median(pulse_warm) * 1000:7.1f} ms median (each refresh)")
+    for sort, ts in sorted_times.items():
+        print(f"refresh sorted by {sort:<8} {statistics.median(ts) * 1000:5.0f} ms median (no index: reads every row)")
+    print(f"refresh with a search   {statistics.median(search_times) * 1000:7.0f} ms median (scan, count up to 10,000)")
     print(f"RSS                     {rss / 2**20:7.0f} MiB")
 
 
@@ -66,11 +107,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--store", default="/tmp/queuectl-bench-million")
+    parser.add_argument("--runs", type=int, default=100_000, help="finished runs in the last 30 minutes")
     args = parser.parse_args()
     store_dir = Path(args.store)
     store_dir.mkdir(parents=True, exist_ok=True)
     os.environ["QUEUECTL_HOME"] = str(store_dir)
     url = build(store_dir, args.jobs)
+    add_recent_runs(url, args.runs)
     asyncio.run(measure(url))
 
 

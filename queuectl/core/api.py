@@ -33,12 +33,14 @@ if TYPE_CHECKING:
     from queuectl.core.config import ConfigStore
     from queuectl.core.db import Store
     from queuectl.core.health import Health
+    from queuectl.core.hooks import QueueHooks
     from queuectl.core.metrics import MetricsReader
     from queuectl.core.process_stats import ProcessStats
     from queuectl.core.queue import Enqueued, JobQueue
     from queuectl.core.queues import QueueInfo, QueueRow
     from queuectl.core.registry import WorkerRegistry
     from queuectl.core.rescue import Rescued
+    from queuectl.core.schedules import Schedule
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
     from queuectl.core.stats import Stats
@@ -47,6 +49,36 @@ CANCEL_WAIT_MARGIN_S = 3.0  # past kill_grace: the worker's heartbeat, the kill,
 RECOVER_EVERY_S = 1.0  # how often a wait or a follow looks for workers of this host that died
 WAIT_POLL_S = 0.1
 FOLLOW_POLL_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class WaitOutcome:
+    """The jobs a wait watched, as they stood when it stopped, and whether its timeout stopped it."""
+
+    jobs: list[JobRecord]
+    timed_out: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FollowEvent:
+    """One step of `Api.follow`: new output of a run (`data`), or a run's end (`run`, with the job as
+    it then stands), or the end of a job that finished without the run asked for (`never_ran`)."""
+
+    job_id: str
+    number: int
+    data: bytes = b""
+    job: JobRecord | None = None
+    run: RunRecord | None = None
+    never_ran: bool = False
+
+
+def last_lines(data: bytes, tail: int | None) -> bytes:
+    """The last `tail` lines of `data` (all of it for None)."""
+    if tail is None:
+        return data
+    if tail == 0:
+        return b""
+    return b"".join(data.splitlines(keepends=True)[-tail:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,9 +300,21 @@ class Api:
 
     def list_jobs(self, state: JobState | None = None, queue: str | None = None, *, limit: int = 50,
                   offset: int = 0, search: str | None = None, run_order: bool = False,
-                  label: str | None = None) -> list[JobRecord]:
+                  label: str | None = None, sort: str | None = None, descending: bool = True) -> list[JobRecord]:
         return self._jobs.list_jobs(state=state, queue=queue, limit=limit, offset=offset, search=search,
-                                    run_order=run_order, label=label)
+                                    run_order=run_order, label=label, sort=sort, descending=descending)
+
+    def count_matching(self, state: JobState | None = None, search: str | None = None, *, cap: int = 10_000) -> int:
+        """Jobs `list_jobs(state, search=…)` could show, counted up to `cap` + 1."""
+        return self._jobs.count_matching(state, search, cap=cap)
+
+    def finished_per_minute(self, since: float) -> list[tuple[int, int, int]]:
+        """(minute from `since`, completed, failed) for the runs that ended since `since`."""
+        return self._jobs.finished_per_minute(since)
+
+    def last_output_lines(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """The last non-empty line each job's latest run printed (not cleaned for a terminal)."""
+        return self._jobs.last_output_lines(job_ids)
 
     def iter_jobs(self, state: JobState | None = None, queue: str | None = None, *,
                   run_order: bool = False, label: str | None = None) -> Iterator[JobRecord]:
@@ -321,6 +365,10 @@ class Api:
         context = load_wait_context(self._jobs, jobs, workers=workers)
         return {job.id: reason for job in jobs if (reason := waiting_reason(job, context)) is not None}
 
+    def dependencies(self, job_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """For each of `job_ids` that runs after other jobs: (their id, their state)."""
+        return self._jobs.dependencies(job_ids)
+
     def complete_job_ids(self, prefix: str, limit: int = 50) -> list[str]:
         """Ids starting with `prefix`, for shell completion."""
         return self._jobs.ids_starting_with(prefix, limit)
@@ -342,55 +390,92 @@ class Api:
             return Unserved(no_workers=False, queues=(), paused=True)
         return None
 
+    def wait_targets(self, queue_name: str | None = None) -> list[str]:
+        """What a `wait` with no ids waits for: every job waiting or running now (of one queue if named)."""
+        from queuectl.core.waiting import targets
+
+        return targets(self._jobs, queue_name)
+
     def wait(self, job_ids: Sequence[str], timeout: float | None = None,
-             on_progress: Callable[[int], None] | None = None) -> dict[str, str]:
-        """Block until every job has finished (or `timeout` passes); each id's last state.
+             on_poll: Callable[[Mapping[str, JobRecord], list[str]], None] | None = None) -> WaitOutcome:
+        """Block until every job has finished (or `timeout` passes); their records as they stood.
 
         Unknown ids fail at once (JobNotFound). Every RECOVER_EVERY_S, a worker of this host that
         died is recorded lost, so its jobs go on (retry or DLQ) instead of waiting for worker_timeout.
-        `on_progress(finished)` hears how many have finished, at each poll."""
+        `on_poll(jobs, still_waiting)` hears each poll (a progress line names the first waited on)."""
+        from queuectl.core.errors import JobNotFound
+
         ids = list(dict.fromkeys(job_ids))
+        jobs = {job.id: job for job in self._jobs.get_many(ids)}
         for job_id in ids:
-            self._jobs.get(job_id)
+            if job_id not in jobs:
+                raise JobNotFound(job_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         recheck = time.monotonic() + RECOVER_EVERY_S
         while True:
             if time.monotonic() >= recheck:
                 self.recover_dead_workers()
                 recheck = time.monotonic() + RECOVER_EVERY_S
-            states = {job_id: str(self._jobs.get(job_id).state) for job_id in ids}
-            done = sum(1 for s in states.values() if s in FINISHED)
-            if on_progress is not None:
-                on_progress(done)
-            if done == len(ids) or (deadline is not None and time.monotonic() >= deadline):
-                return states
+            open_ids = [i for i in ids if jobs[i].state not in FINISHED]
+            jobs.update((job.id, job) for job in self._jobs.get_many(open_ids))
+            waiting = [i for i in open_ids if jobs[i].state not in FINISHED]
+            if not waiting:
+                return WaitOutcome([jobs[i] for i in ids], timed_out=False)
+            if on_poll is not None:
+                on_poll(jobs, waiting)
+            if deadline is not None and time.monotonic() >= deadline:
+                return WaitOutcome([jobs[i] for i in ids], timed_out=True)
             time.sleep(WAIT_POLL_S)
 
-    def follow(self, job_id: str, number: int | None = None, first: RunOutput | None = None) -> Iterator[bytes]:
-        """A run's output as it grows, until the run ends (waiting for a first run if needed): `logs -f`.
+    def follow(self, job_id: str, number: int | None = None, first: RunOutput | None = None, *,
+               retries: bool = False, tail: int | None = None) -> Iterator[FollowEvent]:
+        """Runs' output as it grows (`logs -f`): a `FollowEvent` per new chunk, and one when a run ends.
 
-        `first` is the output already read (its bytes are yielded first). A run whose worker died
-        ends as lost (the recovery runs every RECOVER_EVERY_S), so following it ends too."""
-        out = first if first is not None else self._jobs.output(job_id, number)
-        while out is None:
-            if self._jobs.get(job_id).state in FINISHED:
-                return
-            time.sleep(FOLLOW_POLL_S)
-            out = self._jobs.output(job_id, number)
-        printed = 0
+        Waits for a first run if there is none. With `retries`, a run that ends with the job due
+        again is followed by its next run. `tail`: of the output already there, only the last lines.
+        `first` is the output already read. A run whose worker died ends as lost (the recovery
+        runs every RECOVER_EVERY_S), so following it ends too."""
         recheck = time.monotonic() + RECOVER_EVERY_S
-        while True:
+
+        def pause() -> None:
+            nonlocal recheck
             if time.monotonic() >= recheck:
                 self.recover_dead_workers()
                 recheck = time.monotonic() + RECOVER_EVERY_S
-            new = out.output_bytes - printed
-            if new > 0:
-                yield out.output[-new:] if new <= len(out.output) else out.output
-                printed = out.output_bytes
-            if out.finished:
-                return
             time.sleep(FOLLOW_POLL_S)
-            out = self._jobs.output(job_id, out.number)
+
+        out = first if first is not None else self._jobs.output(job_id, number)
+        after = 0  # follow a run numbered above this (the next run, after a retry)
+        head = True
+        while True:
+            while out is None or out.number <= after:
+                job = self._jobs.get(job_id)
+                if job.state in FINISHED:
+                    yield FollowEvent(job_id, after, job=job, never_ran=after == 0)
+                    return
+                pause()
+                out = self._jobs.output(job_id, number)
+            printed = 0
+            if head and tail is not None:
+                yield FollowEvent(job_id, out.number, data=last_lines(out.output, tail))
+                printed = out.output_bytes
+            head = False
+            while True:
+                new = out.output_bytes - printed
+                if new > 0:
+                    data = out.output[-new:] if new <= len(out.output) else out.output
+                    yield FollowEvent(job_id, out.number, data=data)
+                    printed = out.output_bytes
+                if out.finished:
+                    break
+                pause()
+                out = self._jobs.output(job_id, out.number)
+            job = self._jobs.get(job_id)
+            run = next(r for r in self._jobs.runs(job_id) if r.number == out.number)
+            yield FollowEvent(job_id, run.number, job=job, run=run)
+            if not retries or job.state in FINISHED:
+                return
+            after, out = out.number, None
 
     # ── workers ──────────────────────────────────────────────────────────────────────────────
 
@@ -468,6 +553,56 @@ class Api:
         row = self._queue_table().resume(name)
         self._wake()
         return row
+
+    def configure_queue(self, name: str, limit: int | str | None = None,
+                        hooks: Mapping[str, str | None] | None = None) -> tuple[QueueRow, QueueHooks]:
+        """Set a queue's limit and/or hooks (None clears a hook); the queue is made if new.
+        Hooks are checked (and refused whole) before the limit changes."""
+        from queuectl.core.hooks import queue_hooks, set_queue_hooks
+
+        if hooks:
+            set_queue_hooks(self.store, name, **hooks)
+        table = self._queue_table()
+        row = table.set_limit(name, limit) if limit is not None else table.get(name) or table.set_limit(name, "none")
+        self._wake()  # a higher limit lets waiting jobs start now
+        return row, queue_hooks(self.store, row.name)
+
+    # ── schedules ────────────────────────────────────────────────────────────────────────────
+
+    def add_schedule(self, name: str, job: JobSpec, *, cron: str | None = None, tz: str | None = None,
+                     every: object = None) -> Schedule:
+        """A recurring job: `job`'s fields, enqueued by workers at each slot of `cron` (in `tz`) or `every`."""
+        from queuectl.core.schedules import add_schedule, schedule_spec
+
+        spec = schedule_spec(name, job, cron=cron, tz=tz, every=every)
+        return add_schedule(self.store, spec, self.clock.now())
+
+    def schedules(self) -> list[Schedule]:
+        from queuectl.core.schedules import list_schedules
+
+        return list_schedules(self.store)
+
+    def schedule(self, name: str) -> Schedule:
+        from queuectl.core.schedules import get_schedule
+
+        return get_schedule(self.store, name)
+
+    def remove_schedules(self, names: Sequence[str]) -> list[str]:
+        """Delete schedules, all or none: an unknown name changes nothing."""
+        from queuectl.core.schedules import get_schedule, remove_schedule
+
+        names = list(dict.fromkeys(names))
+        for name in names:
+            get_schedule(self.store, name)
+        for name in names:
+            remove_schedule(self.store, name)
+        return names
+
+    def pause_schedule(self, name: str, paused: bool = True) -> Schedule:
+        from queuectl.core.schedules import pause_schedule, resume_schedule
+
+        now = self.clock.now()
+        return pause_schedule(self.store, name, now) if paused else resume_schedule(self.store, name, now)
 
     # ── settings ─────────────────────────────────────────────────────────────────────────────
 

@@ -8,6 +8,7 @@ The hot path (claim, start_run, finish) runs SQL built once per queue with `exec
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
 import time
@@ -20,6 +21,8 @@ from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, InvalidTransition, JobNotFound
+from queuectl.core.hooks import HOOKED_STATES, QUEUE_HOOKS_TTL, hook_jobs
+from queuectl.core.hooks import Ended as _Ended
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
 from queuectl.core.models import bound_models
@@ -173,6 +176,11 @@ class _Held(NamedTuple):
     max_retries: int
 
 
+# The Jobs tab's sorts: name → job column.
+SORTABLE = {"created": "seq", "id": "id", "state": "state", "priority": "priority", "queue": "queue",
+            "runs": "attempts", "exit": "exit_code", "command": "command"}
+
+
 class JobQueue:
     """The job state machine over one store."""
 
@@ -196,8 +204,9 @@ class JobQueue:
         self._claim_sql: dict[tuple[int, int], str] = {}
         self._insert_job = sql(
             "INSERT INTO job (id, command, cwd, env, queue, priority, state, attempts, max_retries, "
-            "timeout, run_at, created_at, updated_at, keep_children, held, label, unique_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "timeout, run_at, created_at, updated_at, keep_children, held, label, unique_key, "
+            "on_success, on_failure, on_dead, parent_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         self._insert_unique_job = sql(
             self._insert_job + f" ON CONFLICT (unique_key) WHERE {_UNIQUE_LIVE} DO NOTHING RETURNING id"
@@ -234,8 +243,10 @@ class JobQueue:
             f"THEN '{CANCELLED_BY_USER}' ELSE :error END, "
             "cancel_requested_at = NULL "
             "WHERE id = :job_id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt "
-            "RETURNING state"
+            "RETURNING state, queue, cwd, priority, on_success, on_failure, on_dead, parent_id"
         )
+        self._queue_hooks: dict[str, tuple[str | None, str | None, str | None]] = {}
+        self._queue_hooks_read_at = -math.inf
         self._finish_run = named(
             "UPDATE run SET finished_at = :ended, exit_code = :exit_code, error = :error, outcome = :outcome, "
             "output = :output, output_bytes = :output_bytes "
@@ -314,6 +325,14 @@ class JobQueue:
                 # a generated id met another process's: generate again
         raise AssertionError("unreachable")
 
+    def add_in_transaction(self, specs: Sequence[JobSpec], settings: Settings, now: float, *,
+                           parent_id: str | None = None, ids: Sequence[str] | None = None) -> list[str]:
+        """Enqueue jobs inside the caller's write transaction (a schedule's slot, a hook): they
+        exist exactly when the caller's other writes do. Ids are generated unless given."""
+        fresh = iter(ids if ids is not None else new_job_ids(len(specs)))
+        rows = [self._row(spec, next(fresh), settings, None, now, parent_id) for spec in specs]
+        return [one.id for one in self._insert_jobs(specs, rows, now)]
+
     def _insert_jobs(self, specs: Sequence[JobSpec], rows: list[tuple[object, ...]], now: float) -> list[Enqueued]:
         """The statements of `enqueue_jobs`, inside its write transaction. Rows without a unique
         key go in bulk; one with a key goes alone, as an insert that yields to a live holder."""
@@ -388,7 +407,8 @@ class JobQueue:
                 self._cancel_dependants(after, f"dependency {after} is {states[after]}", now)
 
     @staticmethod
-    def _row(spec: JobSpec, job_id: str, settings: Settings, default_cwd: str | None, now: float) -> tuple[object, ...]:
+    def _row(spec: JobSpec, job_id: str, settings: Settings, default_cwd: str | None, now: float,
+             parent_id: str | None = None) -> tuple[object, ...]:
         return (
             job_id, spec.command, spec.cwd or default_cwd,
             json.dumps(spec.env, separators=(",", ":")) if spec.env else None,
@@ -396,7 +416,7 @@ class JobQueue:
             settings.max_retries if spec.max_retries is None else spec.max_retries,
             settings.job_timeout if spec.timeout is None else spec.timeout,
             now if spec.run_at is None else spec.run_at, now, now, int(spec.keep_children),
-            int(spec.hold), spec.label, spec.unique,
+            int(spec.hold), spec.label, spec.unique, spec.on_success, spec.on_failure, spec.on_dead, parent_id,
         )
 
     def _existing_ids(self, ids: list[str]) -> list[str]:
@@ -600,7 +620,7 @@ class JobQueue:
         ended = now if finished_at is None else finished_at  # when the process ended, not when we could record it
         decision = decide(job, result, settings, now)
         state, error, exit_code = decision.state, decision.error, result.exit_code
-        written = self._end_job(job.id, worker_id, job.attempts, decision, exit_code, ended, now)
+        written = self._end_job(job.id, worker_id, job.attempts, decision, exit_code, ended, now, settings)
         if written is not None and written is not state:  # cancelled while it ran
             state, error = written, CANCELLED_BY_USER
         outcome = "cancelled" if state is JobState.CANCELLED else result.outcome
@@ -623,15 +643,34 @@ class JobQueue:
         return FinishResult(state if written is not None else None, decision.run_at)
 
     def _end_job(self, job_id: str, worker_id: str, attempt: int, decision: Decision, exit_code: int | None,
-                 ended: float, now: float) -> JobState | None:
+                 ended: float, now: float, settings: Settings) -> JobState | None:
         """Write `decision` to the job, fenced on (processing, worker, attempt): the state written,
-        or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`)."""
+        or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`).
+        The hooks the end fires are enqueued here, in the same transaction: durable with it."""
         row = self.store.execute(self._finish_job, {
             "state": decision.state.value, "attempts": decision.attempts, "run_at": decision.run_at, "ended": ended,
             "now": now, "exit_code": exit_code, "error": decision.error,
             "job_id": job_id, "worker_id": worker_id, "attempt": attempt,
         }).fetchone()
-        return None if row is None else JobState(row[0])
+        if row is None:
+            return None
+        written = JobState(row[0])
+        if written in HOOKED_STATES and row[7] is None:  # a hook job fires no hooks: no chains
+            ended_as = _Ended(job_id, written, exit_code, attempt, row[1], row[2], row[3], decision.error)
+            specs = hook_jobs(ended_as, (row[4], row[5], row[6]), self._hooks_of_queue(row[1]))
+            if specs:
+                self.add_in_transaction(specs, settings, now, parent_id=job_id)
+        return written
+
+    def _hooks_of_queue(self, queue: str) -> tuple[str | None, str | None, str | None]:
+        """The queue's hooks (`queue_hook`), from a copy of that small table read at most once a
+        second: a hook set on a queue applies to finishes from a second later on."""
+        now = time.monotonic()
+        if now - self._queue_hooks_read_at > QUEUE_HOOKS_TTL:
+            rows = self.store.execute("SELECT queue, on_success, on_failure, on_dead FROM queue_hook").fetchall()
+            self._queue_hooks = {r[0]: (r[1], r[2], r[3]) for r in rows}
+            self._queue_hooks_read_at = now
+        return self._queue_hooks.get(queue, (None, None, None))
 
     def release(self, job: ClaimedJob, worker_id: str) -> bool:
         """Hand back a claimed job that never started (its worker is stopping): pending, uncounted."""
@@ -683,7 +722,7 @@ class JobQueue:
             for job_id, attempts, max_retries, cancel_requested_at in rows:
                 held = _Held(attempts, max_retries)
                 decision = decide(held, lost, settings, now, cancel_requested=cancel_requested_at is not None)
-                state = self._end_job(job_id, worker_id, held.attempts, decision, lost.exit_code, now, now)
+                state = self._end_job(job_id, worker_id, held.attempts, decision, lost.exit_code, now, now, settings)
                 if state is None:
                     # another rescuer got there first (PostgreSQL lets two run at once: the row
                     # lock makes this UPDATE wait, then find the job no longer processing)
@@ -996,6 +1035,43 @@ class JobQueue:
             self.store.reclaim_space()  # the file shrinks (SQLite), in bounded steps
         return sum(removed.values())
 
+    def prune_finished(self, state: JobState, finished_before: float, *, window: int, batch: int) -> int:
+        """Delete up to `batch` jobs in `state` that finished before `finished_before`, looking only
+        at the `window` oldest of that state (by the (state, seq) index): one short transaction
+        whatever the table's size. A job enqueued early that finished late waits at the head
+        until it is old enough; jobs behind it wait with it (at most its age)."""
+        if state not in PURGEABLE:
+            raise InvalidInput(f"only finished jobs are pruned, not {state}")
+        removed: Counter[str] = Counter()
+        with self.store.write():
+            rows = self.store.execute(self.store.sql(
+                "DELETE FROM job WHERE seq IN (SELECT seq FROM (SELECT seq, finished_at FROM job WHERE state = ? "
+                "ORDER BY seq LIMIT ?) AS head WHERE finished_at <= ? LIMIT ?) AND state = ? RETURNING state"),
+                (state.value, window, finished_before, batch, state.value),
+            ).fetchall()
+            for (name,) in rows:
+                removed[name] += 1
+            self._uncount(removed)
+        return sum(removed.values())
+
+    def prune_runs(self, keep: int, after_seq: int, window: int) -> tuple[int, int]:
+        """Keep the last `keep` finished runs of each job that has a run among the `window` runs
+        after `after_seq` (in run order); returns (runs deleted, the last seq looked at). Each
+        job's older runs go in a transaction of their own."""
+        sql = self.store.sql
+        last = self.store.execute("SELECT max(seq) FROM run").fetchone()[0] or 0
+        upto = min(after_seq + window, last)
+        jobs = [r[0] for r in self.store.execute(
+            sql("SELECT DISTINCT job_id FROM run WHERE seq > ? AND seq <= ? AND number > ?"), (after_seq, upto, keep)
+        ).fetchall()]
+        deleted = 0
+        for job_id in jobs:
+            with self.store.write():
+                deleted += self.store.execute(sql(
+                    "DELETE FROM run WHERE job_id = ? AND finished_at IS NOT NULL AND number <= "
+                    "(SELECT max(number) FROM run WHERE job_id = ?) - ?"), (job_id, job_id, keep)).rowcount
+        return deleted, upto
+
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
     def get_many(self, ids: Sequence[str]) -> list[JobRecord]:
@@ -1023,14 +1099,79 @@ class JobQueue:
         offset: int = 0,
         search: str | None = None,
         run_order: bool = False,
+        sort: str | None = None,
+        descending: bool = True,
         label: str | None = None,
     ) -> list[JobRecord]:
         """Jobs newest first, a bounded page (by index: never a scan of the whole table).
 
         `run_order`: pending and failed jobs in the order they will run instead (see `_select`).
-        `search` matches a substring of the id or the command; it scans, page by page."""
-        query = self._select(state, queue, search, run_order, label).limit(limit).offset(offset)
-        return [JobRecord.from_row(r) for r in query]
+        `search` matches a substring of the id, the command, the queue or the label; it scans, page by page.
+        `sort`: one of SORTABLE, newest first among equals (`descending` False: ascending); only
+        "created" is read by index, another sort reads every matching row to order one page."""
+        query = self._select(state, queue, search, run_order, label)
+        if sort is not None and not run_order:
+            query = query.order_by(*self._sort_order(sort, descending))
+        return [JobRecord.from_row(r) for r in query.limit(limit).offset(offset)]
+
+    def _sort_order(self, sort: str, descending: bool) -> list[object]:
+        if sort not in SORTABLE:
+            raise InvalidInput(f"cannot sort by '{sort}' (one of: {', '.join(SORTABLE)})")
+        Job = self._models.Job
+        column = getattr(Job, SORTABLE[sort])
+        if sort == "created":
+            return [Job.seq.desc() if descending else Job.seq.asc()]
+        return [column.desc() if descending else column.asc(), Job.seq.desc()]
+
+    def count_matching(self, state: JobState | None = None, search: str | None = None, *, cap: int = 10_000) -> int:
+        """How many jobs `list_jobs(state, search=…)` could show, counted up to `cap` (a search
+        scans; past `cap` the caller says "more than")."""
+        if not search:
+            return self.count_jobs(state)
+        inner = self._select(state, None, search).order_by().limit(cap + 1)
+        sql, params = inner.sql()
+        row = self.store.db.execute_sql(f"SELECT count(*) FROM ({sql}) AS matching", params).fetchone()
+        return int(row[0])
+
+    def finished_per_minute(self, since: float) -> list[tuple[int, int, int]]:
+        """Runs that ended at or after `since`, per minute: (minute index from `since`, completed,
+        failed). One range read of the run_finished index; a run is completed when it exited 0
+        with no error."""
+        # PostgreSQL's cast rounds; SQLite's truncates (and has no floor() in every build)
+        minute = "CAST((finished_at - ?) / 60 AS INTEGER)" if self.store.is_sqlite else \
+            "CAST(floor((finished_at - ?) / 60) AS INTEGER)"
+        rows = self.store.execute(
+            self.store.sql(
+                f"SELECT {minute} AS minute, "
+                "sum(CASE WHEN exit_code = 0 AND error IS NULL THEN 1 ELSE 0 END), count(*) "
+                "FROM run WHERE finished_at >= ? GROUP BY minute"
+            ),
+            (since, since),
+        ).fetchall()
+        return [(int(m), int(ok), int(n) - int(ok)) for m, ok, n in rows]
+
+    def last_output_lines(self, job_ids: Sequence[str], tail: int = 2048) -> dict[str, str]:
+        """The last non-empty line of each job's latest run output (its last `tail` bytes read),
+        decoded but not cleaned: the caller makes it safe to show."""
+        if not job_ids:
+            return {}
+        marks = ", ".join("?" * len(job_ids))
+        cut = (f"substr(output, -{int(tail)})" if self.store.is_sqlite
+               else f"substring(output from greatest(octet_length(output) - {int(tail) - 1}, 1))")
+        rows = self.store.execute(
+            self.store.sql(
+                f"SELECT r.job_id, {cut} FROM run r WHERE r.job_id IN ({marks}) "
+                "AND r.number = (SELECT max(number) FROM run WHERE job_id = r.job_id)"
+            ),
+            list(job_ids),
+        ).fetchall()
+        found: dict[str, str] = {}
+        for job_id, data in rows:
+            text = bytes(data or b"").decode("utf-8", "replace")
+            line = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "")
+            if line:
+                found[job_id] = line
+        return found
 
     def _select(self, state: JobState | None, queue: str | None, search: str | None = None,
                 run_order: bool = False, label: str | None = None) -> peewee.ModelSelect:
@@ -1041,7 +1182,8 @@ class JobQueue:
         if queue is not None:
             query = query.where(Job.queue == queue)
         if search:
-            query = query.where(Job.id.contains(search) | Job.command.contains(search))
+            query = query.where(Job.id.contains(search) | Job.command.contains(search) | Job.queue.contains(search)
+                                | Job.label.contains(search))
         if label is not None:
             query = query.where(Job.label == label)
         if run_order and state in CLAIMABLE:

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import CommandPalette
+from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, TabbedContent, TabPane
 
 from queuectl.core import paths
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.errors import QueuectlError
+from queuectl.core.records import RunOutput
 from queuectl.core.settings import SETTINGS
 from queuectl.safe_text import one_line
-from queuectl.tui import actions
+from queuectl.tui import actions, tui_config
 from queuectl.tui.commands import ActionCommands
 from queuectl.tui.messages import SnapshotFailed, SnapshotLoaded
 from queuectl.tui.screens.confirm import ConfirmScreen
@@ -31,36 +34,53 @@ from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
 from queuectl.tui.screens.prompt import PromptScreen
-from queuectl.tui.service import QueueService, parse_count
+from queuectl.tui.service import SEARCH_CAP, JobDetail, QueueService, parse_count
 from queuectl.tui.viewmodel import (
     DLQ_COLUMNS,
     JOB_COLUMNS,
+    QUEUE_COLUMNS,
     SETTING_COLUMNS,
+    SORT_OF_COLUMN,
+    SORTS,
     STATE_FILTERS,
     WORKER_COLUMNS,
     JobFilter,
     QueueSnapshot,
+    default_columns,
     dlq_cells,
     job_cells,
+    queue_cells,
     worker_cells,
 )
+from queuectl.tui.widgets.job_preview import JobPreview
 from queuectl.tui.widgets.keyed_table import KeyedTable
+from queuectl.tui.widgets.pulse_strip import PulseStrip
 from queuectl.tui.widgets.status_bar import StatusBar
 
-JOB_ACTIONS = ("retry_job", "kill_job", "delete_job")  # what the job detail screen offers
+JOB_ACTIONS = actions.DETAIL_ACTIONS  # what the job detail screen offers
+PREVIEW_MIN_WIDTH = 160  # the preview pane shows beside the Jobs table from this many columns
+DARK, LIGHT = "textual-dark", "textual-light"
 
 
 class QueuectlApp(App[None]):
     CSS_PATH = Path(__file__).with_name("queuectl.tcss")
     TITLE = "queuectl"
     # Ctrl+C quits, as in htop and k9s (Textual's default only says "press ctrl+q")
-    BINDINGS = [*actions.bindings(), Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+    BINDINGS = [*actions.bindings(actions.MAIN),
+                Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-ctrl-c")]
     COMMANDS = App.COMMANDS | {ActionCommands}
 
     def __init__(
-        self, service: QueueService, *, clock: Clock = SYSTEM_CLOCK, poll_interval: float = 1.0, page_size: int = 100
+        self, service: QueueService, *, clock: Clock = SYSTEM_CLOCK, poll_interval: float = 1.0, page_size: int = 100,
+        config: tui_config.TuiConfig | None = None, config_path: Path | None = None,
     ) -> None:
         super().__init__()
+        self.config = config or tui_config.TuiConfig()
+        self.config_path = config_path  # where a changed theme is remembered (None: nowhere)
+        if self.config.theme and self.config.theme in self.available_themes:
+            self.theme = self.config.theme
+        self.preview_on = True  # shown when the terminal is wide enough; v hides it
+        self._preview_output: tuple[str | None, tuple[int, int] | None, RunOutput | None] = (None, None, None)
         self.service = service
         self.clock = clock
         self.poll_interval = poll_interval
@@ -76,18 +96,25 @@ class QueuectlApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
+        yield PulseStrip(id="pulse")
         yield Label("", id="hint", markup=False)
         with TabbedContent(id="tabs", initial="jobs"):
             with TabPane("Jobs", id="jobs"):
                 yield Label("", id="jobs-caption", classes="caption")
-                yield Input(placeholder="search id or command, Enter to apply, Esc to clear", id="search")
-                yield KeyedTable(JOB_COLUMNS, id="jobs-table")
+                yield Input(placeholder="filter: id, command, queue or label (as you type; Enter: to the list; "
+                                        "Esc clears)", id="search")
+                with Horizontal(id="jobs-body"):
+                    yield KeyedTable(JOB_COLUMNS, id="jobs-table", markable=True, flex="Command")
+                    yield JobPreview(id="preview")
             with TabPane("DLQ", id="dlq"):
                 yield Label("", id="dlq-caption", classes="caption")
-                yield KeyedTable(DLQ_COLUMNS, id="dlq-table")
+                yield KeyedTable(DLQ_COLUMNS, id="dlq-table", markable=True, flex=DLQ_COLUMNS[-1])
             with TabPane("Workers", id="workers"):
                 yield Label("", id="workers-caption", classes="caption")
                 yield KeyedTable(WORKER_COLUMNS, id="workers-table")
+            with TabPane("Queues", id="queues"):
+                yield Label("", id="queues-caption", classes="caption")
+                yield KeyedTable(QUEUE_COLUMNS, id="queues-table")
             with TabPane("Settings", id="settings"):
                 yield Label("Stored settings (* = changed from the default); "
                             "running workers pick them up within a second.",
@@ -98,7 +125,31 @@ class QueuectlApp(App[None]):
     def on_mount(self) -> None:
         self.query_one("#search", Input).display = False
         self.query_one("#hint", Label).display = False
+        if self.config.keys:
+            self.set_keymap(self.config.keys)
+        for problem in self.config.problems:
+            self.notify(problem, title="tui.toml", severity="warning", timeout=8)
+        self._show_preview()
         self.poll()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._show_preview()
+        if self.snapshot is not None:
+            self._sync_table(self.snapshot)
+
+    def watch_theme(self, theme: str) -> None:
+        """A theme chosen here (ctrl+t or the palette) is remembered in tui.toml."""
+        if self.config_path is None or theme == self.config.theme:
+            return
+        try:
+            tui_config.save_theme(theme, self.config_path)
+        except OSError as exc:
+            self.notify(f"could not remember the theme in {self.config_path}: {exc.strerror}", severity="warning")
+            return
+        self.config = tui_config.TuiConfig(theme, self.config.keys)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.current_theme.dark else DARK
 
     @property
     def pane(self) -> str:
@@ -143,10 +194,17 @@ class QueuectlApp(App[None]):
         return None if self.refusal(action) else True
 
     def refusal(self, action: str) -> str | None:
-        """Why `action` cannot apply to the selection shown (None: it can)."""
+        """Why `action` cannot apply to the selection shown, or to one of the marks (None: it can)."""
         if action == "retry_all_dead":
             return "the DLQ is empty" if self.snapshot and not self.snapshot.counts["dead"] else None
         what = "worker" if action in ("stop_worker", "force_stop_worker") else "job"
+        marks = self._marks() if action in actions.MARK_ACTIONS else []
+        for job_id in marks:
+            why = actions.refusal(action, "marked job", job_id, self._row_states.get(("job", job_id)))
+            if why:
+                return why
+        if marks:
+            return None
         key = self._selected()
         if key is None:
             return None
@@ -156,14 +214,22 @@ class QueuectlApp(App[None]):
             state = self._row_states.get((what, key))
         return actions.refusal(action, what, key, state)
 
-    def run_palette_action(self, name: str) -> None:
+    def run_palette_action(self, action: actions.Action) -> None:
         """An action picked in the palette: on its tab (switching to it), or a message saying why not."""
-        action = actions.BY_NAME[name]
+        name = action.method
+        if action.scope == actions.DETAIL:
+            if isinstance(self.screen, JobDetailScreen):
+                why = self.refusal(name) if action.name.startswith("app.") else None
+                if why:
+                    self.notify(why, severity="warning", timeout=3)
+                else:
+                    self.call_later(self.screen.run_action, action.name)
+            return
         if isinstance(self.screen, JobDetailScreen) and not (actions.ANY in action.panes or name in JOB_ACTIONS):
             self.screen.dismiss(None)
         if not isinstance(self.screen, JobDetailScreen) and not actions.applies(action, self.pane):
             self.action_show_tab(action.panes[0])
-            self.call_after_refresh(self.run_palette_action, name)
+            self.call_after_refresh(self.run_palette_action, action)
             return
         why = self.refusal(name)
         if why:
@@ -172,13 +238,70 @@ class QueuectlApp(App[None]):
         self.call_later(self.run_action, name)
 
     def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
-        self.refresh_bindings()  # what r, k, d, x can do follows the selected row
+        if not self.screen_stack:  # a table cleared as the app closes
+            return
+        self.refresh_bindings()  # what r, x, D can do follows the selected row
+        if event.data_table.id == "jobs-table":
+            self.load_preview()
 
     def notify(self, message: str, *, title: str = "", severity: str = "information",  # type: ignore[override]
                timeout: float | None = None, markup: bool = True) -> None:
         """Every notification may quote job-controlled text (ids, errors): shown as text, one line."""
         super().notify(one_line(message), title=one_line(title), severity=severity, timeout=timeout,  # type: ignore[arg-type]
                        markup=False)
+
+    # ── the preview pane ────────────────────────────────────────────────────────────────────
+
+    def _preview_shown(self) -> bool:
+        return self.preview_on and self.size.width >= PREVIEW_MIN_WIDTH
+
+    def _show_preview(self) -> None:
+        preview = self.query_one("#preview", JobPreview)
+        shown = self._preview_shown()
+        if preview.display != shown:
+            preview.display = shown
+            if shown:
+                self.load_preview()
+
+    def action_toggle_preview(self) -> None:
+        if self.size.width < PREVIEW_MIN_WIDTH:
+            self.notify(f"the preview needs a terminal of {PREVIEW_MIN_WIDTH} columns or more "
+                        f"(this one has {self.size.width})", severity="warning", timeout=3)
+            return
+        self.preview_on = not self.preview_on
+        self._show_preview()
+
+    def load_preview(self) -> None:
+        if not self._preview_shown() or not self.screen_stack:
+            return
+        job_id = self.query_one("#jobs-table", KeyedTable).selected_key
+        if job_id is None:
+            self.query_one("#preview", JobPreview).show_nothing()
+            return
+        self._load_preview(job_id)
+
+    @work(thread=True, exclusive=True, group="preview")
+    def _load_preview(self, job_id: str) -> None:
+        # The output is read again only when its run or size changed (as the job view does).
+        seen_id, seen, kept = self._preview_output
+        try:
+            detail = self.service.detail(job_id, seen=seen if seen_id == job_id else None)
+        except QueuectlError:
+            return  # gone meanwhile: the next refresh moves the cursor
+        except Exception as exc:
+            self.post_message(SnapshotFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.call_from_thread(self._preview_loaded, detail)
+
+    def _preview_loaded(self, detail: JobDetail) -> None:
+        if not self.screen_stack:
+            return
+        if detail.output_unchanged:
+            detail = replace(detail, output=self._preview_output[2])
+        out = detail.output
+        self._preview_output = (detail.job.id, (out.number, out.output_bytes) if out else None, out)
+        self.query_one("#preview", JobPreview).show_job(
+            detail.job, detail.output, self.clock.now(), detail.waiting, detail.job.label)
 
     # ── polling ─────────────────────────────────────────────────────────────────────────────
 
@@ -214,7 +337,10 @@ class QueuectlApp(App[None]):
             self._row_states = states
             self.refresh_bindings()
         self.query_one(StatusBar).show_snapshot(snap)
+        self.query_one(PulseStrip).show(snap.pulse)
         self._sync_table(snap)
+        if self.pane == "jobs" and self._preview_shown():
+            self.load_preview()
         self._captions(snap)
         hint = self.query_one("#hint", Label)
         hint.display = snap.no_worker_hint is not None
@@ -230,15 +356,19 @@ class QueuectlApp(App[None]):
         if not self.screen_stack or isinstance(self.screen, JobDetailScreen):
             return
         pane, now = self.pane, snap.now
-        if snap.panes is not None and pane in ("jobs", "dlq") and pane not in snap.panes:
+        if snap.panes is not None and pane in ("jobs", "dlq", "queues") and pane not in snap.panes:
             return  # loaded while another tab was shown: the next poll brings this one's rows
         table = self.query_one(f"#{pane}-table", KeyedTable)
         if pane == "jobs":
+            table.show_columns(default_columns(snap.jobs, snap.job_filter, self.size.width, snap.waiting))
             table.sync([(j.id, job_cells(j, now, snap.waiting.get(j.id))) for j in snap.jobs])
+            self._sort_labels(table, snap.job_filter)
         elif pane == "dlq":
-            table.sync([(j.id, dlq_cells(j, now)) for j in snap.dlq])
+            table.sync([(j.id, dlq_cells(j, now, snap.dlq_lines.get(j.id))) for j in snap.dlq])
         elif pane == "workers":
             table.sync([(w.id, worker_cells(w, now, snap.worker_stats.get(w.id))) for w in snap.workers])
+        elif pane == "queues":
+            table.sync([(q.name, queue_cells(q)) for q in snap.queues])
         else:
             values = snap.settings.as_dict()
             table.sync([
@@ -250,24 +380,44 @@ class QueuectlApp(App[None]):
         if self.snapshot is not None and self.screen_stack and self.screen is self.screen_stack[0]:
             self._sync_table(self.snapshot)
 
+    def _sort_labels(self, table: KeyedTable, f: JobFilter) -> None:
+        """The sorted column's header carries ▼ or ▲."""
+        for key, column in SORTS:
+            arrow = (" ▼" if f.descending else " ▲") if key == f.sort else ""
+            table.set_label(column, column + arrow)
+
     def _captions(self, snap: QueueSnapshot) -> None:
         f = snap.job_filter
         first = f.page * snap.page_size + 1
         last = f.page * snap.page_size + len(snap.jobs)
         total = snap.matching_total
         span = f"{first:,}–{last:,}" if snap.jobs else "none"
-        of = f" of {total:,}" if total is not None else ""
+        if total is None:
+            of = ""
+        elif f.search and total > SEARCH_CAP:
+            of = f" of {SEARCH_CAP:,}+"
+        else:
+            of = f" of {total:,}"
+        marked = len(self.query_one("#jobs-table", KeyedTable).marks)
+        extra = f" · {f.describe_sort()}" + (f" · [b]{marked:,} marked[/b]" if marked else "")
         filters = " ".join(
             f"[b]{i + 1}[/b]:{'[reverse]' if s == f.state else ''}{s.value if s else 'all'}"
             f"{'[/reverse]' if s == f.state else ''}"
             for i, s in enumerate(STATE_FILTERS)
         )
-        paging = "  [dim]\\[ ] page[/dim]" if total is None or total > snap.page_size else ""
-        _update(self.query_one("#jobs-caption", Label), f"{f.describe()}: {span}{of}   {filters}{paging}")
+        paging = "  [dim]\\[ ] page[/dim]" if f.page or (total is not None and total > snap.page_size) else ""
+        _update(self.query_one("#jobs-caption", Label),
+                f"{_escape(f.describe())}: {span}{of}{extra}   {filters}{paging}")
         dead = snap.counts["dead"]
+        dead_marked = len(self.query_one("#dlq-table", KeyedTable).marks)
         _update(self.query_one("#dlq-caption", Label),
             f"{dead:,} dead job(s) used up their retries" + ("  (R retries all)" if dead else "")
+            + (f" · [b]{dead_marked:,} marked[/b]" if dead_marked else "")
         )
+        paused_queues = sum(1 for q in snap.queues if q.paused)
+        _update(self.query_one("#queues-caption", Label),
+                f"{len(snap.queues):,} queue(s)" + (f", {paused_queues} paused" if paused_queues else "")
+                + ". l sets a limit, P pauses or resumes the selected queue.")
         running = sum(1 for w in snap.workers if w.state == "running")
         stopping = sum(1 for w in snap.workers if w.state == "stopping")
         _update(self.query_one("#workers-caption", Label),
@@ -294,33 +444,99 @@ class QueuectlApp(App[None]):
 
     # ── job actions ─────────────────────────────────────────────────────────────────────────
 
+    def _detail_screen(self, job_id: str) -> JobDetailScreen:
+        return JobDetailScreen(job_id, self.service, self.clock)
+
     def action_show_detail(self) -> None:
-        self._with_selected("job", lambda job_id: self.push_screen(JobDetailScreen(job_id)))
+        self._with_selected("job", lambda job_id: self.push_screen(self._detail_screen(job_id)))
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         if event.data_table.id in ("jobs-table", "dlq-table"):
-            self.push_screen(JobDetailScreen(str(event.row_key.value)))
+            self.push_screen(self._detail_screen(str(event.row_key.value)))
         elif event.data_table.id == "settings-table":
             self.action_edit_setting()
+
+    # ── marks: actions apply to them when there are any ────────────────────────────────────
+
+    def _marked_table(self) -> KeyedTable | None:
+        if isinstance(self.screen, JobDetailScreen) or self.pane not in actions.JOB_PANES:
+            return None
+        return self.query_one(f"#{self.pane}-table", KeyedTable)
+
+    def _marks(self) -> list[str]:
+        """The marked job ids of the table on screen, in its order (none behind the job view)."""
+        table = self._marked_table()
+        if table is None or not table.marks:
+            return []
+        return [k for k in table.keys if k in table.marks]
+
+    def action_mark_row(self) -> None:
+        table = self._marked_table()
+        if table is None or table.selected_key is None:
+            return
+        table.toggle_mark(table.selected_key)
+        table.action_cursor_down()  # mark and move on, as in a file manager
+        self._marks_changed()
+
+    def action_mark_all(self) -> None:
+        table = self._marked_table()
+        if table is not None:
+            table.mark_all()
+            self._marks_changed()
+
+    def _marks_changed(self) -> None:
+        self.refresh_bindings()
+        if self.snapshot is not None:
+            self._captions(self.snapshot)
+
+    def _targets(self, then: Callable[[list[str], str], None]) -> None:
+        """Call `then(ids, what)` with the marked jobs, or else the selected one."""
+        marks = self._marks()
+        if marks:
+            then(marks, f"{len(marks):,} marked job{'s' if len(marks) > 1 else ''}")
+            return
+        self._with_selected("job", lambda job_id: then([job_id], f"job {job_id}"))
+
+    def _done_with_marks(self) -> None:
+        table = self._marked_table()
+        if table is not None:
+            table.clear_marks()
+            self._marks_changed()
+
+    def _run_on(self, ids: list[str], call: Callable[[], object], message: str) -> None:
+        if len(ids) > 1:
+            self._done_with_marks()
+        self.run_core(call, message)
+
+    # ── job actions ─────────────────────────────────────────────────────────────────────────
 
     def action_retry_job(self) -> None:
         if isinstance(self.screen, JobDetailScreen):
             self.screen.follow_latest_run()  # the new run, once a worker starts it
-        self._with_selected("job", lambda job_id: self.run_core(
-            lambda: self.service.retry([job_id]), f"retried {job_id}"))
+
+        def retry(ids: list[str], what: str) -> None:
+            go = lambda: self._run_on(ids, lambda: self.service.retry(ids), f"retried {what}")  # noqa: E731
+            if len(ids) == 1:
+                go()
+                return
+            self.push_screen(ConfirmScreen(f"Retry {what}?", "Retry", hint="All or none: if one cannot be "
+                                           "retried, nothing changes."), lambda yes: go() if yes else None)
+        self._targets(retry)
 
     def action_kill_job(self) -> None:
-        def ask(job_id: str) -> None:
+        def ask(ids: list[str], what: str) -> None:
             def answered(yes: bool | None) -> None:
                 if yes:
-                    self.run_core(lambda: self.service.cancel([job_id]), f"cancelling {job_id}")
-            running = self._job_state(job_id) == "processing"
+                    self._run_on(ids, lambda: self.service.cancel(ids), f"cancelling {what}")
+            running = len(ids) == 1 and self._job_state(ids[0]) == "processing"
+            many = len(ids) > 1
             self.push_screen(ConfirmScreen(
-                f"Kill job {job_id}?", "Kill", "Keep running" if running else "Keep it",
-                hint="Its processes are killed; it is cancelled and does not run again." if running
+                f"Kill {what}?", "Kill", "Keep running" if running else ("Keep them" if many else "Keep it"),
+                hint="Running ones have their processes killed; all are cancelled and do not run again." if many
+                else "Its processes are killed; it is cancelled and does not run again." if running
                 else "It is cancelled and does not run.",
             ), answered)
-        self._with_selected("job", ask)
+        self._targets(ask)
 
     def _job_state(self, job_id: str) -> str | None:
         if isinstance(self.screen, JobDetailScreen):
@@ -328,14 +544,15 @@ class QueuectlApp(App[None]):
         return self._row_states.get(("job", job_id))
 
     def action_delete_job(self) -> None:
-        def ask(job_id: str) -> None:
+        def ask(ids: list[str], what: str) -> None:
             def answered(yes: bool | None) -> None:
                 if yes:
                     if isinstance(self.screen, JobDetailScreen):
                         self.screen.dismiss(None)
-                    self.run_core(lambda: self.service.delete([job_id]), f"deleted {job_id}")
-            self.push_screen(ConfirmScreen(f"Delete job {job_id} and its runs?", "Delete"), answered)
-        self._with_selected("job", ask)
+                    self._run_on(ids, lambda: self.service.delete(ids), f"deleted {what}")
+            self.push_screen(ConfirmScreen(f"Delete {what} and {'their' if len(ids) > 1 else 'its'} runs?",
+                                           "Delete"), answered)
+        self._targets(ask)
 
     def action_new_job(self) -> None:
         def done(job_id: str | None) -> None:
@@ -362,24 +579,47 @@ class QueuectlApp(App[None]):
     def action_filter_state(self, index: int) -> None:
         if self.pane != "jobs" or not 0 <= index < len(STATE_FILTERS):
             return
-        self._set_filter(JobFilter(state=STATE_FILTERS[index], search=self.job_filter.search))
+        self._set_filter(replace(self.job_filter, state=STATE_FILTERS[index], page=0))
 
     def action_cycle_filter(self) -> None:
         i = STATE_FILTERS.index(self.job_filter.state)
-        self._set_filter(JobFilter(state=STATE_FILTERS[(i + 1) % len(STATE_FILTERS)], search=self.job_filter.search))
+        self._set_filter(replace(self.job_filter, state=STATE_FILTERS[(i + 1) % len(STATE_FILTERS)], page=0))
 
     def action_next_page(self) -> None:
         snap = self.snapshot
         if snap and len(snap.jobs) == snap.page_size:
-            self._set_filter(JobFilter(self.job_filter.state, self.job_filter.search, self.job_filter.page + 1))
+            self._set_filter(replace(self.job_filter, page=self.job_filter.page + 1))
 
     def action_prev_page(self) -> None:
         if self.job_filter.page > 0:
-            self._set_filter(JobFilter(self.job_filter.state, self.job_filter.search, self.job_filter.page - 1))
+            self._set_filter(replace(self.job_filter, page=self.job_filter.page - 1))
 
     def _set_filter(self, job_filter: JobFilter) -> None:
         self.job_filter = job_filter
         self.poll()
+
+    def _sort_by(self, sort: str, descending: bool) -> None:
+        f = self.job_filter
+        self._set_filter(replace(f, sort=sort, descending=descending, page=0))
+
+    def action_cycle_sort(self) -> None:
+        keys = [key for key, _ in SORTS]
+        self._sort_by(keys[(keys.index(self.job_filter.sort) + 1) % len(keys)], True)
+
+    def action_reverse_sort(self) -> None:
+        self._sort_by(self.job_filter.sort, not self.job_filter.descending)
+
+    def on_data_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
+        """A click on a Jobs column's header sorts by it; a second click reverses the order."""
+        if event.data_table.id != "jobs-table":
+            return
+        sort = SORT_OF_COLUMN.get(str(event.column_key.value))
+        if sort is None:
+            if event.column_key.value != "mark":
+                self.notify(f"cannot sort by {event.column_key.value}", severity="warning", timeout=2)
+            return
+        f = self.job_filter
+        self._sort_by(sort, not f.descending if sort == f.sort else True)
 
     def action_search(self) -> None:
         search = self.query_one("#search", Input)
@@ -387,18 +627,25 @@ class QueuectlApp(App[None]):
         search.value = self.job_filter.search
         search.focus()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """The filter follows each key typed."""
+        if event.input.id == "search" and event.input.display:
+            text = event.value.strip()
+            if text != self.job_filter.search:
+                self._set_filter(replace(self.job_filter, search=text, page=0))
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
-            self._set_filter(JobFilter(self.job_filter.state, event.value.strip()))
+            self._set_filter(replace(self.job_filter, search=event.value.strip(), page=0))
             event.input.display = bool(event.value.strip())
             self.query_one("#jobs-table", KeyedTable).focus()
 
     def key_escape(self) -> None:
         search = self.query_one("#search", Input)
         if search.display and self.screen is self.screen_stack[0]:
-            search.value = ""
             search.display = False
-            self._set_filter(JobFilter(self.job_filter.state))
+            search.value = ""
+            self._set_filter(replace(self.job_filter, search="", page=0))
             self.query_one("#jobs-table", KeyedTable).focus()
 
     def action_show_tab(self, tab: str) -> None:
@@ -433,6 +680,26 @@ class QueuectlApp(App[None]):
                 f"Force-stop {worker_id}? Its running job is killed and goes back to pending.", "Force stop"), answered)
         self._with_selected("worker", ask)
 
+    # ── queues ──────────────────────────────────────────────────────────────────────────────
+
+    def action_set_queue_limit(self) -> None:
+        def edit(name: str) -> None:
+            info = next((q for q in self.snapshot.queues if q.name == name), None) if self.snapshot else None
+            self.push_screen(
+                PromptScreen(f"Limit of queue {name}", lambda text: self.service.set_queue_limit(name, text),
+                             value=str(info.limit) if info and info.limit else "0",
+                             hint="At most this many of its jobs run at once, on every worker and host (0: no limit)."),
+                lambda result: (self.notify(f"queue {result[0]}: " + (f"at most {result[1]} at once" if result[1]
+                                                                       else "no limit"), timeout=2), self.poll())
+                if result else None,
+            )
+        self._with_selected("queue", edit)
+
+    def action_toggle_queue_pause(self) -> None:
+        self._with_selected("queue", lambda name: self.run_core(
+            lambda: self.service.toggle_queue_pause(name), None,
+            report=lambda paused: f"queue {name} paused" if paused else f"queue {name} resumed"))
+
     # ── settings ────────────────────────────────────────────────────────────────────────────
 
     def action_edit_setting(self) -> None:
@@ -454,7 +721,10 @@ class QueuectlApp(App[None]):
     # ── help, quit ──────────────────────────────────────────────────────────────────────────
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        if isinstance(self.screen, JobDetailScreen):
+            self.push_screen(HelpScreen(actions.help_rows(actions.DETAIL), "Keys of the job view"))
+        else:
+            self.push_screen(HelpScreen(actions.help_rows(actions.MAIN), "Keys"))
 
     # ── screenshot (palette) ────────────────────────────────────────────────────────────────
 
@@ -511,6 +781,10 @@ def _update(label: Label, content: str) -> None:
         label.update(content)
 
 
+def _escape(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
 def _fmt(value: int | float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -521,4 +795,6 @@ def make_app(
 ) -> QueuectlApp:
     """The app as the CLI, the tests and --web build it."""
     service = QueueService.open(store_url, clock, process_stats=process_stats)
-    return QueuectlApp(service, clock=clock, poll_interval=poll_interval, page_size=page_size)
+    path = tui_config.config_path()
+    return QueuectlApp(service, clock=clock, poll_interval=poll_interval, page_size=page_size,
+                       config=tui_config.load(path), config_path=path)

@@ -13,15 +13,18 @@ from queuectl.core.api import Api, JobDetail
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.errors import InvalidInput
 from queuectl.core.states import JobState
+from queuectl.tui.pulse import PulseHistory
 from queuectl.tui.viewmodel import JobFilter, QueueSnapshot
+
+SEARCH_CAP = 10_000  # a search counts its matches up to this ("10,000+" past it)
 
 __all__ = ["JobDetail", "QueueService", "load_snapshot", "parse_count"]
 
 
 def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozenset[str] | None = None,
-                  *, process_stats: bool = True) -> QueueSnapshot:
-    """Everything the app shows; the Jobs page and the DLQ only when `panes` (default: all) has them,
-    as a tab not on screen is not drawn."""
+                  *, process_stats: bool = True, pulse: PulseHistory | None = None) -> QueueSnapshot:
+    """Everything the app shows; the Jobs page, the DLQ and the queues only when `panes` (default:
+    all) has them, as a tab not on screen is not drawn. `pulse` keeps the run history between calls."""
     api.reap_started_workers()  # workers started here and since stopped leave no zombie behind
     api.recover_dead_workers()  # a worker of this host that died is lost now, not in 30 s
     now = api.clock.now()
@@ -30,20 +33,27 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
     stats = api.process_stats(workers, sample=0) if process_stats else {}
     counts = api.counts()
     unserved = api.unserved_due_queue(workers) if counts["pending"] or counts["failed"] else None
-    jobs = [] if panes is not None and "jobs" not in panes else api.list_jobs(
+    shows_jobs = panes is None or "jobs" in panes
+    jobs = api.list_jobs(
         state=job_filter.state, search=job_filter.search or None, limit=page_size,
-        offset=job_filter.page * page_size,
-    )
+        offset=job_filter.page * page_size, sort=job_filter.sort, descending=job_filter.descending,
+    ) if shows_jobs else []
+    searched = None
+    if shows_jobs and job_filter.search:
+        searched = api.count_matching(job_filter.state, job_filter.search, cap=SEARCH_CAP)
     waiting = api.waiting_reasons(jobs, workers)
     shows_dlq = panes is None or "dlq" in panes
     dlq = api.list_jobs(state=JobState.DEAD, limit=page_size) if shows_dlq else []
+    dlq_lines = api.last_output_lines([j.id for j in dlq]) if dlq else {}
+    queues = api.queues() if panes is None or "queues" in panes else []
     return QueueSnapshot(
         now=now, counts=counts, paused=view.paused,
         finished_last_minute=api.finished_since(now - 60), workers=workers, worker_stats=stats,
         jobs=jobs, job_filter=job_filter, page_size=page_size, waiting=waiting,
         dlq=dlq,
         settings=view.settings, overridden=view.overridden, unserved_queue=unserved,
-        panes=panes,
+        panes=panes, pulse=(pulse or PulseHistory()).read(api, now, counts, workers), searched_total=searched,
+        dlq_lines=dlq_lines, queues=queues,
     )
 
 
@@ -53,13 +63,15 @@ class QueueService:
     def __init__(self, api: Api, *, process_stats: bool = True) -> None:
         self.api = api
         self.process_stats = process_stats
+        self._pulse = PulseHistory()
 
     @classmethod
     def open(cls, url: str | None, clock: Clock = SYSTEM_CLOCK, **kw: bool) -> QueueService:
         return cls(Api.open(url, clock), **kw)
 
     def snapshot(self, job_filter: JobFilter, page_size: int, panes: frozenset[str] | None = None) -> QueueSnapshot:
-        return load_snapshot(self.api, job_filter, page_size, panes, process_stats=self.process_stats)
+        return load_snapshot(self.api, job_filter, page_size, panes, process_stats=self.process_stats,
+                             pulse=self._pulse)
 
     def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None) -> JobDetail:
         return self.api.detail(job_id, run_number, seen=seen)
@@ -82,6 +94,19 @@ class QueueService:
 
     def toggle_pause(self) -> bool:
         return self.api.toggle_pause()
+
+    def set_queue_limit(self, name: str, raw: str) -> tuple[str, int]:
+        """At most `raw` (a whole number; 0 or none: no limit) of the queue's jobs run at once."""
+        row = self.api.set_queue_limit(name, raw)
+        return row.name, row.limit
+
+    def toggle_queue_pause(self, name: str) -> bool:
+        """Pause the queue, or resume it if paused; True when it is paused now."""
+        if any(q.name == name and q.paused for q in self.api.queues()):
+            self.api.resume_queue(name)
+            return False
+        self.api.pause_queue(name)
+        return True
 
     def start_workers(self, count: int) -> list[str]:
         return self.api.start_workers(count)

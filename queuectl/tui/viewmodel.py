@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.text import Text
 
@@ -17,17 +18,47 @@ from queuectl.safe_text import one_line
 STATE_FILTERS: tuple[JobState | None, ...] = (None, *JobState)
 
 
+# The Jobs tab's sorts, in the order `o` steps through them: (sort key of the store, column shown).
+SORTS: tuple[tuple[str, str], ...] = (
+    ("created", "Created/due"), ("id", "ID"), ("state", "State"), ("priority", "Pri"), ("queue", "Queue"),
+    ("runs", "Runs"), ("exit", "Exit"), ("command", "Command"),
+)
+SORT_OF_COLUMN = {column: key for key, column in SORTS}
+COLUMN_OF_SORT = dict(SORTS)
+
+
 @dataclass(frozen=True, slots=True)
 class JobFilter:
     state: JobState | None = None
     search: str = ""
     page: int = 0
+    sort: str = "created"
+    descending: bool = True
 
     def describe(self) -> str:
         parts = [self.state.value if self.state else "all"]
         if self.search:
-            parts.append(f"matching '{self.search}'")
+            parts.append(f"matching '{one_line(self.search)}'")
         return " ".join(parts)
+
+    def describe_sort(self) -> str:
+        if self.sort == "created":
+            return "newest first" if self.descending else "oldest first"
+        return f"by {COLUMN_OF_SORT[self.sort]} {'↓' if self.descending else '↑'}"
+
+
+PULSE_MINUTES = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Pulse:
+    """The queue's last PULSE_MINUTES, a value per minute (oldest first), and its slots now."""
+
+    completed: tuple[int, ...] = (0,) * PULSE_MINUTES
+    failed: tuple[int, ...] = (0,) * PULSE_MINUTES
+    waiting: tuple[int, ...] = ()  # sampled by the TUI: from when it opened
+    slots_busy: int = 0   # slots of running workers that run a job
+    slots_total: int = 0  # slots of running workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +78,10 @@ class QueueSnapshot:
     unserved_queue: str | None = None  # a queue with due jobs that no running worker takes
     waiting: dict[str, WaitingReason] = field(default_factory=dict)  # why each waiting job of `jobs` waits
     panes: frozenset[str] | None = None  # the tabs whose rows were loaded (None: all)
+    pulse: Pulse = Pulse()
+    searched_total: int | None = None  # with a search: matching jobs, counted up to SEARCH_CAP + 1
+    dlq_lines: dict[str, str] = field(default_factory=dict)  # dead job → last non-empty output line
+    queues: list[Any] = field(default_factory=list)  # Api.queues()' QueueInfo rows, only when that tab shows
 
     @property
     def no_worker_hint(self) -> str | None:
@@ -61,7 +96,7 @@ class QueueSnapshot:
     def matching_total(self) -> int | None:
         """Jobs matching the filter, when known without a scan (no search)."""
         if self.job_filter.search:
-            return None
+            return self.searched_total
         return self.counts[self.job_filter.state.value] if self.job_filter.state else self.counts.total
 
 
@@ -114,19 +149,41 @@ def labelled_command(job: JobRecord) -> Text:
 
 def plain(text: str, limit: int = COMMAND_CELL_MAX) -> Text:
     """Job-controlled text shown as typed (never read as markup, no escape sequence or control
-    left), on one line, cut with … when long."""
+    left), on one line, cut with … when long (or when its column is narrower)."""
     line = " ".join(one_line(text).split())
-    return Text(line if len(line) <= limit else line[: limit - 1] + "…")
+    return Text(line if len(line) <= limit else line[: limit - 1] + "…", no_wrap=True, overflow="ellipsis")
 
 
-DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Last error", "Command")
+NARROW = 100  # below this many columns the Jobs table leaves out Runs, Took and Exit for the command
 
 
-def dlq_cells(job: JobRecord, now: float) -> tuple[object, ...]:
+def default_columns(jobs: list[JobRecord], job_filter: JobFilter, width: int = 120,
+                    waiting: dict[str, WaitingReason] | None = None) -> tuple[str, ...]:
+    """The Jobs columns worth showing: Pri and Queue only when some row is not the default
+    (or the page is sorted by them), Waiting only when a row waits for something; on a narrow
+    terminal, the command before Runs, Took and Exit."""
+    hidden = {"Runs", "Took", "Exit"} - {COLUMN_OF_SORT[job_filter.sort]} if width < NARROW else set()
+    if all(j.priority == 0 for j in jobs) and job_filter.sort != "priority":
+        hidden.add("Pri")
+    if all(j.queue == "default" for j in jobs) and job_filter.sort != "queue":
+        hidden.add("Queue")
+    if waiting is not None and not any(r is not None and r.short for r in waiting.values()):
+        hidden.add("Waiting")
+    return tuple(c for c in JOB_COLUMNS if c not in hidden)
+
+
+DLQ_COLUMNS = ("ID", "Runs", "Died", "Exit", "Command", "Why: last error · last output line")
+
+
+def dlq_cells(job: JobRecord, now: float, last_line: str | None = None) -> tuple[object, ...]:
+    """The reason a job died: its last error and, beside it, the last line it printed."""
+    reason = plain(job.last_error or "-", 60)
+    if last_line:
+        reason.append(" · ", style="dim")
+        reason.append_text(plain(last_line, 100))
     return (
         plain(job.id), str(job.attempts), coarse_age(job.finished_at, now) if job.finished_at else "-",
-        "-" if job.exit_code is None else str(job.exit_code),
-        plain(job.last_error or "-", 60), plain(job.command),
+        "-" if job.exit_code is None else str(job.exit_code), plain(job.command, 40), reason,
     )
 
 
@@ -145,6 +202,24 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
         fmt.worker_uptime(worker, now), fmt.age(worker.heartbeat_at, now),
         "-" if cpu is None else f"{cpu:.0f}%", "-" if rss is None else fmt.size(rss),
         plain(",".join(worker.queues)) if worker.queues else "all",
+    )
+
+
+QUEUE_COLUMNS = ("Queue", "Running", "Paused", "Pending", "Failed", "Processing", "Completed", "Dead", "Cancelled",
+                 "Oldest waiting")
+
+
+def queue_cells(info: Any) -> tuple[object, ...]:  # a QueueInfo (core.queues, reached through the door)
+    """A row of the Queues tab: running/limit, paused, jobs per state, its longest wait."""
+    def n(state: str) -> Text:
+        count = info.counts.get(state, 0)
+        return Text(f"{count:,}", style=STATE_STYLES.get(state, "") if count else "dim")
+
+    return (
+        plain(info.name), f"{info.running}/{info.limit}" if info.limit else str(info.running),
+        Text("paused", style="bold yellow") if info.paused else "-",
+        n("pending"), n("failed"), n("processing"), n("completed"), n("dead"), n("cancelled"),
+        fmt.duration(info.oldest_wait) if info.oldest_wait is not None else "-",
     )
 
 

@@ -55,16 +55,16 @@ def test_wait_exit_codes(q):
     assert r.returncode == 0, r.stderr
     assert q.state(ok) == "completed"
     r = q.run("wait", bad, "--timeout", "20", check=False)
-    assert r.returncode == 1
+    assert r.returncode == 4  # one job: its last exit code, as pueue's wait
     assert "dead" in r.stderr and r.stderr.count("\n") == 1
     assert q.state(bad) == "dead"
     r = q.run("wait", ok, bad, "--json", check=False)
     assert r.returncode == 1
     assert json.loads(r.stdout) == {ok: "completed", bad: "dead"}
-    # a wait that times out: exit 1, the job untouched
+    # a wait that times out: exit 124 (as timeout(1)), the job untouched
     slow = q.enqueue("--delay", "1h", "--command", "true")
     r = q.run("wait", slow, "--timeout", "0.3", check=False)
-    assert r.returncode == 1 and "timed out" in r.stderr
+    assert r.returncode == 124 and "timed out" in r.stderr
     assert q.state(slow) == "pending"
 
 

@@ -11,7 +11,7 @@ from queuectl.core.errors import JobNotFound
 from queuectl.core.specs import JobSpec
 from queuectl.core.states import JobState
 from queuectl.core.supervisor import start_workers
-from queuectl.tui.actions import ACTIONS
+from queuectl.tui.actions import MAIN, help_rows
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
@@ -69,7 +69,7 @@ async def test_kill_cancels_a_running_job_and_kills_its_process(reaper, live_app
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         select(app, "jobs", "sleepy")
-        await pilot.press("k")
+        await pilot.press("x")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await wait_until(pilot, lambda: core.state("sleepy") == "cancelled", timeout=15, message="sleepy cancelled")
@@ -84,7 +84,7 @@ async def test_delete_after_yes_removes_the_job(app, seeded):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         select(app, "jobs", "cleanup-tmp")
-        await pilot.press("d")
+        await pilot.press("D")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
         await wait_until(pilot, lambda: "cleanup-tmp" not in seeded.job_ids(), message="cleanup-tmp deleted")
@@ -97,7 +97,7 @@ async def test_delete_answered_no_keeps_the_job(app, seeded):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         select(app, "jobs", "cleanup-tmp")
-        await pilot.press("d")
+        await pilot.press("D")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("n")
         await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
@@ -373,7 +373,7 @@ async def test_help_opens_and_closes(app):
         await pilot.press("question_mark")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
         help_table = app.screen.query_one("#help-table", DataTable)
-        assert help_table.row_count == len(ACTIONS) + 7
+        assert help_table.row_count == len(help_rows(MAIN))
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
 

@@ -35,14 +35,14 @@ async def test_footer_disables_what_cannot_apply_to_the_selected_job(app, seeded
         await loaded(pilot)
         select(app, "jobs", job_id)
         await pilot.pause()
-        assert (enabled(app, "k"), enabled(app, "r"), enabled(app, "d")) == (kill, retry, delete)
+        assert (enabled(app, "x"), enabled(app, "r"), enabled(app, "D")) == (kill, retry, delete)
 
 
 async def test_a_disabled_key_does_nothing(app, seeded):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         select(app, "jobs", "backup-db")
-        await pilot.press("k")
+        await pilot.press("x")
         await pilot.pause(0.2)
         assert not isinstance(app.screen, ConfirmScreen)
 
@@ -54,7 +54,7 @@ async def test_detail_footer_follows_the_jobs_state(app, seeded):
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen) and app.screen.job_state)
         await pilot.pause()
-        assert (enabled(app, "k"), enabled(app, "r"), enabled(app, "d")) == (False, False, True)
+        assert (enabled(app, "x"), enabled(app, "r"), enabled(app, "D")) == (False, False, True)
 
 
 async def _palette(pilot, app, text: str) -> None:
@@ -106,7 +106,7 @@ async def test_kill_dialog_says_kill_and_keep_running(app, seeded):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         select(app, "jobs", "deploy-web")
-        await pilot.press("k")
+        await pilot.press("x")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert shown_text(app.screen.query_one("#question", Label)) == "Kill job deploy-web?"
         labels = [str(b.label) for b in app.screen.query(Button)]

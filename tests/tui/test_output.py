@@ -139,7 +139,7 @@ async def test_tables_show_job_controlled_text_without_controls(app, seeded, clo
             assert not CONTROLS.search(cell), repr(cell)
         command = str(table(app, "jobs").get_row("hostile")[-1])
         assert command == "printf '\\033]0;pwned-title\\007' rm -rf /tmp/x"
-        assert "cleared second line" in str(table(app, "dlq").get_row("hostile-dead")[4])
+        assert "cleared second line" in str(table(app, "dlq").get_row("hostile-dead")[-1])
         app.notify(HOSTILE_ERROR, title="\x1b]0;t\x07x")
         await pilot.pause()
         for toast in app._notifications:

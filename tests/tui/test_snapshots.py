@@ -119,7 +119,7 @@ def test_confirm_dialog_before_a_delete(snap_compare, app):
     async def run_before(pilot: Pilot) -> None:
         await show_tab(pilot, "jobs")
         select(app, "jobs", "cleanup-tmp")
-        await pilot.press("d")
+        await pilot.press("D")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.pause()
 
@@ -202,3 +202,58 @@ def test_no_workers_hint_at_80x24(snap_compare, core, store_url, clock):
         await show_tab(pilot, "jobs")
 
     assert snap_compare(_first_use_app(core, store_url, clock), terminal_size=(80, 24), run_before=run_before)
+
+
+# ── issue 17: the pulse, the preview, marks, sort and filter ────────────────────────────────
+
+
+def test_wide_jobs_tab_with_preview_marks_sort_and_pulse(snap_compare, app):
+    """200×60: the preview of the selected job beside the table, two marks, sorted by Pri, and the
+    pulse strip over the seeded half hour."""
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+        for job_id in ("send-digest", "resize-images"):
+            select(pilot.app, "jobs", job_id)
+            await pilot.press("space")
+        await pilot.press("o", "o", "o")  # created → id → state → priority
+        await wait_until(pilot, lambda: pilot.app.job_filter.sort == "priority")
+        await refreshed(pilot)
+        select(pilot.app, "jobs", "flaky-sync")
+        preview = pilot.app.query_one("#preview")
+        await wait_until(pilot, lambda: preview.job_id == "flaky-sync")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(200, 60), run_before=run_before)
+
+
+def test_filtered_caption_with_marks(snap_compare, app):
+    """120×40: filtering as you type, the caption's truthful count and a mark."""
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+        await pilot.press("slash", *"re")
+        await wait_until(pilot, lambda: pilot.app.snapshot.job_filter.search == "re")
+        await pilot.press("enter", "space")
+        await refreshed(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_dlq_with_reasons_at_80x24(snap_compare, app):
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "dlq")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_queues_tab(snap_compare, app, seeded):
+    """The Queues tab with a limit and a paused queue."""
+    from queuectl.core.queues import QueueTable
+
+    queues = QueueTable(seeded.store)
+    queues.set_limit("media", 1)
+    queues.pause("reports")
+
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "queues")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

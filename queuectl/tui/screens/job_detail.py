@@ -6,7 +6,10 @@ fetched again only when its run or its size changed, and decoded off the UI thre
 
 from __future__ import annotations
 
+import os
+import re
 import threading
+from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
@@ -14,14 +17,18 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
 from queuectl import format as fmt
+from queuectl.core import paths
+from queuectl.core.clock import Clock
 from queuectl.core.errors import QueuectlError
 from queuectl.safe_text import one_line
+from queuectl.tui import actions
 from queuectl.tui.output_feed import FeedUpdate, OutputFeed
-from queuectl.tui.service import JobDetail
+from queuectl.tui.service import JobDetail, QueueService
 from queuectl.tui.viewmodel import styled_state
 from queuectl.tui.widgets.keyed_table import KeyedTable
 from queuectl.tui.widgets.output_view import OutputView
@@ -31,18 +38,13 @@ RUN_COLUMNS = ("Run", "Took", "Exit", "Error", "Started", "Worker", "Host", "Att
 
 
 class JobDetailScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape,q", "close", "Back"),
-        Binding("r", "app.retry_job", "Retry"),
-        Binding("k", "app.kill_job", "Kill"),
-        Binding("d", "app.delete_job", "Delete"),
-        Binding("f", "toggle_follow", "Follow"),
-        Binding("w", "toggle_wrap", "Wrap"),
-    ]
+    BINDINGS = [*actions.bindings(actions.DETAIL), Binding("q", "close", "Back", show=False, id="close-detail-q")]
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, service: QueueService, clock: Clock) -> None:
         super().__init__()
         self.job_id = job_id
+        self.service = service
+        self.clock = clock
         self.run_number: int | None = None  # None follows the latest run
         self.job_state: str | None = None
         self._feed = OutputFeed()
@@ -62,9 +64,12 @@ class JobDetailScreen(Screen[None]):
                 yield KeyedTable(RUN_COLUMNS, id="runs")
             yield Static("Output", id="output-title", markup=False)
             yield OutputView(id="output")
+            yield Input(placeholder="search the output (Enter: to the output, n/N next/previous, Esc: close)",
+                        id="output-search")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#output-search", Input).display = False
         self.query_one("#output", OutputView).focus()
         self.load()
 
@@ -80,7 +85,7 @@ class JobDetailScreen(Screen[None]):
     def load(self) -> None:
         with self._feed_lock:
             try:
-                detail = self.app.service.detail(self.job_id, self.run_number, seen=self._seen)
+                detail = self.service.detail(self.job_id, self.run_number, seen=self._seen)
             except QueuectlError as exc:
                 self.app.call_from_thread(self._gone, str(exc))
                 return
@@ -110,11 +115,14 @@ class JobDetailScreen(Screen[None]):
     def _show(self, detail: JobDetail, update: FeedUpdate | None) -> None:
         if not self.is_attached:
             return
-        now = self.app.clock.now()
+        now = self.clock.now()
         self.job_state = detail.job.state
-        self._show_fields(detail, now)
-        self._show_runs(detail, now)
-        self._show_output(detail, update)
+        try:
+            self._show_fields(detail, now)
+            self._show_runs(detail, now)
+            self._show_output(detail, update)
+        except NoMatches:  # the screen is being taken down while this load was under way
+            return
         self.app.refresh_bindings()  # what r and k can do follows the job's state
         self._schedule()
 
@@ -185,6 +193,10 @@ class JobDetailScreen(Screen[None]):
             title.append("   following paused — End to resume", style="bold yellow")
         if view.wrap:
             title.append("   wrapped", style="dim")
+        if view.search_term:
+            found = len(view.matches)
+            at = f"{view.match_index + 1} of {found}" if found and view.match_index >= 0 else f"{found} found"
+            title.append(f"   search '{one_line(view.search_term)}': {at}", style="bold cyan" if found else "bold red")
         self.query_one("#output-title", Static).update(title)
 
     def on_output_view_follow_changed(self, event: OutputView.FollowChanged) -> None:
@@ -210,4 +222,74 @@ class JobDetailScreen(Screen[None]):
         self._show_title()
 
     def action_close(self) -> None:
+        if self.query_one("#output-search", Input).has_focus:
+            self._close_search()  # Esc in the search box closes the box, not the screen
+            return
         self.dismiss(None)
+
+    # ── search and save ─────────────────────────────────────────────────────────────────────
+
+    def action_search_output(self) -> None:
+        search = self.query_one("#output-search", Input)
+        search.display = True
+        search.value = self.query_one("#output", OutputView).search_term
+        search.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "output-search":
+            self.query_one("#output", OutputView).search(event.value)
+            self._show_title()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "output-search":
+            view = self.query_one("#output", OutputView)
+            view.search(event.value)
+            event.input.display = bool(event.value)
+            view.focus()
+            self._show_title()
+
+    def _close_search(self) -> None:
+        search = self.query_one("#output-search", Input)
+        if search.display:
+            search.value = ""
+            search.display = False
+            view = self.query_one("#output", OutputView)
+            view.search("")
+            view.focus()
+            self._show_title()
+
+    def on_output_view_match_moved(self, event: OutputView.MatchMoved) -> None:
+        self._show_title()
+
+    def action_save_output(self) -> None:
+        view = self.query_one("#output", OutputView)
+        lines = view.plain_lines
+        if not lines:
+            self.notify("nothing to save: the output is empty", severity="warning", timeout=3)
+            return
+        run = self._seen[0] if self._seen else "none"
+        name = f"queuectl-{_safe_name(self.job_id)}-run{run}.log"
+        try:
+            path = save_lines(lines, name)
+        except OSError as exc:
+            self.notify(f"could not save the output: {exc.strerror or exc}", severity="error", timeout=6)
+            return
+        self.notify(f"saved {len(lines):,} lines to {path}", title="Output", timeout=8)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80] or "job"
+
+
+def save_lines(lines: list[str], name: str) -> Path:
+    """Write the output as shown (no escape sequences) to the current directory, or to
+    $QUEUECTL_HOME when that is not writable; never over an existing file."""
+    folder = Path.cwd() if os.access(Path.cwd(), os.W_OK) else paths.ensure_home()
+    path = folder / name
+    stem, n = path.stem, 1
+    while path.exists():
+        path = folder / f"{stem}.{n}.log"
+        n += 1
+    with open(path, "x", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path

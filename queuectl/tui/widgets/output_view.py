@@ -10,7 +10,6 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
@@ -18,13 +17,17 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from queuectl.tui import actions
+
+MATCH_STYLE = "reverse bold"
+
 
 class OutputView(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     OutputView { background: $surface; overflow-y: scroll; }
     OutputView:focus { background-tint: $foreground 5%; }
     """
-    BINDINGS = [Binding("end", "follow", "Follow", show=False)]
+    BINDINGS = actions.bindings(actions.OUTPUT)
 
     following: reactive[bool] = reactive(True)
     wrap: reactive[bool] = reactive(False)
@@ -34,8 +37,14 @@ class OutputView(ScrollView, can_focus=True):
             super().__init__()
             self.following = following
 
+    class MatchMoved(Message):
+        """The search found other lines, or the cursor went to another match."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.search_term = ""
+        self.matches: list[int] = []  # indexes of the lines holding the term
+        self.match_index = -1
         self._lines: list[Text] = []     # complete lines, then the unfinished ones
         self._complete = 0
         self._widths: list[int] = []
@@ -53,6 +62,51 @@ class OutputView(ScrollView, can_focus=True):
     @property
     def plain_lines(self) -> list[str]:
         return [line.plain for line in self._lines]
+
+    # ── search ──────────────────────────────────────────────────────────────────────────────
+
+    def search(self, term: str) -> None:
+        """Highlight `term` (case-insensitive) and go to its first match from the top of the view."""
+        self.search_term = term
+        self._strips.clear()
+        self._find()
+        self.match_index = -1
+        if self.matches:
+            top = self._line_at(int(self.scroll_y))
+            self.match_index = next((i for i, n in enumerate(self.matches) if n >= top), 0)
+            self._show_match()
+        self.refresh()
+        self.post_message(self.MatchMoved())
+
+    def _find(self) -> None:
+        needle = self.search_term.lower()
+        self.matches = [i for i, line in enumerate(self._lines) if needle and needle in line.plain.lower()]
+
+    def action_next_match(self) -> None:
+        self._step(1)
+
+    def action_prev_match(self) -> None:
+        self._step(-1)
+
+    def _step(self, by: int) -> None:
+        if not self.matches:
+            if self.search_term:
+                self.app.bell()
+            return
+        self.match_index = (self.match_index + by) % len(self.matches)
+        self._show_match()
+        self.post_message(self.MatchMoved())
+
+    def _show_match(self) -> None:
+        line = self.matches[self.match_index]
+        row = self._row_starts[line] if self.wrap and self._wrap_width and line < len(self._row_starts) else line
+        self.following = False
+        self.scroll_to(y=max(0, row - self.scrollable_content_region.height // 3), animate=False, immediate=True)
+
+    def _line_at(self, row: int) -> int:
+        if self.wrap and self._wrap_width:
+            return max(0, bisect_right(self._row_starts, row) - 1)
+        return row
 
     def clear(self) -> None:
         self._lines, self._widths, self._complete, self._widest = [], [], 0, 0
@@ -73,6 +127,8 @@ class OutputView(ScrollView, can_focus=True):
         self._widths += widths
         self._widest = max(self._widest, *widths) if widths else self._widest
         self._layout()
+        if self.search_term:
+            self._find()
         if self.following:
             self._to_end()
         self.refresh()
@@ -134,6 +190,9 @@ class OutputView(ScrollView, can_focus=True):
         strip = self._strips.get(index)
         if strip is None:
             line = self._lines[index]
+            if self.search_term:
+                line = line.copy()
+                line.highlight_words([self.search_term], MATCH_STYLE, case_sensitive=False)
             strip = Strip(list(line.render(self.app.console)), self._widths[index])
             self._strips[index] = strip
         return strip
