@@ -32,7 +32,7 @@ from queuectl.cli.context import (
 )
 from queuectl.cli.hooks import hook_options
 from queuectl.cli.sources import EnqueueCommand, enqueue_words
-from queuectl.core.errors import InvalidInput, QueuectlError, StoreUnavailable
+from queuectl.core.errors import InvalidInput, InvalidTransition, QueuectlError, StoreUnavailable
 
 
 @click.command(cls=EnqueueCommand)
@@ -716,7 +716,12 @@ def retry(ctx: Ctx, job_ids: tuple[str, ...], force: bool, reset: bool, as_json:
     Example:
       queuectl retry build-1 build-2
     """
-    ids = ctx.api().retry(job_ids, force=force)
+    try:
+        ids = ctx.api().retry(job_ids, force=force)
+    except InvalidTransition as exc:
+        if exc.forcible:
+            raise InvalidTransition(f"{exc} (use --force to run a completed job again)") from None
+        raise
     emit_json({"retried": ids}) if as_json else click.echo("\n".join(f"retried {i}" for i in ids))
 
 

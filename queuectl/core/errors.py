@@ -41,7 +41,12 @@ class WorkerNotFound(QueuectlError):
 
 
 class InvalidTransition(QueuectlError):
-    """The job is not in a state that allows this operation."""
+    """The job is not in a state that allows this operation. `forcible`: it would be allowed when
+    forced (a retry of a completed job); each front end says how to force it in its own words."""
+
+    def __init__(self, message: str, *, forcible: bool = False) -> None:
+        super().__init__(message)
+        self.forcible = forcible
 
 
 class StoreUnavailable(QueuectlError):

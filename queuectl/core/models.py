@@ -71,6 +71,7 @@ class Run(BaseModel):
     error = peewee.TextField(null=True)
     output = peewee.BlobField(null=True)
     output_bytes = peewee.BigIntegerField()  # everything the run printed, kept or not
+    outcome = peewee.TextField(null=True)  # RunResult.outcome; None while the run goes on
 
     class Meta:
         table_name = "run"

@@ -223,27 +223,34 @@ class JobQueue:
             "output_bytes) VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM run WHERE job_id = ?), "
             "?, ?, ?, ?, ?, ?, 0) RETURNING number"
         )
-        self._insert_finished_run = sql(
+        # The long statements take named parameters (a mapping): one added cannot shift the others.
+        named = store.named
+        self._insert_finished_run = named(
             "INSERT INTO run (job_id, number, attempt, worker_id, host, pid, pid_created_at, started_at, "
-            "finished_at, exit_code, error, output, output_bytes) VALUES (?, (SELECT coalesce(max(number), 0) + 1 "
-            "FROM run WHERE job_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "finished_at, exit_code, error, outcome, output, output_bytes) VALUES (:job_id, "
+            "(SELECT coalesce(max(number), 0) + 1 FROM run WHERE job_id = :job_id), :attempt, :worker_id, :host, "
+            ":pid, :pid_created_at, :started_at, :ended, :exit_code, :error, :outcome, :output, :output_bytes)"
         )
         # A cancel requested while the job ran wins over any end but success: the user asked
         # for it not to run again.
-        self._finish_job = sql(
+        self._finish_job = named(
             "UPDATE job SET "
-            "state = CASE WHEN cancel_requested_at IS NOT NULL AND ? <> 'completed' THEN 'cancelled' ELSE ? END, "
-            "attempts = ?, run_at = coalesce(?, run_at), finished_at = ?, updated_at = ?, exit_code = ?, "
-            f"last_error = CASE WHEN cancel_requested_at IS NOT NULL AND ? <> 'completed' THEN '{CANCELLED_BY_USER}' "
-            "ELSE ? END, cancel_requested_at = NULL "
-            "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ? "
+            "state = CASE WHEN cancel_requested_at IS NOT NULL AND :state <> 'completed' THEN 'cancelled' "
+            "ELSE :state END, "
+            "attempts = :attempts, run_at = coalesce(:run_at, run_at), finished_at = :ended, updated_at = :now, "
+            "exit_code = :exit_code, "
+            "last_error = CASE WHEN cancel_requested_at IS NOT NULL AND :state <> 'completed' "
+            f"THEN '{CANCELLED_BY_USER}' ELSE :error END, "
+            "cancel_requested_at = NULL "
+            "WHERE id = :job_id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt "
             "RETURNING state, queue, cwd, priority, on_success, on_failure, on_dead, parent_id"
         )
         self._queue_hooks: dict[str, tuple[str | None, str | None, str | None]] = {}
         self._queue_hooks_read_at = -math.inf
-        self._finish_run = sql(
-            "UPDATE run SET finished_at = ?, exit_code = ?, error = ?, output = ?, output_bytes = ? "
-            "WHERE job_id = ? AND number = ? AND worker_id = ?"
+        self._finish_run = named(
+            "UPDATE run SET finished_at = :ended, exit_code = :exit_code, error = :error, outcome = :outcome, "
+            "output = :output, output_bytes = :output_bytes "
+            "WHERE job_id = :job_id AND number = :number AND worker_id = :worker_id"
         )
         # Fenced on the worker too: a job deleted and enqueued again reuses run numbers.
         self._run_output = sql(
@@ -293,10 +300,11 @@ class JobQueue:
             raise InvalidInput("no jobs given")
         now = self.clock.now() if now is None else now
         given = [spec.id for spec in specs if spec.id]
-        if len(set(given)) != len(given):
-            seen: set[str] = set()
-            duplicate = next(i for i in given if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-            raise DuplicateJob(f"duplicate id in input: {duplicate}")
+        seen: set[str] = set()
+        for job_id in given:  # the first id that repeats one before it
+            if job_id in seen:
+                raise DuplicateJob(f"duplicate id in input: {job_id}")
+            seen.add(job_id)
         _refuse_dependency_cycles(specs)
         for attempt in range(3):
             fresh = iter(new_job_ids(len(specs) - len(given)))
@@ -615,19 +623,20 @@ class JobQueue:
         written = self._end_job(job.id, worker_id, job.attempts, decision, exit_code, ended, now, settings)
         if written is not None and written is not state:  # cancelled while it ran
             state, error = written, CANCELLED_BY_USER
+        outcome = "cancelled" if state is JobState.CANCELLED else result.outcome
+        ran = {"job_id": job.id, "worker_id": worker_id, "ended": ended, "exit_code": exit_code, "error": error,
+               "outcome": outcome, "output": output, "output_bytes": output_bytes}
         if written in _NEVER_COMPLETES:
             self._cancel_dependants(job.id, written, now)
         if isinstance(run, RunStart):
             if written is not None:
-                self.store.execute(self._insert_finished_run, (
-                    job.id, job.id, job.attempts, worker_id, run.host, run.pid, run.pid_created_at,
-                    run.started_at, ended, exit_code, error, output, output_bytes,
-                ))
+                self.store.execute(self._insert_finished_run, {
+                    **ran, "attempt": job.attempts, "host": run.host, "pid": run.pid,
+                    "pid_created_at": run.pid_created_at, "started_at": run.started_at,
+                })
         elif run is not None:
             if written is not None:
-                self.store.execute(
-                    self._finish_run, (ended, exit_code, error, output, output_bytes, job.id, run, worker_id)
-                )
+                self.store.execute(self._finish_run, {**ran, "number": run})
             else:
                 self.store.execute(self._run_output, (output, output_bytes, job.id, run, worker_id))
             self.store.execute(self._drop_chunks, (job.id, run, job.id, run, worker_id))  # the tail is in run.output
@@ -638,11 +647,11 @@ class JobQueue:
         """Write `decision` to the job, fenced on (processing, worker, attempt): the state written,
         or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`).
         The hooks the end fires are enqueued here, in the same transaction: durable with it."""
-        state = decision.state.value
-        row = self.store.execute(self._finish_job, (
-            state, state, decision.attempts, decision.run_at, ended, now, exit_code, state, decision.error,
-            job_id, worker_id, attempt,
-        )).fetchone()
+        row = self.store.execute(self._finish_job, {
+            "state": decision.state.value, "attempts": decision.attempts, "run_at": decision.run_at, "ended": ended,
+            "now": now, "exit_code": exit_code, "error": decision.error,
+            "job_id": job_id, "worker_id": worker_id, "attempt": attempt,
+        }).fetchone()
         if row is None:
             return None
         written = JobState(row[0])
@@ -729,16 +738,17 @@ class JobQueue:
                     number = open_run[0]
                     kept = self._chunked_output(job_id, number, bytes(open_run[1] or b""), settings.log_max_bytes)
                     self.store.execute(
-                        sql("UPDATE run SET finished_at = ?, error = ?, output = ? WHERE job_id = ? AND number = ?"),
-                        (now, lost.error, kept, job_id, number),
+                        sql("UPDATE run SET finished_at = ?, error = ?, outcome = ?, output = ? "
+                            "WHERE job_id = ? AND number = ?"),
+                        (now, lost.error, lost.outcome, kept, job_id, number),
                     )
                     self.store.execute(self._drop_chunks, (job_id, number, job_id, number, worker_id))
                 else:  # the worker died between its claim and recording the run
                     self.store.execute(
                         sql("INSERT INTO run (job_id, number, attempt, worker_id, host, started_at, "
-                            "finished_at, error, output_bytes) SELECT ?, coalesce(max(number), 0) + 1, ?, ?, "
-                            "'', ?, ?, ?, 0 FROM run WHERE job_id = ?"),
-                        (job_id, held.attempts, worker_id, now, now, lost.error, job_id),
+                            "finished_at, error, outcome, output_bytes) SELECT ?, coalesce(max(number), 0) + 1, ?, ?, "
+                            "'', ?, ?, ?, ?, 0 FROM run WHERE job_id = ?"),
+                        (job_id, held.attempts, worker_id, now, now, lost.error, lost.outcome, job_id),
                     )
                 done.append((job_id, state))
         return done
@@ -889,12 +899,11 @@ class JobQueue:
             states = self._states_of(ids)
             for job_id in ids:
                 if states[job_id] not in allowed:
-                    rerun = states[job_id] == "completed" and not only_dead
-                    hint = " (use --force to run a completed job again)" if rerun else ""
                     where = "in the DLQ" if only_dead else f"{', '.join(allowed)}"
                     raise InvalidTransition(
                         f"job {job_id} is {states[job_id]}; "
-                        f"only jobs {'' if only_dead else 'that are '}{where} can be retried{hint}"
+                        f"only jobs {'' if only_dead else 'that are '}{where} can be retried",
+                        forcible=states[job_id] == "completed" and not only_dead,
                     )
             self._refuse_unique_clash(ids)
             # the previous run's error and exit code stay in its run row, not on a job that has not run since
