@@ -1,7 +1,7 @@
 """The queuectl command line: parse, call the core, print. Exit codes: `queuectl.cli.exit_codes`.
 
 A thin layer: every decision about jobs lives in `queuectl.core`. Textual is imported only by
-`tui`, Rich only by `wait`'s progress bar, so headless commands start fast. Each command group has
+`tui`, and Rich by no command, so headless commands start fast. Each command group has
 its module (jobs, dlq, workers, settings, tui, aliases); this one holds the root group, registers
 the others and turns every error into one line and an exit code (`main`).
 """
@@ -16,7 +16,7 @@ from typing import NoReturn
 import click
 
 from queuectl import __version__
-from queuectl.cli import aliases, dlq, jobs, queues, settings, tui, waiting, workers
+from queuectl.cli import aliases, dlq, jobs, queues, schedules, settings, tui, waiting, workers
 from queuectl.cli.context import OPENED, Ctx, Group, one_line_message
 from queuectl.cli.exit_codes import ExitCode, exit_code_for
 from queuectl.core.errors import QueuectlError
@@ -59,16 +59,40 @@ cli.add_command(queues.queue_group)
 cli.add_command(dlq.dlq)
 cli.add_command(workers.worker)
 cli.add_command(settings.config_group)
+cli.add_command(schedules.schedule)
 cli.add_command(tui.tui)
 aliases.register(cli)
+
+
+def _set_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Ctx).db_url = value
+
+
+def _accept_db_anywhere(command: click.Command) -> None:
+    """`--db URL` after the subcommand too (`queuectl list --db URL`), as users of other tools type it:
+    a hidden option on every command that sets the store before the command runs (the root group's
+    callback, which makes the Ctx, runs before a subcommand parses its options)."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_db_anywhere(sub)
+    elif not any(p.name == "late_db_url" for p in command.params):
+        command.params.append(click.Option(["--db", "late_db_url"], metavar="URL", hidden=True, expose_value=False,
+                                           callback=_set_db, is_eager=True, help="Store URL (as before the command)."))
+
+
+for _command in cli.commands.values():
+    _accept_db_anywhere(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the CLI: one-line errors on stderr, an `ExitCode`, never a traceback."""
     code: int
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="queuectl", standalone_mode=False)
-        code = ExitCode.OK
+        returned = cli.main(args=list(argv) if argv is not None else None, prog_name="queuectl",
+                            standalone_mode=False)
+        # without standalone mode click returns the code of a command's `Exit` (wait, logs -f: a job's status)
+        code = returned if isinstance(returned, int) else ExitCode.OK
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.exceptions.Abort as exc:

@@ -30,8 +30,9 @@ from queuectl.cli.context import (
     state_option,
     use_colour,
 )
+from queuectl.cli.hooks import hook_options
 from queuectl.cli.sources import EnqueueCommand, enqueue_words
-from queuectl.core.errors import InvalidInput, QueuectlError, StoreUnavailable
+from queuectl.core.errors import InvalidInput, InvalidTransition, QueuectlError, StoreUnavailable
 
 
 @click.command(cls=EnqueueCommand)
@@ -47,6 +48,7 @@ from queuectl.core.errors import InvalidInput, QueuectlError, StoreUnavailable
 @click.option("--cwd", help="Working directory (default: the current one).")
 @click.option("--env", "-e", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Environment variable; repeatable.")
 @click.option("--file", "job_file", hidden=True, help="= @FILE (another version's spelling).")
+@hook_options
 @click.option("--keep-children", is_flag=True, default=None,
               help="Let processes the job leaves behind (a daemon it starts) outlive a completed or failed run.")
 @click.option("--after", "after", metavar="ID[,ID…]", multiple=True,
@@ -61,7 +63,8 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
             priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
             queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], job_file: str | None,
             keep_children: bool | None, after: tuple[str, ...], unique: str | None, label: str | None,
-            hold: bool | None, as_json: bool) -> None:
+            hold: bool | None, on_success: str | None, on_failure: str | None, on_dead: str | None,
+            as_json: bool) -> None:
     """Add a job (or many) to the queue; prints each new job's id.
 
     \b
@@ -139,6 +142,9 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
         overrides["label"] = label
     if hold:
         overrides["hold"] = True
+    for hook, hook_command in (("on_success", on_success), ("on_failure", on_failure), ("on_dead", on_dead)):
+        if hook_command is not None:
+            overrides[hook] = hook_command
     if text is None:
         specs = [spec_from_mapping({**overrides, "command": command}, clock_now)]
     else:
@@ -158,8 +164,8 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
         # the created jobs as `show --json` gives them: one object for a job given inline (a command,
         # --command, a JSON object); an array for a bulk (a file or stdin, whatever it holds, a JSON array)
         # "existing": the job that already held the spec's unique key, returned instead of a new one
-        jobs = [{**job.to_json(), "existing": a.existing, "runs": []}
-                for job, a in zip(api.jobs(ids), added, strict=True)]
+        shown = jobs_json(api, api.jobs(ids))
+        jobs = [{**job, "existing": a.existing, "runs": []} for job, a in zip(shown, added, strict=True)]
         inline = text is None or (text is source[0] and text.lstrip().startswith("{"))
         emit_json(jobs[0] if inline and len(jobs) == 1 else jobs)
     else:
@@ -255,7 +261,7 @@ def list_cmd(ctx: Ctx, state_name: str | None, queue_name: str | None, limit: in
     if len(jobs) == limit and not as_json:
         total = api.count_jobs(state=state, queue=queue_name, label=label)
         if total > limit:
-            click.echo(f"{limit:,} of {total:,} jobs shown — -n N or --all for more", err=True)
+            click.echo(f"{limit:,} of {total:,} jobs shown — --limit N or --all for more", err=True)
 
 
 def _list_all(jobs: Any, as_json: bool, state: Any) -> None:
@@ -412,6 +418,21 @@ def health(ctx: Ctx, workers_needed: int, queue_name: str | None, as_json: bool)
         raise QueuectlError(result.problem or "unhealthy")
 
 
+def jobs_json(api: Any, jobs: Sequence[Any]) -> list[dict[str, Any]]:
+    """Jobs as `show --json` gives them (without runs): every field, what each runs after, and why
+    a waiting one waits (`waiting_reason`, `waiting_code`; null when it does not wait)."""
+    reasons = api.waiting_reasons(jobs, api.workers())
+    dependencies = api.dependencies([job.id for job in jobs])
+    shown = []
+    for job in jobs:
+        waiting = reasons.get(job.id)
+        shown.append({**job.to_json(),
+                      "after": [{"id": dep, "state": state} for dep, state in dependencies.get(job.id, ())],
+                      "waiting_reason": waiting.text if waiting else None,
+                      "waiting_code": waiting.code if waiting else None})
+    return shown
+
+
 @click.command()
 @click.argument("job_id", shell_complete=complete_job_ids)
 @json_option
@@ -444,6 +465,10 @@ def show(ctx: Ctx, job_id: str, as_json: bool) -> None:
         ("worker", clean(job.worker_id or "-")), ("exit code", "-" if job.exit_code is None else str(job.exit_code)),
         ("last error", clean(job.last_error or "-")),
     ]
+    fields += [(f"on {name}", clean(hook)) for name, hook in (
+        ("success", job.on_success), ("failure", job.on_failure), ("dead", job.on_dead)) if hook]
+    if job.parent_id:
+        fields.append(("hook of", clean(job.parent_id)))
     if job.cancel_requested_at:
         fields.append(("cancel", f"requested {render.age(job.cancel_requested_at, now)}"))
     # what holds a waiting job back, right after its state; the rest only when set
@@ -476,84 +501,206 @@ def _write_bytes(data: bytes) -> None:
 @click.command()
 @click.argument("job_id", shell_complete=complete_job_ids)
 @click.option("--attempt", "-a", "number", type=click.IntRange(1), help="Run number (default: the latest).")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing while the run goes on.")
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing while the run goes on, and through its automatic retries; exit with the "
+                   "last run's status.")
+@click.option("--no-retries", is_flag=True, help="With -f: stop at the end of the run followed, even if it is retried.")
+@click.option("--tail", "-n", "tail", type=click.IntRange(0), metavar="N", help="Only the last N lines.")
 @json_option
 @pass_ctx
-def logs(ctx: Ctx, job_id: str, number: int | None, follow: bool, as_json: bool) -> None:
+def logs(ctx: Ctx, job_id: str, number: int | None, follow: bool, no_retries: bool, tail: int | None,
+         as_json: bool) -> None:
     """Output (stdout and stderr) of a job's latest or Nth run.
+
+    With -f, a line on stderr ends each run (`run 1: exit 4; retry 2/4 in 2 s`), the retries that
+    follow are followed too (not with --no-retries or --attempt), and the exit status is the last
+    run's (1 when it has no exit code: timed out, lost). With --json, -f streams NDJSON: one object
+    per chunk of output, then one per run's end.
 
     \b
     Examples:
       queuectl logs build-1
       queuectl logs build-1 --attempt 1
-      queuectl logs build-1 -f
+      queuectl logs build-1 -f --tail 20
+      queuectl logs build-1 -f --json | jq -r 'select(.output) | .output'
     """
+    if no_retries and not follow:
+        raise InvalidInput("--no-retries goes with -f (it says where following stops)")
     api = ctx.api()
     out = api.output(job_id, number)
     if out is None and number is not None:
         raise QueuectlError(f"job {job_id} has no run {number}")
+    if follow:
+        code = _follow(api, job_id, number, out, retries=not no_retries and number is None, tail=tail,
+                       as_json=as_json)
+        if code:
+            raise click.exceptions.Exit(code)
+        return
     if as_json:
         emit_json(None if out is None else {
             "job_id": out.job_id, "run": out.number, "finished": out.finished, "output_bytes": out.output_bytes,
-            "truncated": out.output_bytes > len(out.output), "output": out.output.decode("utf-8", "replace"),
+            "truncated": out.output_bytes > len(out.output),
+            "output": _last_lines(out.output, tail).decode("utf-8", "replace"),
         })
         return
-    if not follow:
-        if out is None:
-            click.echo(f"job {job_id} has not run yet", err=True)
-            return
-        _write_bytes(out.output)
+    if out is None:
+        click.echo(f"job {job_id} has not run yet", err=True)
         return
-    for chunk in api.follow(job_id, number, out):
-        _write_bytes(chunk)
+    _write_bytes(_last_lines(out.output, tail))
+
+
+def _last_lines(data: bytes, tail: int | None) -> bytes:
+    if tail is None:
+        return data
+    if tail == 0:
+        return b""
+    return b"".join(data.splitlines(keepends=True)[-tail:])
+
+
+def _emit_chunk(job_id: str, number: int, data: bytes, as_json: bool) -> None:
+    if not data:
+        return
+    if as_json:
+        click.echo(json.dumps({"job_id": job_id, "run": number, "output": data.decode("utf-8", "replace")},
+                              ensure_ascii=False))
+    else:
+        _write_bytes(data)
+
+
+def _follow(api: Any, job_id: str, number: int | None, out: Any, *, retries: bool, tail: int | None,
+            as_json: bool) -> int:
+    """Print runs' output as it grows; after each run's end, its trailer line. Returns the exit status."""
+    from queuectl.core.states import FINISHED
+    from queuectl.core.waiting import run_status, trailer
+
+    recheck = time.monotonic() + 1.0
+
+    def pause() -> None:
+        nonlocal recheck
+        if time.monotonic() >= recheck:  # the run's worker killed meanwhile: the run ends as lost
+            api.recover_dead_workers()
+            recheck = time.monotonic() + 1.0
+        time.sleep(0.2)
+
+    after = 0  # follow a run numbered above this (the next run, after a retry)
+    first = True
+    while True:
+        while out is None or out.number <= after:
+            job = api.job(job_id)
+            if job.state in FINISHED:
+                if after == 0:
+                    click.echo(f"job {clean(job_id)} is {job.state} and never ran", err=True)
+                return 0 if job.state == "completed" else 1
+            pause()
+            out = api.output(job_id, number)
+        printed = 0
+        if first and tail is not None:
+            _emit_chunk(job_id, out.number, _last_lines(out.output, tail), as_json)
+            printed = out.output_bytes
+        first = False
+        while True:
+            new = out.output_bytes - printed
+            if new > 0:
+                _emit_chunk(job_id, out.number, out.output[-new:] if new <= len(out.output) else out.output, as_json)
+                printed = out.output_bytes
+            if out.finished:
+                break
+            pause()
+            out = api.output(job_id, out.number)
+        job = api.job(job_id)
+        run = next(r for r in api.runs(job_id) if r.number == out.number)
+        end = trailer(job, run, time.time())
+        status = run_status(run)
+        if as_json:
+            click.echo(json.dumps({"job_id": job_id, "run": run.number, "end": end, "exit_code": run.exit_code,
+                                   "error": run.error, "state": job.state, "status": status}, ensure_ascii=False))
+        else:
+            click.echo(end, err=True)
+        if not retries or job.state in FINISHED:
+            return status
+        after, out = out.number, None
 
 
 @click.command()
-@click.argument("job_ids", nargs=-1, required=True, shell_complete=complete_job_ids)
-@click.option("--timeout", "timeout_text", help="Give up after this long (seconds or 30s/5m).")
+@click.argument("job_ids", nargs=-1, shell_complete=complete_job_ids)
+@click.option("--queue", "-q", "queue_name", help="With no ids: only the jobs of this queue.")
+@click.option("--timeout", "timeout_text", help="Give up after this long (seconds or 30s/5m); exit 124.")
 @json_option
 @pass_ctx
-def wait(ctx: Ctx, job_ids: tuple[str, ...], timeout_text: str | None, as_json: bool) -> None:
-    """Block until the jobs end; exit 0 if all completed, 1 otherwise.
+def wait(ctx: Ctx, job_ids: tuple[str, ...], queue_name: str | None, timeout_text: str | None,
+         as_json: bool) -> None:
+    """Block until the jobs end; with no ids, everything waiting or running now (--queue: of one queue).
+
+    Exit status: 0 when all completed; for one job that did not, its last exit code (1 when it has
+    none); 1 when some of several did not complete; 124 when --timeout passed; 2 for an unknown id.
+    On a terminal, a line on stderr names the job waited on and where it stands.
 
     \b
-    Example:
+    Examples:
       id=$(queuectl enqueue 'make test') && queuectl wait "$id" && echo passed
+      queuectl wait --queue nightly --timeout 2h
     """
+    from queuectl.core.errors import JobNotFound
     from queuectl.core.states import FINISHED
+    from queuectl.core.waiting import WAIT_TIMED_OUT, exit_status, state_phrase
 
+    if job_ids and queue_name is not None:
+        raise InvalidInput("give job ids or --queue, not both")
     timeout = parse_duration_option("--timeout", timeout_text)
     api = ctx.api()
-    ids = list(dict.fromkeys(job_ids))
-    jobs = [api.job(job_id) for job_id in ids]  # unknown ids fail at once
+    ids = list(dict.fromkeys(job_ids)) or api.waiting_or_running(queue_name)
+    jobs = {j.id: j for j in api.jobs(ids)}
+    for job_id in ids:
+        if job_id not in jobs:  # an unknown id is bad input: exit 2, as pueue does
+            raise InvalidInput(str(JobNotFound(job_id)))
     if not as_json:
-        _hint_if_unserved(ctx, {j.queue for j in jobs if j.state not in FINISHED})
-    progress = _progress(len(ids)) if len(ids) > 1 and sys.stderr.isatty() and not as_json else None
+        _hint_if_unserved(ctx, {j.queue for j in jobs.values() if j.state not in FINISHED})
+    deadline = None if timeout is None else time.monotonic() + timeout
+    tty = sys.stderr.isatty() and not as_json
+    shown = False  # a progress line is on the terminal (cleared at the end)
+    recheck = time.monotonic() + 1.0
+    timed_out = False
     try:
-        states = api.wait(ids, timeout, None if progress is None else
-                          lambda done: progress[0].update(progress[1], completed=done))
+        while True:
+            if time.monotonic() >= recheck:  # a worker of this host killed meanwhile: its jobs go on now
+                api.recover_dead_workers()
+                recheck = time.monotonic() + 1.0
+            open_ids = [i for i in ids if jobs[i].state not in FINISHED]
+            jobs.update((j.id, j) for j in api.jobs(open_ids))
+            waiting = [i for i in open_ids if jobs[i].state not in FINISHED]
+            if not waiting:
+                break
+            if tty:
+                done = len(ids) - len(waiting)
+                line = f"waiting for {clean(waiting[0])}: {state_phrase(jobs[waiting[0]], time.time())}"
+                line += f" ({done} of {len(ids)} done)" if len(ids) > 1 else ""
+                sys.stderr.write(f"\r\x1b[K{line}")
+                sys.stderr.flush()
+                shown = True
+            if deadline is not None and time.monotonic() >= deadline:
+                timed_out = True
+                break
+            time.sleep(0.1)
     finally:
-        if progress is not None:
-            progress[0].stop()
+        if shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+    final = [jobs[i] for i in ids]
     if as_json:
-        emit_json(states)
-    unfinished = [j for j, s in states.items() if s not in FINISHED]
-    if unfinished:
-        raise QueuectlError(f"timed out waiting for {len(unfinished)} job(s): {', '.join(unfinished[:5])}")
-    not_ok = [f"{j} {s}" for j, s in states.items() if s != "completed"]
-    if not_ok:
-        raise QueuectlError(f"not completed: {', '.join(not_ok[:5])}")
-
-
-def _progress(total: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(TextColumn("waiting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=Console(stderr=True), transient=True)
-    task = progress.add_task("jobs", total=total)
-    progress.start()
-    return progress, task
+        emit_json({j.id: j.state for j in final})
+    code = exit_status(final, timed_out)
+    if timed_out:
+        unfinished = [j.id for j in final if j.state not in FINISHED]
+        click.echo(f"queuectl: error: timed out waiting for {len(unfinished)} job(s): "
+                   f"{', '.join(map(clean, unfinished[:5]))}", err=True)
+        raise click.exceptions.Exit(WAIT_TIMED_OUT)
+    if code:
+        not_ok = [f"{clean(j.id)} {j.state}" + (f" (exit {j.exit_code})" if j.exit_code not in (None, 0) else "")
+                  for j in final if j.state != "completed"]
+        click.echo(f"queuectl: error: not completed: {', '.join(not_ok[:5])}", err=True)
+        raise click.exceptions.Exit(code)
+    if not ids and not as_json:
+        click.echo("nothing to wait for" + (f" in queue {clean(queue_name)}" if queue_name else ""), err=True)
 
 
 @click.command()
@@ -569,7 +716,12 @@ def retry(ctx: Ctx, job_ids: tuple[str, ...], force: bool, reset: bool, as_json:
     Example:
       queuectl retry build-1 build-2
     """
-    ids = ctx.api().retry(job_ids, force=force)
+    try:
+        ids = ctx.api().retry(job_ids, force=force)
+    except InvalidTransition as exc:
+        if exc.forcible:
+            raise InvalidTransition(f"{exc} (use --force to run a completed job again)") from None
+        raise
     emit_json({"retried": ids}) if as_json else click.echo("\n".join(f"retried {i}" for i in ids))
 
 

@@ -33,12 +33,14 @@ if TYPE_CHECKING:
     from queuectl.core.config import ConfigStore
     from queuectl.core.db import Store
     from queuectl.core.health import Health
+    from queuectl.core.hooks import QueueHooks
     from queuectl.core.metrics import MetricsReader
     from queuectl.core.process_stats import ProcessStats
     from queuectl.core.queue import Enqueued, JobQueue
     from queuectl.core.queues import QueueInfo, QueueRow
     from queuectl.core.registry import WorkerRegistry
     from queuectl.core.rescue import Rescued
+    from queuectl.core.schedules import Schedule
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
     from queuectl.core.stats import Stats
@@ -333,6 +335,10 @@ class Api:
         context = load_wait_context(self._jobs, jobs, workers=workers)
         return {job.id: reason for job in jobs if (reason := waiting_reason(job, context)) is not None}
 
+    def dependencies(self, job_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """For each of `job_ids` that runs after other jobs: (their id, their state)."""
+        return self._jobs.dependencies(job_ids)
+
     def complete_job_ids(self, prefix: str, limit: int = 50) -> list[str]:
         """Ids starting with `prefix`, for shell completion."""
         return self._jobs.ids_starting_with(prefix, limit)
@@ -377,6 +383,12 @@ class Api:
             if done == len(ids) or (deadline is not None and time.monotonic() >= deadline):
                 return states
             time.sleep(WAIT_POLL_S)
+
+    def waiting_or_running(self, queue: str | None = None) -> list[str]:
+        """The ids of every job waiting or running now (of one queue if named): a bare `wait`'s jobs."""
+        from queuectl.core.waiting import targets
+
+        return targets(self._jobs, queue)
 
     def follow(self, job_id: str, number: int | None = None, first: RunOutput | None = None) -> Iterator[bytes]:
         """A run's output as it grows, until the run ends (waiting for a first run if needed): `logs -f`.
@@ -472,6 +484,63 @@ class Api:
         row = self._queue_table().set_limit(name, limit)
         self._wake()  # a higher limit lets waiting jobs start now
         return row
+
+    def set_queue_hooks(self, name: str, **hooks: str | None) -> QueueHooks:
+        """Set (a command) or clear (None) some of a queue's hooks; the others stay."""
+        from queuectl.core.hooks import set_queue_hooks
+
+        return set_queue_hooks(self.store, name, **hooks)
+
+    def queue_hooks(self, name: str) -> QueueHooks:
+        from queuectl.core.hooks import queue_hooks
+
+        return queue_hooks(self.store, name)
+
+    def queue_row(self, name: str) -> QueueRow | None:
+        return self._queue_table().get(name)
+
+    # ── schedules ────────────────────────────────────────────────────────────────────────────
+
+    def add_schedule(self, name: str, job: JobSpec, *, cron: str | None = None, tz: str | None = None,
+                     every: object = None) -> Schedule:
+        """A new schedule of `job`'s fields at each slot of `cron` (in `tz`) or `every`; its first slot
+        is the first one after now (workers enqueue the slots). Checked here: one door for the rules."""
+        from queuectl.core.schedules import add_schedule, schedule_spec
+
+        spec = schedule_spec(name, job, cron=cron, tz=tz, every=every)
+        return add_schedule(self.store, spec, self.clock.now())
+
+    def schedules(self) -> list[Schedule]:
+        """Every schedule with its next and last run (the TUI's Schedules tab reads this)."""
+        from queuectl.core.schedules import list_schedules
+
+        return list_schedules(self.store)
+
+    def schedule(self, name: str) -> Schedule:
+        from queuectl.core.schedules import get_schedule
+
+        return get_schedule(self.store, name)
+
+    def remove_schedules(self, names: Sequence[str]) -> list[str]:
+        """Delete schedules, all or none (an unknown name changes nothing); their jobs stay."""
+        from queuectl.core.schedules import get_schedule, remove_schedule
+
+        names = list(dict.fromkeys(names))
+        for name in names:
+            get_schedule(self.store, name)
+        for name in names:
+            remove_schedule(self.store, name)
+        return names
+
+    def pause_schedule(self, name: str) -> Schedule:
+        from queuectl.core.schedules import pause_schedule
+
+        return pause_schedule(self.store, name, self.clock.now())
+
+    def resume_schedule(self, name: str) -> Schedule:
+        from queuectl.core.schedules import resume_schedule
+
+        return resume_schedule(self.store, name, self.clock.now())
 
     def pause_queue(self, name: str) -> QueueRow:
         return self._queue_table().pause(name)

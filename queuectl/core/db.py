@@ -11,7 +11,7 @@ import os
 import re
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from queuectl.core.orm import peewee
 
 # A writer waits this long for the lock before giving up; CLI commands then exit 1 with a message,
 # workers log and retry.
+# `:name`, not a PostgreSQL cast (`x::int`) nor a time in a literal ('12:30' has a digit first)
+_NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 BUSY_TIMEOUT_S = 10.0
 
 
@@ -76,7 +78,12 @@ class Store:
         """Adapt SQL written with `?` placeholders to this backend."""
         return text if self.is_sqlite else text.replace("?", "%s")
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def named(self, text: str) -> str:
+        """Adapt SQL written with `:name` parameters (passed as a mapping) to this backend: SQLite reads
+        them as they are, psycopg2 as `%(name)s`. For the long statements, where counting `?`s is a trap."""
+        return text if self.is_sqlite else _NAMED_PARAMETER.sub(r"%(\1)s", text)
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         return self.db.execute_sql(sql if self.is_sqlite else sql.replace("?", "%s"), params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:

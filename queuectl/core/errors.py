@@ -41,7 +41,12 @@ class WorkerNotFound(QueuectlError):
 
 
 class InvalidTransition(QueuectlError):
-    """The job is not in a state that allows this operation."""
+    """The job is not in a state that allows this operation. `forcible`: it would be allowed when
+    forced (a retry of a completed job); each front end says how to force it in its own words."""
+
+    def __init__(self, message: str, *, forcible: bool = False) -> None:
+        super().__init__(message)
+        self.forcible = forcible
 
 
 class StoreUnavailable(QueuectlError):
@@ -52,3 +57,15 @@ def show_value(value: object, limit: int = 60) -> str:
     """A short repr of a user value for an error message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class ScheduleNotFound(QueuectlError):
+    """No schedule with this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no such schedule: {name}")
+        self.name = name
+
+
+class DuplicateSchedule(InvalidInput):
+    """A schedule with this name already exists."""

@@ -21,6 +21,8 @@ from queuectl.core.db import Store
 from queuectl.core.queue import JobQueue
 from queuectl.core.registry import WorkerRegistry
 from queuectl.core.rescue import rescue_lost_workers
+from queuectl.core.retention import prune_task
+from queuectl.core.schedules import enqueue_due_task
 from queuectl.core.settings import Settings
 
 log = logging.getLogger("queuectl.maintenance")
@@ -56,6 +58,8 @@ def rescue_task(ctx: MaintenanceContext) -> None:
 
 TASKS: list[tuple[str, MaintenanceTask]] = [
     ("rescuing lost workers", rescue_task),
+    ("enqueuing due schedule slots", enqueue_due_task),
+    ("pruning finished jobs (retention)", prune_task),
 ]
 
 

@@ -28,11 +28,9 @@ from queuectl.core.config import ConfigStore
 from queuectl.core.db import Store
 from queuectl.core.registry import WorkerRegistry
 from queuectl.core.states import (
-    CANCELLED_BY_USER,
     CLAIMABLE,
-    INTERRUPTED,
     LIVE_WORKER_STATES,
-    WORKER_LOST,
+    RUN_OUTCOMES,
     JobState,
     WorkerState,
     sql_in,
@@ -42,24 +40,7 @@ FINISH_LAG = 5.0
 COUNT_CAP = 10_000
 # seconds; from a `true` job (a few ms) to a nightly batch
 BUCKETS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
-OUTCOMES = ("succeeded", "failed", "timeout", "could_not_start", "worker_lost", "cancelled", "interrupted")
-
-
-def outcome(exit_code: int | None, error: str | None) -> str:
-    """How a run ended, from its recorded exit code and error (the state machine's own strings)."""
-    if error is None:
-        return "succeeded" if exit_code == 0 else "failed"
-    if error == WORKER_LOST:
-        return "worker_lost"
-    if error == CANCELLED_BY_USER:
-        return "cancelled"
-    if error == INTERRUPTED:
-        return "interrupted"
-    if error.startswith("timeout after"):
-        return "timeout"
-    if error.startswith("could not start"):
-        return "could_not_start"
-    return "failed"
+OUTCOMES = RUN_OUTCOMES
 
 
 class Histogram:
@@ -136,7 +117,7 @@ class MetricsReader:
             f"WHERE state IN {sql_in((JobState.FAILED, JobState.PROCESSING))} GROUP BY queue, state"
         )
         self._new_runs = sql(
-            "SELECT r.seq, r.finished_at, r.finished_at - r.started_at, r.exit_code, r.error, "
+            "SELECT r.seq, r.finished_at, r.finished_at - r.started_at, r.outcome, "
             "CASE WHEN r.number = 1 AND j.run_at <= j.created_at + 0.001 THEN r.started_at - j.created_at END "
             "FROM run r LEFT JOIN job j ON j.id = r.job_id WHERE r.finished_at > ? AND r.finished_at <= ?"
         )
@@ -210,11 +191,11 @@ class MetricsReader:
     def _count_runs(self, upto: float) -> None:
         since = self._upto - FINISH_LAG if self._upto > self.counted_from else self._upto
         rows = self.store.execute(self._new_runs, (since, upto)).fetchall()
-        for seq, finished_at, duration, exit_code, error, wait in rows:
+        for seq, finished_at, duration, outcome, wait in rows:
             if seq in self._recent:
                 continue
             self._recent[seq] = finished_at
-            self._finished[outcome(exit_code, error)] += 1
+            self._finished[outcome or "failed"] += 1  # (None: a finish no version writes)
             self._duration.observe(max(0.0, duration))
             if wait is not None:
                 self._wait.observe(max(0.0, wait))

@@ -47,6 +47,10 @@ class Job(BaseModel):
     held = peewee.IntegerField(default=0)  # 0/1 (m0008): never claimed until released
     label = peewee.TextField(null=True)
     unique_key = peewee.TextField(null=True)  # unique among waiting and running jobs (m0008)
+    on_success = peewee.TextField(null=True)  # hook commands (m0009)
+    on_failure = peewee.TextField(null=True)
+    on_dead = peewee.TextField(null=True)
+    parent_id = peewee.TextField(null=True)  # the job whose finish fired this hook job
 
     class Meta:
         table_name = "job"
@@ -67,6 +71,7 @@ class Run(BaseModel):
     error = peewee.TextField(null=True)
     output = peewee.BlobField(null=True)
     output_bytes = peewee.BigIntegerField()  # everything the run printed, kept or not
+    outcome = peewee.TextField(null=True)  # RunResult.outcome; None while the run goes on
 
     class Meta:
         table_name = "run"

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.core.host import CREATE_TIME_TOLERANCE_S, host_id
 from queuectl.core.records import WorkerInfo
 from queuectl.core.states import LIVE_WORKER_STATES
+
+if TYPE_CHECKING:
+    import psutil
 
 
 class ProcessStats(NamedTuple):
@@ -39,7 +42,7 @@ def _job_pid(children: list) -> int | None:
     return max(leaders)[1] if leaders else None
 
 
-_WATCHED: dict[tuple[int, float], object] = {}  # psutil.Process per process, kept between calls
+_WATCHED: dict[tuple[int, float], psutil.Process] = {}  # kept between calls: CPU % is measured since the last
 
 
 def process_stats(workers: Sequence[WorkerInfo], sample: float = 0.1) -> dict[str, ProcessStats]:
@@ -62,7 +65,7 @@ def process_stats(workers: Sequence[WorkerInfo], sample: float = 0.1) -> dict[st
         kept.add(key)
         known = _WATCHED.get(key)
         if known is not None:
-            return known, True  # type: ignore[return-value]
+            return known, True
         proc.cpu_percent(None)  # starts the measurement
         _WATCHED[key] = proc
         return proc, False
@@ -72,11 +75,11 @@ def process_stats(workers: Sequence[WorkerInfo], sample: float = 0.1) -> dict[st
             continue
         try:
             root = _WATCHED.get((w.pid, w.pid_created_at)) or psutil.Process(w.pid)
-            if abs(root.create_time() - w.pid_created_at) >= CREATE_TIME_TOLERANCE_S:  # type: ignore[union-attr]
+            if abs(root.create_time() - w.pid_created_at) >= CREATE_TIME_TOLERANCE_S:
                 continue
-            tree = [watched(root, w.pid_created_at)]  # type: ignore[arg-type]
-            job_pids[w.id] = _job_pid(root.children())  # type: ignore[union-attr]
-            for child in root.children(recursive=True):  # type: ignore[union-attr]
+            tree = [watched(root, w.pid_created_at)]
+            job_pids[w.id] = _job_pid(root.children())
+            for child in root.children(recursive=True):
                 try:
                     tree.append(watched(child, child.create_time()))
                 except psutil.Error:

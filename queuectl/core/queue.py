@@ -8,6 +8,7 @@ The hot path (claim, start_run, finish) runs SQL built once per queue with `exec
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
 import time
@@ -20,6 +21,8 @@ from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, InvalidTransition, JobNotFound
+from queuectl.core.hooks import HOOKED_STATES, QUEUE_HOOKS_TTL, hook_jobs
+from queuectl.core.hooks import Ended as _Ended
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
 from queuectl.core.models import bound_models
@@ -201,8 +204,9 @@ class JobQueue:
         self._claim_sql: dict[tuple[int, int], str] = {}
         self._insert_job = sql(
             "INSERT INTO job (id, command, cwd, env, queue, priority, state, attempts, max_retries, "
-            "timeout, run_at, created_at, updated_at, keep_children, held, label, unique_key) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "timeout, run_at, created_at, updated_at, keep_children, held, label, unique_key, "
+            "on_success, on_failure, on_dead, parent_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         self._insert_unique_job = sql(
             self._insert_job + f" ON CONFLICT (unique_key) WHERE {_UNIQUE_LIVE} DO NOTHING RETURNING id"
@@ -219,24 +223,34 @@ class JobQueue:
             "output_bytes) VALUES (?, (SELECT coalesce(max(number), 0) + 1 FROM run WHERE job_id = ?), "
             "?, ?, ?, ?, ?, ?, 0) RETURNING number"
         )
-        self._insert_finished_run = sql(
+        # The long statements take named parameters (a mapping): one added cannot shift the others.
+        named = store.named
+        self._insert_finished_run = named(
             "INSERT INTO run (job_id, number, attempt, worker_id, host, pid, pid_created_at, started_at, "
-            "finished_at, exit_code, error, output, output_bytes) VALUES (?, (SELECT coalesce(max(number), 0) + 1 "
-            "FROM run WHERE job_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "finished_at, exit_code, error, outcome, output, output_bytes) VALUES (:job_id, "
+            "(SELECT coalesce(max(number), 0) + 1 FROM run WHERE job_id = :job_id), :attempt, :worker_id, :host, "
+            ":pid, :pid_created_at, :started_at, :ended, :exit_code, :error, :outcome, :output, :output_bytes)"
         )
         # A cancel requested while the job ran wins over any end but success: the user asked
         # for it not to run again.
-        self._finish_job = sql(
+        self._finish_job = named(
             "UPDATE job SET "
-            "state = CASE WHEN cancel_requested_at IS NOT NULL AND ? <> 'completed' THEN 'cancelled' ELSE ? END, "
-            "attempts = ?, run_at = coalesce(?, run_at), finished_at = ?, updated_at = ?, exit_code = ?, "
-            f"last_error = CASE WHEN cancel_requested_at IS NOT NULL AND ? <> 'completed' THEN '{CANCELLED_BY_USER}' "
-            "ELSE ? END, cancel_requested_at = NULL "
-            "WHERE id = ? AND state = 'processing' AND worker_id = ? AND attempts = ? RETURNING state"
+            "state = CASE WHEN cancel_requested_at IS NOT NULL AND :state <> 'completed' THEN 'cancelled' "
+            "ELSE :state END, "
+            "attempts = :attempts, run_at = coalesce(:run_at, run_at), finished_at = :ended, updated_at = :now, "
+            "exit_code = :exit_code, "
+            "last_error = CASE WHEN cancel_requested_at IS NOT NULL AND :state <> 'completed' "
+            f"THEN '{CANCELLED_BY_USER}' ELSE :error END, "
+            "cancel_requested_at = NULL "
+            "WHERE id = :job_id AND state = 'processing' AND worker_id = :worker_id AND attempts = :attempt "
+            "RETURNING state, queue, cwd, priority, on_success, on_failure, on_dead, parent_id"
         )
-        self._finish_run = sql(
-            "UPDATE run SET finished_at = ?, exit_code = ?, error = ?, output = ?, output_bytes = ? "
-            "WHERE job_id = ? AND number = ? AND worker_id = ?"
+        self._queue_hooks: dict[str, tuple[str | None, str | None, str | None]] = {}
+        self._queue_hooks_read_at = -math.inf
+        self._finish_run = named(
+            "UPDATE run SET finished_at = :ended, exit_code = :exit_code, error = :error, outcome = :outcome, "
+            "output = :output, output_bytes = :output_bytes "
+            "WHERE job_id = :job_id AND number = :number AND worker_id = :worker_id"
         )
         # Fenced on the worker too: a job deleted and enqueued again reuses run numbers.
         self._run_output = sql(
@@ -286,10 +300,11 @@ class JobQueue:
             raise InvalidInput("no jobs given")
         now = self.clock.now() if now is None else now
         given = [spec.id for spec in specs if spec.id]
-        if len(set(given)) != len(given):
-            seen: set[str] = set()
-            duplicate = next(i for i in given if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-            raise DuplicateJob(f"duplicate id in input: {duplicate}")
+        seen: set[str] = set()
+        for job_id in given:  # the first id that repeats one before it
+            if job_id in seen:
+                raise DuplicateJob(f"duplicate id in input: {job_id}")
+            seen.add(job_id)
         _refuse_dependency_cycles(specs)
         for attempt in range(3):
             fresh = iter(new_job_ids(len(specs) - len(given)))
@@ -309,6 +324,14 @@ class JobQueue:
                     raise DuplicateJob(f"a job with id '{taken[0]}' already exists") from None
                 # a generated id met another process's: generate again
         raise AssertionError("unreachable")
+
+    def add_in_transaction(self, specs: Sequence[JobSpec], settings: Settings, now: float, *,
+                           parent_id: str | None = None, ids: Sequence[str] | None = None) -> list[str]:
+        """Enqueue jobs inside the caller's write transaction (a schedule's slot, a hook): they
+        exist exactly when the caller's other writes do. Ids are generated unless given."""
+        fresh = iter(ids if ids is not None else new_job_ids(len(specs)))
+        rows = [self._row(spec, next(fresh), settings, None, now, parent_id) for spec in specs]
+        return [one.id for one in self._insert_jobs(specs, rows, now)]
 
     def _insert_jobs(self, specs: Sequence[JobSpec], rows: list[tuple[object, ...]], now: float) -> list[Enqueued]:
         """The statements of `enqueue_jobs`, inside its write transaction. Rows without a unique
@@ -384,7 +407,8 @@ class JobQueue:
                 self._cancel_dependants(after, f"dependency {after} is {states[after]}", now)
 
     @staticmethod
-    def _row(spec: JobSpec, job_id: str, settings: Settings, default_cwd: str | None, now: float) -> tuple[object, ...]:
+    def _row(spec: JobSpec, job_id: str, settings: Settings, default_cwd: str | None, now: float,
+             parent_id: str | None = None) -> tuple[object, ...]:
         return (
             job_id, spec.command, spec.cwd or default_cwd,
             json.dumps(spec.env, separators=(",", ":")) if spec.env else None,
@@ -392,7 +416,7 @@ class JobQueue:
             settings.max_retries if spec.max_retries is None else spec.max_retries,
             settings.job_timeout if spec.timeout is None else spec.timeout,
             now if spec.run_at is None else spec.run_at, now, now, int(spec.keep_children),
-            int(spec.hold), spec.label, spec.unique,
+            int(spec.hold), spec.label, spec.unique, spec.on_success, spec.on_failure, spec.on_dead, parent_id,
         )
 
     def _existing_ids(self, ids: list[str]) -> list[str]:
@@ -596,37 +620,57 @@ class JobQueue:
         ended = now if finished_at is None else finished_at  # when the process ended, not when we could record it
         decision = decide(job, result, settings, now)
         state, error, exit_code = decision.state, decision.error, result.exit_code
-        written = self._end_job(job.id, worker_id, job.attempts, decision, exit_code, ended, now)
+        written = self._end_job(job.id, worker_id, job.attempts, decision, exit_code, ended, now, settings)
         if written is not None and written is not state:  # cancelled while it ran
             state, error = written, CANCELLED_BY_USER
+        outcome = "cancelled" if state is JobState.CANCELLED else result.outcome
+        ran = {"job_id": job.id, "worker_id": worker_id, "ended": ended, "exit_code": exit_code, "error": error,
+               "outcome": outcome, "output": output, "output_bytes": output_bytes}
         if written in _NEVER_COMPLETES:
             self._cancel_dependants(job.id, written, now)
         if isinstance(run, RunStart):
             if written is not None:
-                self.store.execute(self._insert_finished_run, (
-                    job.id, job.id, job.attempts, worker_id, run.host, run.pid, run.pid_created_at,
-                    run.started_at, ended, exit_code, error, output, output_bytes,
-                ))
+                self.store.execute(self._insert_finished_run, {
+                    **ran, "attempt": job.attempts, "host": run.host, "pid": run.pid,
+                    "pid_created_at": run.pid_created_at, "started_at": run.started_at,
+                })
         elif run is not None:
             if written is not None:
-                self.store.execute(
-                    self._finish_run, (ended, exit_code, error, output, output_bytes, job.id, run, worker_id)
-                )
+                self.store.execute(self._finish_run, {**ran, "number": run})
             else:
                 self.store.execute(self._run_output, (output, output_bytes, job.id, run, worker_id))
             self.store.execute(self._drop_chunks, (job.id, run, job.id, run, worker_id))  # the tail is in run.output
         return FinishResult(state if written is not None else None, decision.run_at)
 
     def _end_job(self, job_id: str, worker_id: str, attempt: int, decision: Decision, exit_code: int | None,
-                 ended: float, now: float) -> JobState | None:
+                 ended: float, now: float, settings: Settings) -> JobState | None:
         """Write `decision` to the job, fenced on (processing, worker, attempt): the state written,
-        or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`)."""
-        state = decision.state.value
-        row = self.store.execute(self._finish_job, (
-            state, state, decision.attempts, decision.run_at, ended, now, exit_code, state, decision.error,
-            job_id, worker_id, attempt,
-        )).fetchone()
-        return None if row is None else JobState(row[0])
+        or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`).
+        The hooks the end fires are enqueued here, in the same transaction: durable with it."""
+        row = self.store.execute(self._finish_job, {
+            "state": decision.state.value, "attempts": decision.attempts, "run_at": decision.run_at, "ended": ended,
+            "now": now, "exit_code": exit_code, "error": decision.error,
+            "job_id": job_id, "worker_id": worker_id, "attempt": attempt,
+        }).fetchone()
+        if row is None:
+            return None
+        written = JobState(row[0])
+        if written in HOOKED_STATES and row[7] is None:  # a hook job fires no hooks: no chains
+            ended_as = _Ended(job_id, written, exit_code, attempt, row[1], row[2], row[3], decision.error)
+            specs = hook_jobs(ended_as, (row[4], row[5], row[6]), self._hooks_of_queue(row[1]))
+            if specs:
+                self.add_in_transaction(specs, settings, now, parent_id=job_id)
+        return written
+
+    def _hooks_of_queue(self, queue: str) -> tuple[str | None, str | None, str | None]:
+        """The queue's hooks (`queue_hook`), from a copy of that small table read at most once a
+        second: a hook set on a queue applies to finishes from a second later on."""
+        now = time.monotonic()
+        if now - self._queue_hooks_read_at > QUEUE_HOOKS_TTL:
+            rows = self.store.execute("SELECT queue, on_success, on_failure, on_dead FROM queue_hook").fetchall()
+            self._queue_hooks = {r[0]: (r[1], r[2], r[3]) for r in rows}
+            self._queue_hooks_read_at = now
+        return self._queue_hooks.get(queue, (None, None, None))
 
     def release(self, job: ClaimedJob, worker_id: str) -> bool:
         """Hand back a claimed job that never started (its worker is stopping): pending, uncounted."""
@@ -678,7 +722,7 @@ class JobQueue:
             for job_id, attempts, max_retries, cancel_requested_at in rows:
                 held = _Held(attempts, max_retries)
                 decision = decide(held, lost, settings, now, cancel_requested=cancel_requested_at is not None)
-                state = self._end_job(job_id, worker_id, held.attempts, decision, lost.exit_code, now, now)
+                state = self._end_job(job_id, worker_id, held.attempts, decision, lost.exit_code, now, now, settings)
                 if state is None:
                     # another rescuer got there first (PostgreSQL lets two run at once: the row
                     # lock makes this UPDATE wait, then find the job no longer processing)
@@ -694,16 +738,17 @@ class JobQueue:
                     number = open_run[0]
                     kept = self._chunked_output(job_id, number, bytes(open_run[1] or b""), settings.log_max_bytes)
                     self.store.execute(
-                        sql("UPDATE run SET finished_at = ?, error = ?, output = ? WHERE job_id = ? AND number = ?"),
-                        (now, lost.error, kept, job_id, number),
+                        sql("UPDATE run SET finished_at = ?, error = ?, outcome = ?, output = ? "
+                            "WHERE job_id = ? AND number = ?"),
+                        (now, lost.error, lost.outcome, kept, job_id, number),
                     )
                     self.store.execute(self._drop_chunks, (job_id, number, job_id, number, worker_id))
                 else:  # the worker died between its claim and recording the run
                     self.store.execute(
                         sql("INSERT INTO run (job_id, number, attempt, worker_id, host, started_at, "
-                            "finished_at, error, output_bytes) SELECT ?, coalesce(max(number), 0) + 1, ?, ?, "
-                            "'', ?, ?, ?, 0 FROM run WHERE job_id = ?"),
-                        (job_id, held.attempts, worker_id, now, now, lost.error, job_id),
+                            "finished_at, error, outcome, output_bytes) SELECT ?, coalesce(max(number), 0) + 1, ?, ?, "
+                            "'', ?, ?, ?, ?, 0 FROM run WHERE job_id = ?"),
+                        (job_id, held.attempts, worker_id, now, now, lost.error, lost.outcome, job_id),
                     )
                 done.append((job_id, state))
         return done
@@ -854,12 +899,11 @@ class JobQueue:
             states = self._states_of(ids)
             for job_id in ids:
                 if states[job_id] not in allowed:
-                    rerun = states[job_id] == "completed" and not only_dead
-                    hint = " (use --force to run a completed job again)" if rerun else ""
                     where = "in the DLQ" if only_dead else f"{', '.join(allowed)}"
                     raise InvalidTransition(
                         f"job {job_id} is {states[job_id]}; "
-                        f"only jobs {'' if only_dead else 'that are '}{where} can be retried{hint}"
+                        f"only jobs {'' if only_dead else 'that are '}{where} can be retried",
+                        forcible=states[job_id] == "completed" and not only_dead,
                     )
             self._refuse_unique_clash(ids)
             # the previous run's error and exit code stay in its run row, not on a job that has not run since
@@ -990,6 +1034,43 @@ class JobQueue:
         if any(removed.values()):
             self.store.reclaim_space()  # the file shrinks (SQLite), in bounded steps
         return sum(removed.values())
+
+    def prune_finished(self, state: JobState, finished_before: float, *, window: int, batch: int) -> int:
+        """Delete up to `batch` jobs in `state` that finished before `finished_before`, looking only
+        at the `window` oldest of that state (by the (state, seq) index): one short transaction
+        whatever the table's size. A job enqueued early that finished late waits at the head
+        until it is old enough; jobs behind it wait with it (at most its age)."""
+        if state not in PURGEABLE:
+            raise InvalidInput(f"only finished jobs are pruned, not {state}")
+        removed: Counter[str] = Counter()
+        with self.store.write():
+            rows = self.store.execute(self.store.sql(
+                "DELETE FROM job WHERE seq IN (SELECT seq FROM (SELECT seq, finished_at FROM job WHERE state = ? "
+                "ORDER BY seq LIMIT ?) AS head WHERE finished_at <= ? LIMIT ?) AND state = ? RETURNING state"),
+                (state.value, window, finished_before, batch, state.value),
+            ).fetchall()
+            for (name,) in rows:
+                removed[name] += 1
+            self._uncount(removed)
+        return sum(removed.values())
+
+    def prune_runs(self, keep: int, after_seq: int, window: int) -> tuple[int, int]:
+        """Keep the last `keep` finished runs of each job that has a run among the `window` runs
+        after `after_seq` (in run order); returns (runs deleted, the last seq looked at). Each
+        job's older runs go in a transaction of their own."""
+        sql = self.store.sql
+        last = self.store.execute("SELECT max(seq) FROM run").fetchone()[0] or 0
+        upto = min(after_seq + window, last)
+        jobs = [r[0] for r in self.store.execute(
+            sql("SELECT DISTINCT job_id FROM run WHERE seq > ? AND seq <= ? AND number > ?"), (after_seq, upto, keep)
+        ).fetchall()]
+        deleted = 0
+        for job_id in jobs:
+            with self.store.write():
+                deleted += self.store.execute(sql(
+                    "DELETE FROM run WHERE job_id = ? AND finished_at IS NOT NULL AND number <= "
+                    "(SELECT max(number) FROM run WHERE job_id = ?) - ?"), (job_id, job_id, keep)).rowcount
+        return deleted, upto
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 

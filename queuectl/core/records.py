@@ -68,6 +68,10 @@ class JobRecord(NamedTuple):
     held: bool = False
     label: str | None = None
     unique_key: str | None = None
+    on_success: str | None = None
+    on_failure: str | None = None
+    on_dead: str | None = None
+    parent_id: str | None = None  # the job whose finish fired this hook job
 
     TIME_KEYS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "cancel_requested_at")
 
@@ -81,6 +85,7 @@ class JobRecord(NamedTuple):
             finished_at=row.finished_at, worker_id=row.worker_id, exit_code=row.exit_code,
             last_error=row.last_error, cancel_requested_at=row.cancel_requested_at,
             keep_children=bool(row.keep_children), held=bool(row.held), label=row.label, unique_key=row.unique_key,
+            on_success=row.on_success, on_failure=row.on_failure, on_dead=row.on_dead, parent_id=row.parent_id,
         )
 
     @property

@@ -22,6 +22,7 @@ class SettingDef(NamedTuple):
     minimum: float
     maximum: float
     help: str
+    duration: bool = False  # also takes 90s, 5m, 2h, 7d
 
 
 SETTINGS: dict[str, SettingDef] = {
@@ -45,11 +46,29 @@ SETTINGS: dict[str, SettingDef] = {
         SettingDef("kill_grace", 5.0, float, 0, 3600, "seconds between SIGTERM and SIGKILL when a job is killed"),
         # at most what both stores hold in one value: SQLite refuses a blob over 1,000,000,000 bytes
         SettingDef("log_max_bytes", 1_048_576, int, 1024, 999_000_000, "output kept per run"),
+        # retention: pruned by the workers' maintenance, in small batches (core/retention.py)
+        SettingDef("keep_completed", 0.0, float, 0, 3_153_600_000,
+                   "age after which completed jobs are deleted (e.g. 7d); 0 = forever", True),
+        SettingDef("keep_dead", 0.0, float, 0, 3_153_600_000,
+                   "age after which dead jobs are deleted (e.g. 30d); 0 = forever", True),
+        SettingDef("keep_cancelled", 0.0, float, 0, 3_153_600_000,
+                   "age after which cancelled jobs are deleted (e.g. 7d); 0 = forever", True),
+        SettingDef("keep_runs", 0, int, 0, 1_000_000, "runs (with their output) kept per job; 0 = all"),
     )
 }
 
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _INTEGER_RE = re.compile(r"[+-]?\d+")
+
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd])")
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _duration(text: str) -> float | None:
+    """Seconds from "90s", "5m", "2h", "7d" (a bare number is read by `_number`), or None."""
+    match = _DURATION_RE.fullmatch(text.strip().lower())
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else None
 
 
 def _bound(value: float) -> str:
@@ -93,10 +112,12 @@ def parse_value(key: str, raw: object) -> int | float:
     setting = SETTINGS[normalize_key(key)]
     as_int = setting.kind is int
     value = _number(raw, as_int)
+    if value is None and setting.duration and isinstance(raw, str):
+        value = _duration(raw)
     if as_int and isinstance(value, float):
         value = int(value) if value.is_integer() else None
     if value is None or not setting.minimum <= value <= setting.maximum:
-        what = "an integer" if as_int else "a number"
+        what = "an integer" if as_int else "a duration (seconds, or e.g. 12h, 7d)" if setting.duration else "a number"
         raise InvalidSetting(
             f"{setting.key}: must be {what} between {_bound(setting.minimum)} and "
             f"{_bound(setting.maximum)}, got {show_value(raw)}"
@@ -115,6 +136,10 @@ class Settings(NamedTuple):
     worker_timeout: float = 30.0
     kill_grace: float = 5.0
     log_max_bytes: int = 1_048_576
+    keep_completed: float = 0.0
+    keep_dead: float = 0.0
+    keep_cancelled: float = 0.0
+    keep_runs: int = 0
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, object]) -> Settings:

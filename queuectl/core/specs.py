@@ -18,7 +18,8 @@ from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, sho
 JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "cwd", "env", "queue", "keep_children",
-          "after", "unique", "label", "hold")
+          "after", "unique", "label", "hold", "on_success", "on_failure", "on_dead")
+HOOK_FIELDS = ("on_success", "on_failure", "on_dead")
 
 READ_ONLY_FIELDS = frozenset(
     {
@@ -33,6 +34,7 @@ READ_ONLY_FIELDS = frozenset(
         "exit_code",
         "worker_id",
         "runs",
+        "parent_id",
     }
 )
 
@@ -70,6 +72,9 @@ class JobSpec(NamedTuple):
     unique: str | None = None  # while a job with this key waits or runs, enqueue returns that job
     label: str | None = None
     hold: bool = False  # never runs until released
+    on_success: str | None = None  # hooks: commands enqueued as jobs of their own when this one ends so
+    on_failure: str | None = None  # (each failed run)
+    on_dead: str | None = None
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:
@@ -170,14 +175,19 @@ def _epoch_from_iso(text: str, original: object) -> float:
         ) from None
 
 
-def _command(value: object) -> str:
+def _command(value: object, field: str = "command") -> str:
     if not isinstance(value, str):
-        raise InvalidJobSpec(f"command: must be a string, got {show_value(value)}")
+        raise InvalidJobSpec(f"{field}: must be a string, got {show_value(value)}")
     if not value.strip():
-        raise InvalidJobSpec("command: must not be empty")
-    if _check_text("command", value) > MAX_COMMAND_BYTES:
-        raise InvalidJobSpec(f"command: must be at most {MAX_COMMAND_BYTES} bytes")
+        raise InvalidJobSpec(f"{field}: must not be empty")
+    if _check_text(field, value) > MAX_COMMAND_BYTES:
+        raise InvalidJobSpec(f"{field}: must be at most {MAX_COMMAND_BYTES} bytes")
     return value
+
+
+def hook_command(field: str, value: object) -> str:
+    """A hook's shell command, checked as a job's command is (the message names the hook)."""
+    return _command(value, field)
 
 
 def _max_retries(value: object) -> int:
@@ -296,6 +306,9 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "timeout": _timeout, "cwd": _cwd, "env": _env, "queue": _queue,
     "keep_children": _keep_children, "after": parse_after, "unique": _unique, "label": validate_label,
     "hold": _hold,
+    "on_success": lambda v: hook_command("on_success", v),
+    "on_failure": lambda v: hook_command("on_failure", v),
+    "on_dead": lambda v: hook_command("on_dead", v),
 }
 
 

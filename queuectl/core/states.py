@@ -27,11 +27,17 @@ from queuectl.core.settings import Settings, backoff_delay
 
 class JobState(StrEnum):
     PENDING = "pending"
+    """Waiting to be claimed: due at `run_at` (and not held, not behind its dependencies or a pause)."""
     PROCESSING = "processing"
+    """Claimed by `worker_id`, its run under way; only that worker (or the rescue of it) ends it."""
     COMPLETED = "completed"
+    """Its last run exited 0. Finished: runs again only by `retry --force`."""
     FAILED = "failed"
+    """Its last run failed and it has retries left: claimable again once `run_at` (the back-off) passes."""
     DEAD = "dead"
+    """Its last run failed with no retry left: the DLQ. Finished: runs again only by a retry."""
     CANCELLED = "cancelled"
+    """Cancelled by a user (a running one killed first). Finished: runs again only by a retry."""
 
 
 ALL_STATES: tuple[JobState, ...] = tuple(JobState)
@@ -44,9 +50,13 @@ PURGEABLE: tuple[JobState, ...] = FINISHED
 
 class WorkerState(StrEnum):
     RUNNING = "running"
+    """Registered and heartbeating; claims jobs for its free slots."""
     STOPPING = "stopping"
+    """Asked to stop: claims nothing more, finishes (or, forced, kills) what it runs, then stops."""
     STOPPED = "stopped"
+    """Exited cleanly; its row stays for `worker list --all`."""
     LOST = "lost"
+    """Found dead (its process gone) or silent past worker_timeout; its jobs were recovered."""
 
 
 LIVE_WORKER_STATES: tuple[WorkerState, ...] = (WorkerState.RUNNING, WorkerState.STOPPING)
@@ -69,6 +79,9 @@ def parse_state(text: str) -> JobState:
 
 # ── how a run ended, and what follows from it ──────────────────────────────────────────────────
 
+# How a run ended, as `run.outcome` records it (the metrics count runs by it).
+RUN_OUTCOMES = ("succeeded", "failed", "timeout", "could_not_start", "worker_lost", "cancelled", "interrupted")
+
 WORKER_LOST = "worker lost"
 INTERRUPTED = "interrupted: worker stopped"
 CANCELLED_BY_USER = "cancelled by user"
@@ -84,6 +97,7 @@ class RunResult:
     __slots__ = ()
     exit_code: int | None  # each kind sets it (a field, or None where no process ran to an end)
     counted: ClassVar[bool] = True
+    outcome: ClassVar[str] = "failed"  # recorded with the run (run.outcome): one of RUN_OUTCOMES
 
     @property
     def error(self) -> str | None:
@@ -95,6 +109,7 @@ class Completed(RunResult):
     """The command exited 0."""
 
     exit_code: int | None = 0
+    outcome: ClassVar[str] = "succeeded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +136,7 @@ class StartFailed(RunResult):
 
     reason: str
     exit_code: ClassVar[None] = None
+    outcome: ClassVar[str] = "could_not_start"
 
     @property
     def error(self) -> str | None:
@@ -133,6 +149,7 @@ class TimedOut(RunResult):
 
     after: float
     exit_code: int | None = None
+    outcome: ClassVar[str] = "timeout"
 
     @property
     def error(self) -> str | None:
@@ -173,6 +190,7 @@ class Cancelled(RunResult):
     """Killed by its worker because the user cancelled the job."""
 
     exit_code: int | None = None
+    outcome: ClassVar[str] = "cancelled"
 
     @property
     def error(self) -> str | None:
@@ -185,6 +203,7 @@ class Interrupted(RunResult):
 
     exit_code: int | None = None
     counted: ClassVar[bool] = False
+    outcome: ClassVar[str] = "interrupted"
 
     @property
     def error(self) -> str | None:
@@ -196,6 +215,7 @@ class WorkerLost(RunResult):
     """Its worker died or went silent; another process recovers the job (rescue.py)."""
 
     exit_code: ClassVar[None] = None
+    outcome: ClassVar[str] = "worker_lost"
 
     @property
     def error(self) -> str | None:

@@ -26,6 +26,7 @@ CASES = {
     "tui_idle": (["tui_idle.py", "--jobs", "200", "--seconds", "1", "--settle", "2", "--runs", "1"], "of a core"),
     "cli_wall": (["cli_wall.py", "--runs", "1", "--bulk", "200", "--big-jobs", "500", "--big-store", "{tmp}/big2"],
                  "list --limit 50"),
+    "retention": (["retention.py", "--jobs", "60", "--rounds", "2"], "each round of 60 jobs adds"),
 }
 
 

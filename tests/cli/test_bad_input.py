@@ -154,7 +154,7 @@ CASES: dict[str, Case] = {
     "dlq-retry-unknown": c("dlq", "retry", "no-such-job", code=1, mentions="no-such-job"),
     "dlq-retry-alias-unknown": c("dlq-retry", "no-such-job", code=1, mentions="no-such-job"),
     "dlq-delete-unknown": c("dlq", "delete", "no-such-job", code=1, mentions="no-such-job"),
-    "wait-unknown": c("wait", "no-such-job", "--timeout", "1", code=1, mentions="no-such-job"),
+    "wait-unknown": c("wait", "no-such-job", "--timeout", "1", code=2, mentions="no-such-job"),
     # ── queues, dependencies, unique keys, hold/release/start/edit ─────────────────────────
     "enqueue-after-unknown": c("enqueue", "--after", "no-such-job", "--", "true", mentions="no-such-job"),
     "enqueue-after-unknown-of-two": c("enqueue", "--after", "p1,no-such-job", "true", mentions="no-such-job"),
@@ -210,6 +210,8 @@ CASES: dict[str, Case] = {
     "logs-attempt-zero": c("logs", "done1", "--attempt", "0", mentions="--attempt"),
     # ── workers (validation happens before anything is started) ────────────────────────────
     "worker-start-zero": c("worker", "start", "-c", "0", mentions="--count"),
+    "worker-start-more-processes-than-slots": c("worker", "start", "-c", "2", "-p", "5", mentions="--processes"),
+    "worker-run-zero-slots": c("worker", "run", "-c", "0", mentions="--count"),
     "worker-start-alias-zero": c("worker-start", "--count", "0", mentions="--count"),
     "worker-start-bad-queue": c("worker", "start", "--queue", "a b", mentions="queue"),
     "worker-stop-timeout-abc": c("worker", "stop", "--timeout", "abc", mentions="--timeout"),

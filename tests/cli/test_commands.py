@@ -68,12 +68,14 @@ def test_enqueue_raw_command_prints_the_id_and_uses_the_defaults(ok, workdir):
 def test_enqueue_json_prints_the_created_jobs_as_show_json_does(ok, workdir):
     """Issue 12: the created job objects (the keys of `show --json`), an array for a bulk enqueue."""
     job = ok("enqueue", "--json", "true").json()
+    assert job.pop("existing") is False  # (enqueue --unique may return a job that was there already)
     assert job == ok("show", job["id"], "--json").json()
     assert job["state"] == "pending" and job["runs"] == []
     assert ok("enqueue", "--json", '{"command": "x", "id": "inline"}').json()["id"] == "inline"
     assert ok("enqueue", "--json", "--command", "y").json()["command"] == "y"
     bulk = ok("enqueue", "-", "--json", input='{"command": "a", "id": "b1"}\n{"command": "b", "id": "b2"}\n').json()
-    assert [j["id"] for j in bulk] == ["b1", "b2"] and bulk[1] == ok("show", "b2", "--json").json()
+    assert [j["id"] for j in bulk] == ["b1", "b2"] and bulk[1].pop("existing") is False
+    assert bulk[1] == ok("show", "b2", "--json").json()
     one = ok("enqueue", "-", "--json", input='{"command": "a", "id": "b3"}\n').json()
     assert isinstance(one, list) and [j["id"] for j in one] == ["b3"]  # from stdin or a file: always an array
     (workdir / "one.json").write_text('[{"command": "z", "id": "b4"}]')
@@ -349,7 +351,7 @@ def test_status_counts(ok, core):
     assert set(empty) == {"jobs", "total", "workers", "paused"}
     assert empty["jobs"] == {s: 0 for s in ("pending", "processing", "completed", "failed", "dead", "cancelled")}
     assert empty["total"] == 0 and empty["paused"] is False
-    assert empty["workers"] == {"running": 0, "busy": 0, "lost": 0}
+    assert empty["workers"] == {"running": 0, "busy": 0, "lost": 0, "slots": 0, "slots_busy": 0}
     core.dead("d1")
     core.completed("c1")
     core.completed("c2")
@@ -467,8 +469,9 @@ def test_wait(run, core):
     assert result.code == 0 and result.json() == {"c1": "completed"}
     assert run("wait", "c1", "d1").code == 1
     started = time.monotonic()
+    assert run("wait", "d1").code == 3  # one job: its last exit code
     timed_out = run("wait", "p1", "--timeout", "0.3")
-    assert timed_out.code == 1 and "p1" in timed_out.err
+    assert timed_out.code == 124 and "p1" in timed_out.err
     assert time.monotonic() - started < 5
 
 
@@ -603,7 +606,8 @@ def test_dlq_retry_all(ok, core):
 # ── config ──────────────────────────────────────────────────────────────────────────────────
 
 DEFAULTS = {"max_retries": 3, "backoff_base": 2.0, "backoff_max": 3600.0, "job_timeout": 0.0, "poll_interval": 1.0,
-            "worker_timeout": 30.0, "kill_grace": 5.0, "log_max_bytes": 1048576}
+            "worker_timeout": 30.0, "kill_grace": 5.0, "log_max_bytes": 1048576, "keep_completed": 0.0,
+            "keep_dead": 0.0, "keep_cancelled": 0.0, "keep_runs": 0}
 
 
 def test_config_list(ok):
@@ -771,7 +775,7 @@ def test_status_and_worker_list_show_registered_workers(ok, core):
     WorkerRegistry(core.store).register("w-test", "test-host", os.getpid(), 0.0, None, None)
     WorkerRegistry(core.store, FrozenClock(time.time() - 600)).register("w-gone", "test-host", 1, 0.0, ["q1"], None)
     status = ok("status", "--json").json()
-    assert status["workers"] == {"running": 1, "busy": 1, "lost": 1}
+    assert status["workers"] == {"running": 1, "busy": 1, "lost": 1, "slots": 1, "slots_busy": 1}
     assert "1 running, 1 busy, 1 lost" in ok("status").out
     workers = {w["id"]: w for w in ok("worker", "list", "--json").json()}
     assert set(workers) == {"w-test", "w-gone"}

@@ -17,9 +17,10 @@ def test_a_partial_page_says_how_many_there_are_and_how_to_see_them(run, core):
     res = run("list")
     assert res.code == 0
     assert len(res.out.strip().splitlines()) == 51  # the header and 50 rows
-    assert res.err_lines == ["50 of 60 jobs shown — -n N or --all for more"]
+    assert res.err_lines == ["50 of 60 jobs shown — --limit N or --all for more"]
     assert run("list", "-n", "60").err == ""  # all shown: nothing to say
-    assert run("list", "-n", "10", "--state", "pending").err_lines == ["10 of 60 jobs shown — -n N or --all for more"]
+    assert run("list", "-n", "10", "--state", "pending").err_lines == [
+        "10 of 60 jobs shown — --limit N or --all for more"]
     assert run("list", "--queue", "default", "-n", "5").err_lines[0].startswith("5 of 60 ")
     res = run("list", "--json")
     assert res.err == "" and len(res.json()) == 50  # scripts get a plain array, as before

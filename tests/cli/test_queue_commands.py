@@ -18,7 +18,8 @@ def ok(run):
 
 def test_queue_set_pause_resume_and_list(ok, core):
     assert ok("queue", "set", "gpu", "--limit", "2", "--json").json() == {
-        "name": "gpu", "limit": 2, "paused": False, "running": 0}
+        "name": "gpu", "limit": 2, "paused": False, "running": 0, "on_success": None, "on_failure": None,
+        "on_dead": None}
     assert ok("queue", "pause", "media", "--json").json()["paused"] is True
     core.processing("g2", queue="gpu")  # (claims the next due job: the first one added)
     core.pending("p1")

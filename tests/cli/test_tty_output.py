@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -84,10 +85,24 @@ def test_enqueue_piped_or_json_prints_no_hint(run):
 def test_wait_on_a_terminal_says_no_worker_is_running(ok):
     job_id = ok("enqueue", "true").out.strip()
     code, terminal, _ = on_tty("wait", job_id, "--timeout", "0.2")
-    assert code == 1
-    assert terminal.splitlines() == [NO_WORKER, f"queuectl: error: timed out waiting for 1 job(s): {job_id}"]
+    assert code == 124
+    assert f"\r\x1b[Kwaiting for {job_id}: pending" in terminal  # the progress line, cleared at the end
+    assert settled(terminal).splitlines() == [NO_WORKER, f"queuectl: error: timed out waiting for 1 job(s): {job_id}"]
     code, terminal, out = on_tty("wait", job_id, "--timeout", "0.2", "--json")
-    assert code == 1 and NO_WORKER not in terminal and json.loads(out) == {job_id: "pending"}
+    assert code == 124 and NO_WORKER not in terminal and json.loads(out) == {job_id: "pending"}
+    assert "\x1b[K" not in terminal
+
+
+def settled(terminal: str) -> str:
+    """What stays on the screen: a line rewritten in place (\r, erase line) leaves only its last version."""
+    return re.sub(r"[^\n]*\r\x1b\[K", "", terminal)
+
+
+def test_wait_on_a_terminal_names_the_job_and_its_retry(core):
+    core.failed("f1")  # failed, its retry due in a while
+    code, terminal, _ = on_tty("wait", "f1", "--timeout", "0.3")
+    assert code == 124
+    assert re.search(r"waiting for f1: failed, retry 2/4 in \d+ s", terminal), terminal
 
 
 def test_wait_for_finished_jobs_gives_no_hint(core):

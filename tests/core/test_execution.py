@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 
 import pytest
 
@@ -26,6 +27,9 @@ from queuectl.core.states import (
 pytestmark = pytest.mark.no_store
 
 SETTINGS = Settings(kill_grace=0.2)
+# Unique to this process: a job's environment marks it as this worker's, and a rescue of a worker
+# of the same id anywhere on the machine (another test, another suite) would kill it by that mark.
+WORKER_ID = f"w-exec-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def job(command: str, *, timeout: float = 0.0, cwd: str | None = None, keep_children: bool = False) -> ClaimedJob:
@@ -33,7 +37,7 @@ def job(command: str, *, timeout: float = 0.0, cwd: str | None = None, keep_chil
 
 
 def start(command: str, **kwargs) -> JobRun:
-    return JobRun(job(command, **kwargs), worker_id="w-test", host="h", settings=SETTINGS)
+    return JobRun(job(command, **kwargs), worker_id=WORKER_ID, host="h", settings=SETTINGS)
 
 
 def quiet(run: JobRun) -> Tick | None:

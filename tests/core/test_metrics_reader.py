@@ -37,3 +37,22 @@ def test_oldest_waiting_looks_at_every_priority(store, queue, config, clock):
     enqueue(queue, config, "q", 1, priority=5, run_at=clock.now() + 600)  # not due yet
     clock.advance(10)
     assert MetricsReader(store, clock=clock).read().queues["q"].oldest_waiting == pytest.approx(40)
+
+
+def test_runs_are_counted_by_the_outcome_their_finish_recorded(store, queue, config, clock):
+    """run.outcome comes from the RunResult (m0010): the counters do not read the error's wording."""
+    from queuectl.core.records import RunStart
+    from queuectl.core.states import Cancelled, Completed, Failed, Interrupted, StartFailed, TimedOut
+
+    results = [Completed(), Failed(3, "exit code 3"), TimedOut(5.0), StartFailed("could not start: no such dir"),
+               Cancelled(), Interrupted()]
+    enqueue(queue, config, "q", len(results))
+    for result in results:
+        job = queue.claim("w-1")
+        number = queue.start_run(job, "w-1", RunStart("host", None, None, clock.now()))
+        queue.finish(job, "w-1", number, result, config.settings())
+    recorded = [row[0] for row in store.execute("SELECT outcome FROM run ORDER BY seq").fetchall()]
+    assert recorded == ["succeeded", "failed", "timeout", "could_not_start", "cancelled", "interrupted"]
+    clock.advance(1)
+    finished = MetricsReader(store, clock=clock).read().runs_finished
+    assert {k: n for k, n in finished.items() if n} == dict.fromkeys(recorded, 1)

@@ -28,6 +28,10 @@ EXPECTED = [
     ("worker_timeout", float, 30, 2, 86_400),
     ("kill_grace", float, 5, 0, 3600),
     ("log_max_bytes", int, 1_048_576, 1024, 999_000_000),
+    ("keep_completed", float, 0, 0, 3_153_600_000),
+    ("keep_dead", float, 0, 0, 3_153_600_000),
+    ("keep_cancelled", float, 0, 0, 3_153_600_000),
+    ("keep_runs", int, 0, 0, 1_000_000),
 ]
 KNOWN = ", ".join(row[0] for row in EXPECTED)
 

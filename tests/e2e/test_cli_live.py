@@ -32,11 +32,15 @@ def _read_until(proc: subprocess.Popen, needle: bytes, timeout: float = 15) -> b
 def test_logs_follow_streams_a_running_job_and_exits_when_it_ends(q):
     q.fast()
     q.start_workers(1)
-    job_id = q.enqueue("for i in 1 2 3 4 5 6; do echo line$i; sleep 0.25; done")
+    gate = q.work / "go"
+    # The job prints line1, then waits for the test: line1 must reach the follower while it runs.
+    job_id = q.enqueue(f"echo line1; while [ ! -e {gate} ]; do sleep 0.05; done; "
+                       "for i in 2 3 4 5 6; do echo line$i; sleep 0.1; done")
     follower = q.popen("logs", "-f", job_id, text=False)
-    first = _read_until(follower, b"line1\n")
+    first = _read_until(follower, b"line1\n", timeout=30)
     # it streams: the first line arrives while the job is still running
     assert q.state(job_id) == "processing"
+    gate.touch()
     rest, err = follower.communicate(timeout=20)
     assert follower.returncode == 0, err
     assert (first + rest).decode() == "".join(f"line{i}\n" for i in range(1, 7))
@@ -55,16 +59,16 @@ def test_wait_exit_codes(q):
     assert r.returncode == 0, r.stderr
     assert q.state(ok) == "completed"
     r = q.run("wait", bad, "--timeout", "20", check=False)
-    assert r.returncode == 1
+    assert r.returncode == 4  # one job: its last exit code, as pueue's wait
     assert "dead" in r.stderr and r.stderr.count("\n") == 1
     assert q.state(bad) == "dead"
     r = q.run("wait", ok, bad, "--json", check=False)
     assert r.returncode == 1
     assert json.loads(r.stdout) == {ok: "completed", bad: "dead"}
-    # a wait that times out: exit 1, the job untouched
+    # a wait that times out: exit 124 (as timeout(1)), the job untouched
     slow = q.enqueue("--delay", "1h", "--command", "true")
     r = q.run("wait", slow, "--timeout", "0.3", check=False)
-    assert r.returncode == 1 and "timed out" in r.stderr
+    assert r.returncode == 124 and "timed out" in r.stderr
     assert q.state(slow) == "pending"
 
 

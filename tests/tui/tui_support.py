@@ -16,6 +16,10 @@ from typing import Any
 from textual.pilot import Pilot
 
 from proc_support import alive, processes_of_home  # noqa: F401
+
+# Outside the app (a worker's state, a process gone): the suites' one polling loop. Inside it, the
+# async `wait_until` below lets the app run between polls.
+from proc_support import wait_until as wait_for  # noqa: F401
 from queuectl.core.clock import Clock, FrozenClock
 from queuectl.core.config import ConfigStore
 from queuectl.core.db import Store
@@ -251,18 +255,6 @@ def screen_text(app: QueuectlApp) -> list[str]:
     for _, cells in sorted(rows.items()):
         lines.append("".join(cells.get(i, " ") for i in range(max(cells) + 1)).rstrip())
     return lines
-
-
-def wait_for(pred: Callable[[], Any], timeout: float = 10.0, message: str = "") -> Any:
-    """`wait_until` outside the app: poll `pred` with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = pred()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {message or pred} (last: {result!r})")
-        time.sleep(0.05)
 
 
 # ── job output that tries to take over the terminal ────────────────────────────────────────

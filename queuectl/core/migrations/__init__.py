@@ -23,6 +23,8 @@ from queuectl.core.migrations import (
     m0006_run_chunks,
     m0007_worker_slots,
     m0008_queues_deps_unique,
+    m0009_schedules_hooks,
+    m0010_run_outcome,
 )
 from queuectl.core.orm import peewee
 
@@ -35,6 +37,8 @@ MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (6, m0006_run_chunks.up),
     (7, m0007_worker_slots.up),
     (8, m0008_queues_deps_unique.up),
+    (9, m0009_schedules_hooks.up),
+    (10, m0010_run_outcome.up),
 )
 LATEST = MIGRATIONS[-1][0]
 
