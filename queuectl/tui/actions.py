@@ -76,7 +76,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("reset-setting", "reset_setting", "backspace", "Reset", "Put the selected setting back to its default",
            ("settings",)),
     Action("toggle-pause", "toggle_pause", "p", "Pause",
-           "Pause or resume the queue: workers claim nothing while paused"),
+           "Pause or resume all work: workers claim no job of any queue while paused"),
     Action("toggle-theme", "toggle_theme", "ctrl+t", "Theme",
            "Switch between the dark and the light theme (remembered)", footer=False),
     Action("refresh", "refresh", "ctrl+r", "Refresh", "Reload now", footer=False),

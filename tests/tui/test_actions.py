@@ -401,7 +401,7 @@ async def test_command_palette_runs_an_action(app, seeded):
         await loaded(pilot)
         await pilot.press("ctrl+p")
         await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
-        await pilot.press(*"pause or resume")
+        await pilot.press(*"pause or resume all work")
         hits = app.screen.query_one(CommandList)
         await wait_until(pilot, lambda: hits.option_count >= 1 and hits.highlighted is not None, message="a hit")
         await pilot.press("enter")

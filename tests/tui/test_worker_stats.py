@@ -15,6 +15,7 @@ from queuectl.core.process_stats import process_stats
 from queuectl.core.specs import JobSpec
 from queuectl.core.supervisor import start_workers
 from queuectl.tui.app import make_app
+from queuectl.tui.viewmodel import WORKER_COLUMNS
 from tui_support import loaded, refreshed, table, wait_for, wait_until
 
 # 200 MiB touched, then a busy loop: the job, not the worker, holds the memory and burns the CPU
@@ -69,7 +70,9 @@ async def test_workers_tab_shows_the_job_tree_and_pid(hog, store_url):
         await pilot.pause(1.0)
         await refreshed(pilot)
         cells = [str(c) for c in table(app, "workers").get_row(worker_id)]
-        assert cells[5] == str(run.pid)
-        rss = cells[9]
+        column = {name: i for i, name in enumerate(WORKER_COLUMNS)}
+        assert cells[column["Job PID"]] == str(run.pid)
+        rss = cells[column["RSS"]]
         assert rss.endswith("MiB") and float(rss[:-3]) > 200, cells
-        assert cells[8] != "-" and int(cells[8].rstrip("%")) > 15, cells
+        cpu = cells[column["CPU"]]
+        assert cpu != "-" and int(cpu.rstrip("%")) > 15, cells
