@@ -685,8 +685,11 @@ def test_version(run, flag):
 
 
 def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    # through list_commands/get_command: the root group loads its commands lazily (`group.commands` is partial)
+    ctx = click.Context(group)
     paths = []
-    for name, command in group.commands.items():
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         paths.append(prefix + (name,))
         if isinstance(command, click.Group):
             paths.extend(_command_paths(command, prefix + (name,)))
