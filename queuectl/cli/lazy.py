@@ -3,7 +3,6 @@ loading pattern): `queuectl enqueue` then pays for jobs.py, not for the schedule
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 
 import click
@@ -14,7 +13,9 @@ from queuectl.cli.context import Group
 def load_command(spec: str) -> click.Command:
     """The command named "module:attribute", its module imported now."""
     module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    # __import__, not importlib.import_module: `python -X importtime` only times the former, and it is how
+    # the cost of a command's module is measured (bench/RESULTS.md)
+    return getattr(__import__(module, fromlist=[attr]), attr)
 
 
 class LazyGroup(Group):
