@@ -26,6 +26,7 @@ class PulseHistory:
         self._done: dict[int, tuple[int, int]] = {}  # absolute minute → (completed, failed)
         self._waiting: dict[int, int] = {}           # absolute minute → waiting at its last sample
         self._final_before: int | None = None        # minutes before this one are read and final
+        self._backfill = False                       # the minutes before the first refresh are still to read
 
     def record_waiting(self, minute: int, waiting: int) -> None:
         """A waiting count for an absolute minute (now // 60)."""
@@ -34,7 +35,14 @@ class PulseHistory:
     def read(self, history: _RunHistory, now: float, counts: Counts, workers: Sequence[WorkerInfo]) -> Pulse:
         current = int(now // 60)
         first = current - self.minutes + 1
-        start = first if self._final_before is None else max(first, self._final_before)
+        if self._final_before is None:
+            # The first refresh reads the current minute only, so the first screen does not wait for
+            # the half hour (150 ms at 100,000 runs); the second reads the rest.
+            start, self._backfill = current, True
+        elif self._backfill:
+            start, self._backfill = first, False
+        else:
+            start = max(first, self._final_before)
         for minute in range(start, current + 1):
             self._done.pop(minute, None)
         for index, completed, failed in history.finished_per_minute(start * 60.0):

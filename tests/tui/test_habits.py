@@ -256,6 +256,8 @@ async def test_output_search_n_and_save(app, seeded, tmp_path, monkeypatch):
 async def test_pulse_counts_the_seeded_runs_of_the_last_half_hour(app, seeded):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
+        assert sum(app.snapshot.pulse.failed) == 0  # the first refresh reads the current minute only
+        await refreshed(pilot)
         pulse = app.snapshot.pulse
         assert sum(pulse.completed) == 1 and sum(pulse.failed) == 4  # backup-db; flaky ×2, import, nightly
         assert pulse.waiting[-1] == 3 and (pulse.slots_busy, pulse.slots_total) == (1, 1)

@@ -116,6 +116,7 @@ class JobDetailScreen(Screen[None]):
         if not self.is_attached:
             return
         now = self.clock.now()
+        changed = detail.job.state != self.job_state
         self.job_state = detail.job.state
         try:
             self._show_fields(detail, now)
@@ -123,7 +124,8 @@ class JobDetailScreen(Screen[None]):
             self._show_output(detail, update)
         except NoMatches:  # the screen is being taken down while this load was under way
             return
-        self.app.refresh_bindings()  # what r and k can do follows the job's state
+        if changed:  # what r, x and D can do follows the job's state (a refresh redraws the footer)
+            self.app.refresh_bindings()
         self._schedule()
 
     def _show_fields(self, detail: JobDetail, now: float) -> None:

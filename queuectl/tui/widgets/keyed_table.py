@@ -140,6 +140,11 @@ class KeyedTable(DataTable):
     def on_resize(self) -> None:
         self.fit_flex()
 
+    def _update_dimensions(self, new_rows) -> None:  # type: ignore[no-untyped-def]
+        # The other columns are measured here (after rows were added): fit the flex column to them.
+        super()._update_dimensions(new_rows)
+        self.fit_flex()
+
     def fit_flex(self) -> None:
         """Give the flex column the width the other columns leave (at least FLEX_MIN)."""
         if self.flex is None or self.flex not in self._column_names:
