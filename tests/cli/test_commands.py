@@ -7,6 +7,7 @@ import json
 import os
 import re
 import stat
+import sys
 import time
 from datetime import datetime
 
@@ -816,3 +817,12 @@ def test_list_shows_how_long_an_interrupted_run_took(ok, core):
     assert core.state("cut") == "pending"
     row = next(line for line in ok("list").out.splitlines() if line.startswith("cut"))
     assert " 42s " in row
+
+
+@pytest.mark.no_store
+def test_every_command_a_module_defines_is_named_in_the_lazy_root():
+    from queuectl.cli import COMMANDS, jobs, waiting
+
+    for command in jobs.COMMANDS + waiting.COMMANDS:
+        module, _, attr = COMMANDS[command.name].partition(":")
+        assert getattr(sys.modules[module], attr) is command, command.name
