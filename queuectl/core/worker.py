@@ -281,10 +281,18 @@ class Worker:
 
     def _start(self, claimed: list[ClaimedJob]) -> None:
         """Start each claimed job in a free slot (the claim asked for no more than there are)."""
-        free = (slot for slot in range(self.slots) if slot not in self._runs)
+        free = [slot for slot in range(self.slots) if slot not in self._runs]
         for job, slot in zip(claimed, free, strict=False):
             self._runs[slot] = JobRun(job, worker_id=self.id, host=self.host, settings=self.settings,
                                       clock=self.clock, cgroup=self._slot_cgroup(slot), slot=slot)
+        if len(claimed) > len(free):
+            # A claim that returned more jobs than asked (a PostgreSQL plan once re-ran the claim's
+            # sub-select): hand the extras back now rather than hold them unrun until maintenance.
+            log.error("claimed %d jobs for %d free slots; giving back the rest", len(claimed), len(free))
+            try:
+                self.queue.release_stray_claims(self.id, {run.job.id for run in self._runs.values()})
+            except _STORE_ERRORS as exc:
+                self._store_failed("giving back extra claims", exc)
 
     def _record_starts(self) -> None:
         """Record as under way the runs that outlived the quick-job wait (one transaction for all)."""
