@@ -17,14 +17,19 @@ sys.path[:0] = [str(HERE.parent / "tests"), str(HERE.parent / "tests" / "tui")]
 
 from queuectl.core.clock import FrozenClock  # noqa: E402
 from queuectl.tui.app import make_app  # noqa: E402
-from tui_support import T0, loaded, open_core, seed  # noqa: E402
+from tui_support import T0, loaded, open_core, refreshed, seed  # noqa: E402
 
 
 async def _shoot(url: str, clock: FrozenClock) -> None:
     app = make_app(url, clock=clock, poll_interval=0, process_stats=False)
     async with app.run_test(size=(120, 32)) as pilot:
         await loaded(pilot)
-        await pilot.pause(0.3)
+        # as the snapshot tests do: the pulse reads its half hour on the second refresh, and the
+        # flex column is fitted once the other columns are measured
+        await refreshed(pilot)
+        await refreshed(pilot)
+        for _ in range(3):
+            await pilot.pause()
         app.save_screenshot("tui.svg", path=str(HERE))
 
 
