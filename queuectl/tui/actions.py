@@ -72,6 +72,12 @@ ACTIONS: tuple[Action, ...] = (
            "Set how many of the selected queue's jobs run at once (0: no limit)", ("queues",)),
     Action("toggle-queue-pause", "toggle_queue_pause", "P", "Pause queue",
            "Pause or resume the selected queue: its jobs wait, the others run", ("queues",)),
+    Action("run-schedule-now", "run_schedule_now", "r", "Run now",
+           "Enqueue one job of the selected schedule now (its next run stays as it is)", ("schedules",)),
+    Action("toggle-schedule-pause", "toggle_schedule_pause", "P", "Pause schedule",
+           "Pause or resume the selected schedule: no run is enqueued while paused", ("schedules",)),
+    Action("remove-schedule", "remove_schedule", "D", "Remove",
+           "Remove the selected schedule (the jobs it enqueued stay)", ("schedules",)),
     Action("edit-setting", "edit_setting", "e", "Edit", "Change the selected setting", ("settings",)),
     Action("reset-setting", "reset_setting", "backspace", "Reset", "Put the selected setting back to its default",
            ("settings",)),
@@ -110,7 +116,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("page-up", "page_up", "pageup", "Page up", "One screen up", scope=TABLE, footer=False, palette=False),
 )
 
-TABS = ("jobs", "dlq", "workers", "queues", "settings")  # F1-F5
+TABS = ("jobs", "dlq", "workers", "queues", "schedules", "settings")  # F1-F6
 
 
 def of(scope: str) -> tuple[Action, ...]:
@@ -122,7 +128,7 @@ def _binding(a: Action, *, priority: bool = False) -> Binding:
 
 
 def bindings(scope: str = MAIN) -> list[Binding]:
-    """The bindings of one scope, with ids and tooltips; the main screen adds 1-7 and F1-F4."""
+    """The bindings of one scope, with ids and tooltips; the main screen adds 1-7 and F1-F6."""
     result = [_binding(a) for a in of(scope)]
     if scope == MAIN:
         result += [Binding(str(i), f"filter_state({i - 1})", f"filter {i}", show=False, id=f"filter-{i}")
@@ -136,7 +142,7 @@ def bindings(scope: str = MAIN) -> list[Binding]:
 EXTRA_HELP: dict[str, tuple[tuple[str, str, str], ...]] = {
     MAIN: (
         ("1-7", "jobs", "Filter: all, pending, processing, completed, failed, dead, cancelled"),
-        ("f1-f5", "everywhere", "Jobs, DLQ, Workers, Queues, Settings tabs"),
+        ("f1-f6", "everywhere", "Jobs, DLQ, Workers, Queues, Schedules, Settings tabs"),
         ("ctrl+p", "everywhere", "Command palette: every action by name"),
         ("ctrl+c", "everywhere", "Quit, as q"),
     ),
