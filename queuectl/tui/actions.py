@@ -45,6 +45,13 @@ ACTIONS: tuple[Action, ...] = (
            "Cancel the marked jobs, or the selected one; a running one has its process group killed", ("jobs",)),
     Action("delete-job", "delete_job", "D", "Delete", "Delete the marked jobs, or the selected one, with their runs",
            JOB_PANES),
+    Action("hold-job", "hold_job", "h", "Hold",
+           "Hold the marked jobs, or the selected one: a held job waits until released", ("jobs",), footer=False),
+    Action("release-job", "release_job", "u", "Release",
+           "Release the marked held jobs, or the selected one: they may run again", ("jobs",), footer=False),
+    Action("start-job", "start_job", "t", "Start now",
+           "Make the marked waiting jobs, or the selected one, due now (skips a back-off, a later run "
+           "time and a hold)", ("jobs",), footer=False),
     Action("mark-row", "mark_row", "space", "Mark", "Mark or unmark the selected job (actions apply to the marks)",
            JOB_PANES, footer=False),
     Action("mark-all", "mark_all", "a", "Mark all", "Mark every job shown, or clear the marks when all are marked",
@@ -178,10 +185,14 @@ _NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "retry_job": (_RETRYABLE, "only failed, dead or cancelled jobs can be retried"),
     "kill_job": (("pending", "failed", "processing"), "only waiting or running jobs can be killed"),
     "delete_job": (("pending", "failed", "completed", "dead", "cancelled"), "kill it first"),
+    "hold_job": (("pending", "failed"), "only waiting jobs can be held"),
+    "release_job": (("pending", "failed"), "only waiting (held) jobs can be released"),
+    "start_job": (("pending", "failed"), "only waiting jobs can be started"),
     "stop_worker": (("running",), "only a running worker can be stopped"),
     "force_stop_worker": (("running", "stopping"), "only a running or stopping worker can be stopped"),
 }
-MARK_ACTIONS = ("retry_job", "kill_job", "delete_job")  # act on the marks when there are any
+# act on the marks when there are any
+MARK_ACTIONS = ("retry_job", "kill_job", "delete_job", "hold_job", "release_job", "start_job")
 
 
 def refusal(action: str, what: str, key: str, state: str | None) -> str | None:

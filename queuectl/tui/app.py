@@ -565,6 +565,27 @@ class QueuectlApp(App[None]):
                                            "Delete"), answered)
         self._targets(ask)
 
+    def _waiting_action(self, verb: str, done: str, call: Callable[[list[str]], object], hint: str) -> None:
+        """Hold, release or start: the selected job at once; marked jobs after one confirm naming the count."""
+        def act(ids: list[str], what: str) -> None:
+            go = lambda: self._run_on(ids, lambda: call(ids), f"{done} {what}")  # noqa: E731
+            if len(ids) == 1:
+                go()
+                return
+            self.push_screen(ConfirmScreen(f"{verb} {what}?", verb, hint=f"{hint} All or none: if one cannot be, "
+                                           "nothing changes."), lambda yes: go() if yes else None)
+        self._targets(act)
+
+    def action_hold_job(self) -> None:
+        self._waiting_action("Hold", "held", self.service.hold, "They wait until released (u).")
+
+    def action_release_job(self) -> None:
+        self._waiting_action("Release", "released", self.service.release, "They may run again.")
+
+    def action_start_job(self) -> None:
+        self._waiting_action("Start", "started", self.service.start_now,
+                             "They are due now (back-off, run time and hold skipped; dependencies still apply).")
+
     def action_new_job(self) -> None:
         def done(job_id: str | None) -> None:
             if job_id:

@@ -93,6 +93,15 @@ class QueueService:
     def delete(self, job_ids: Sequence[str]) -> list[str]:
         return self.api.delete(job_ids)
 
+    def hold(self, job_ids: Sequence[str]) -> list[str]:
+        return self.api.hold(job_ids)
+
+    def release(self, job_ids: Sequence[str]) -> list[str]:
+        return self.api.release(job_ids)
+
+    def start_now(self, job_ids: Sequence[str]) -> list[str]:
+        return self.api.start_now(job_ids)
+
     def toggle_pause(self) -> bool:
         return self.api.toggle_pause()
 

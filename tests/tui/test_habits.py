@@ -88,6 +88,24 @@ async def test_space_marks_and_retry_applies_to_the_marks_after_one_confirm(app,
         assert dlq.marks == set()
 
 
+async def test_hold_release_and_start_apply_to_the_marks_after_one_confirm(app, seeded, clock):
+    held = lambda job_id: seeded.queue.get(job_id).held  # noqa: E731
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("2")  # pending only: send-digest (due in 5m) and resize-images
+        await wait_until(pilot, lambda: set(row_keys(app, "jobs")) == {"send-digest", "resize-images"})
+        await pilot.press("a", "h")
+        await confirm(pilot, app, "Hold 2 marked jobs?")
+        await wait_until(pilot, lambda: held("send-digest") and held("resize-images"))
+        await refreshed(pilot)
+        await pilot.press("a", "u")
+        await confirm(pilot, app, "Release 2 marked jobs?")
+        await wait_until(pilot, lambda: not held("send-digest") and not held("resize-images"))
+        select(app, "jobs", "send-digest")
+        await pilot.press("t")  # the selected job alone: no confirm
+        await wait_until(pilot, lambda: seeded.queue.get("send-digest").run_at == clock.now())
+
+
 async def test_a_marks_all_shown_and_delete_removes_them(app, seeded):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
