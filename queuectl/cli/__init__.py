@@ -2,8 +2,9 @@
 
 A thin layer: every decision about jobs lives in `queuectl.core`. Textual is imported only by
 `tui`, and Rich by no command, so headless commands start fast. Each command group has
-its module (jobs, dlq, workers, settings, tui, aliases); this one holds the root group, registers
-the others and turns every error into one line and an exit code (`main`).
+its module (jobs, dlq, workers, settings, tui, aliases); this one holds the root group, which names
+the others and imports a command's module only when that command runs or is listed (`COMMANDS`,
+`queuectl.cli.lazy`), and turns every error into one line and an exit code (`main`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,38 @@ from typing import NoReturn
 import click
 
 from queuectl import __version__
-from queuectl.cli import aliases, dlq, jobs, queues, schedules, settings, tui, waiting, workers
-from queuectl.cli.context import OPENED, Ctx, Group, one_line_message
+from queuectl.cli import aliases
+from queuectl.cli.context import OPENED, Ctx, one_line_message
 from queuectl.cli.exit_codes import ExitCode, exit_code_for
+from queuectl.cli.lazy import LazyGroup
 from queuectl.core.errors import QueuectlError
+
+COMMANDS = {  # name → "module:attribute", in --help's order
+    "enqueue": "queuectl.cli.jobs:enqueue",
+    "list": "queuectl.cli.jobs:list_cmd",
+    "status": "queuectl.cli.jobs:status",
+    "stats": "queuectl.cli.jobs:stats",
+    "health": "queuectl.cli.jobs:health",
+    "show": "queuectl.cli.jobs:show",
+    "logs": "queuectl.cli.jobs:logs",
+    "wait": "queuectl.cli.jobs:wait",
+    "retry": "queuectl.cli.jobs:retry",
+    "cancel": "queuectl.cli.jobs:cancel",
+    "delete": "queuectl.cli.jobs:delete",
+    "purge": "queuectl.cli.jobs:purge",
+    "pause": "queuectl.cli.jobs:pause",
+    "resume": "queuectl.cli.jobs:resume",
+    "hold": "queuectl.cli.waiting:hold",
+    "release": "queuectl.cli.waiting:release",
+    "start": "queuectl.cli.waiting:start",
+    "edit": "queuectl.cli.waiting:edit",
+    "queue": "queuectl.cli.queues:queue_group",
+    "dlq": "queuectl.cli.dlq:dlq",
+    "worker": "queuectl.cli.workers:worker",
+    "config": "queuectl.cli.settings:config_group",
+    "schedule": "queuectl.cli.schedules:schedule",
+    "tui": "queuectl.cli.tui:tui",
+}
 
 ALIASES_LINE = (
     "Also accepted: worker-start, worker-stop, dlq-list, dlq-retry, config-get, config-set, "
@@ -28,8 +57,20 @@ ALIASES_LINE = (
 )
 
 
+class RootGroup(LazyGroup):
+    """The real commands, then the other versions' hidden spellings (`queuectl.cli.aliases`)."""
+
+    def prepare(self, name: str, command: click.Command) -> click.Command:
+        if name in aliases.ROOT_ALIASES:
+            command = aliases.hidden_alias(name, command)
+        aliases.add_group_aliases(name, command)
+        _accept_db_anywhere(command)
+        return command
+
+
 @click.group(
-    cls=Group,
+    cls=RootGroup,
+    lazy_commands={**COMMANDS, **aliases.ROOT_ALIASES, **aliases.HIDDEN_COMMANDS},
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=ALIASES_LINE,
@@ -53,17 +94,6 @@ def cli(ctx: click.Context, db_url: str | None) -> None:
         click.echo(ctx.get_help())
 
 
-for _command in jobs.COMMANDS + waiting.COMMANDS:
-    cli.add_command(_command)
-cli.add_command(queues.queue_group)
-cli.add_command(dlq.dlq)
-cli.add_command(workers.worker)
-cli.add_command(settings.config_group)
-cli.add_command(schedules.schedule)
-cli.add_command(tui.tui)
-aliases.register(cli)
-
-
 def _set_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
         ctx.ensure_object(Ctx).db_url = value
@@ -79,10 +109,6 @@ def _accept_db_anywhere(command: click.Command) -> None:
     elif not any(p.name == "late_db_url" for p in command.params):
         command.params.append(click.Option(["--db", "late_db_url"], metavar="URL", hidden=True, expose_value=False,
                                            callback=_set_db, is_eager=True, help="Store URL (as before the command)."))
-
-
-for _command in cli.commands.values():
-    _accept_db_anywhere(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

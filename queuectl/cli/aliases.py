@@ -1,22 +1,50 @@
 """Other queuectl versions' spellings, hidden from --help: `inspect`, `kill`, `worker-start`, …, `init`,
-`dashboard`."""
+`dashboard`.
+
+Named as "module:attribute" so that the root group loads a spelling's module only when it is used."""
 
 from __future__ import annotations
 
 import click
 
-from queuectl.cli import dlq, jobs, settings, tui, workers
 from queuectl.cli.context import Ctx, pass_ctx
+from queuectl.cli.lazy import load_command
 from queuectl.core.errors import InvalidInput
 
+ROOT_ALIASES = {  # a hidden root command → the command it runs
+    "inspect": "queuectl.cli.jobs:show",
+    "kill": "queuectl.cli.jobs:cancel",
+    "worker-start": "queuectl.cli.workers:worker_start",
+    "worker-stop": "queuectl.cli.workers:worker_stop",
+    "dlq-list": "queuectl.cli.dlq:dlq_list",
+    "dlq-retry": "queuectl.cli.dlq:dlq_retry",
+    "config-get": "queuectl.cli.settings:config_get",
+    "config-set": "queuectl.cli.settings:config_set",
+    "add": "queuectl.cli.jobs:enqueue",
+    "metrics": "queuectl.cli.jobs:stats",
+}
+HIDDEN_COMMANDS = {"init": "queuectl.cli.aliases:init", "dashboard": "queuectl.cli.aliases:dashboard"}
+GROUP_ALIASES = {  # a root group's name → its hidden subcommands, added when the group is loaded
+    "config": {"show": "queuectl.cli.settings:config_list", "get-all": "queuectl.cli.settings:config_list"},
+    "worker": {"status": "queuectl.cli.workers:worker_list"},
+    "dlq": {"show": "queuectl.cli.jobs:show"},
+}
 
-def _alias(group: click.Group, name: str, target: click.Command) -> None:
-    alias = click.Command(
+
+def hidden_alias(name: str, target: click.Command) -> click.Command:
+    """`name` runs `target` (same callback and options), unlisted in --help."""
+    return click.Command(
         name, callback=target.callback, params=target.params, help=target.help, hidden=True,
         context_settings=target.context_settings,
     )
-    group.add_command(alias, name)
 
+
+def add_group_aliases(name: str, group: click.Command) -> None:
+    """Add a root group's hidden spellings (`config show`, `worker status`, …) after its real commands."""
+    if isinstance(group, click.Group):
+        for alias, spec in GROUP_ALIASES.get(name, {}).items():
+            if alias not in group.commands:
+                group.add_command(hidden_alias(alias, load_command(spec)), alias)
 
 
 
@@ -53,24 +81,6 @@ def dashboard(click_ctx: click.Context, port: int, host: str, addr: str | None, 
         if not sep or not addr_port.isdigit() or not 1 <= int(addr_port) <= 65535:
             raise InvalidInput(f"--addr: expected HOST:PORT, got '{addr}'")
         host, port = addr_host.strip("[]") or host, int(addr_port)
+    from queuectl.cli import tui
+
     click_ctx.invoke(tui.tui, web=True, host=host, port=port, allow_remote=allow_remote)
-
-
-def register(root: click.Group) -> None:
-    """Add the hidden spellings to the root group and its subgroups (after the real commands)."""
-    _alias(root, "inspect", jobs.show)
-    _alias(root, "kill", jobs.cancel)
-    _alias(root, "worker-start", workers.worker_start)
-    _alias(root, "worker-stop", workers.worker_stop)
-    _alias(root, "dlq-list", dlq.dlq_list)
-    _alias(root, "dlq-retry", dlq.dlq_retry)
-    _alias(root, "config-get", settings.config_get)
-    _alias(root, "config-set", settings.config_set)
-    _alias(settings.config_group, "show", settings.config_list)
-    _alias(settings.config_group, "get-all", settings.config_list)
-    _alias(root, "add", jobs.enqueue)
-    _alias(root, "metrics", jobs.stats)
-    _alias(workers.worker, "status", workers.worker_list)
-    _alias(dlq.dlq, "show", jobs.show)
-    root.add_command(init)
-    root.add_command(dashboard)

@@ -194,9 +194,9 @@ class JobQueue:
         self._claim_head = (
             "UPDATE job SET state = 'processing', attempts = attempts + 1, worker_id = ?, "
             "started_at = ?, updated_at = ?, finished_at = NULL, cancel_requested_at = NULL "
-            "WHERE seq IN (SELECT seq FROM job{indexed} WHERE state IN " + claimable + " AND run_at <= ? {queues}"
+            "WHERE seq {picked_open}SELECT seq FROM job{indexed} WHERE state IN " + claimable + " AND run_at <= ? {queues}"
             "AND {ready} "  # held, queue paused or without room for the batch, dependencies (readiness.py)
-            "ORDER BY priority DESC, run_at, seq LIMIT {limit}{lock}) "
+            "ORDER BY priority DESC, run_at, seq LIMIT {limit}{lock}{picked_close} "
             "AND state IN " + claimable + " "
             f"AND NOT EXISTS (SELECT 1 FROM setting WHERE key = '{PAUSED_KEY}' AND value = 'true') "
             "RETURNING id, command, cwd, env, timeout, attempts, max_retries, queue, keep_children"
@@ -439,12 +439,18 @@ class JobQueue:
                 # Without statistics SQLite prefers the (state, seq) index and sorts; the partial
                 # claim index already holds the claimable rows in claim order.
                 index = "job_claim_queue" if n_queues else "job_claim"
-                indexed, lock = f" INDEXED BY {index}", ""
+                indexed, lock, picked = f" INDEXED BY {index}", "", ("IN (", ")")
             else:
-                indexed, lock = "", " FOR UPDATE SKIP LOCKED"
+                # `seq IN (SELECT ... LIMIT k FOR UPDATE SKIP LOCKED)` may be planned as a nested-loop
+                # semi-join that rescans the subquery for every candidate row; a rescan skips the
+                # row this UPDATE has just changed and locks the next, so the claim takes more than
+                # k jobs (seen on upgraded stores, whose job table has statistics). ARRAY(...) is an
+                # uncorrelated InitPlan: the jobs are picked exactly once.
+                indexed, lock, picked = "", " FOR UPDATE SKIP LOCKED", ("= ANY (ARRAY(", "))")
             ready = claim_ready_condition(self.store, int(limit))
             sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed, limit=int(limit),
-                                                         ready=ready))
+                                                         ready=ready, picked_open=picked[0],
+                                                         picked_close=picked[1]))
             if not self.store.is_sqlite:
                 # Workers commit with synchronous_commit=off, but a claim must be durable before
                 # its job starts: a server crash that lost it would let another worker claim the

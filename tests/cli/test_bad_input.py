@@ -217,6 +217,7 @@ CASES: dict[str, Case] = {
     "worker-stop-timeout-abc": c("worker", "stop", "--timeout", "abc", mentions="--timeout"),
     # ── usage ──────────────────────────────────────────────────────────────────────────────
     "unknown-command": c("frobnicate", mentions="frobnicate"),
+    "misspelt-command": c("conifg", mentions=("conifg", "Did you mean", "'config'")),  # suggested though not loaded
     "unknown-subcommand": c("dlq", "frobnicate", mentions="frobnicate"),
     "unknown-option": c("list", "--colour", mentions="--colour"),
     "unknown-global-option": c("--verbose", "status", mentions="--verbose"),

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import stat
+import sys
 import time
 from datetime import datetime
 
@@ -685,8 +686,11 @@ def test_version(run, flag):
 
 
 def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    # through list_commands/get_command: the root group loads its commands lazily (`group.commands` is partial)
+    ctx = click.Context(group)
     paths = []
-    for name, command in group.commands.items():
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         paths.append(prefix + (name,))
         if isinstance(command, click.Group):
             paths.extend(_command_paths(command, prefix + (name,)))
@@ -813,3 +817,12 @@ def test_list_shows_how_long_an_interrupted_run_took(ok, core):
     assert core.state("cut") == "pending"
     row = next(line for line in ok("list").out.splitlines() if line.startswith("cut"))
     assert " 42s " in row
+
+
+@pytest.mark.no_store
+def test_every_command_a_module_defines_is_named_in_the_lazy_root():
+    from queuectl.cli import COMMANDS, jobs, waiting
+
+    for command in jobs.COMMANDS + waiting.COMMANDS:
+        module, _, attr = COMMANDS[command.name].partition(":")
+        assert getattr(sys.modules[module], attr) is command, command.name

@@ -95,6 +95,22 @@ def test_status_and_enqueue_load_nothing_heavy(home, calls):
     assert result["code"] == (2 if args[-1] == "{bad json" else 0)
 
 
+def test_enqueue_and_status_load_only_their_own_command_module(home):
+    result = run_python(
+        """
+        codes = [call("enqueue", "echo hi")[0], call("status")[0]]
+        cli = sorted(m for m in sys.modules if m.startswith("queuectl.cli."))
+        print(json.dumps({"codes": codes, "cli": cli}))
+        """,
+        home,
+    )
+    assert result["codes"] == [0, 0]
+    assert "queuectl.cli.jobs" in result["cli"]
+    unrelated = {"queuectl.cli.schedules", "queuectl.cli.workers", "queuectl.cli.dlq", "queuectl.cli.settings",
+                 "queuectl.cli.queues", "queuectl.cli.waiting", "queuectl.cli.tui"}
+    assert not unrelated & set(result["cli"]), result["cli"]
+
+
 def test_every_headless_command_loads_nothing_heavy(home):
     result = run_python(
         """

@@ -101,6 +101,18 @@ def test_a_job_is_claimed_once(queue):
     assert queue.claim("w-2") is None
 
 
+def test_a_claim_takes_no_more_jobs_than_asked_when_the_job_table_has_statistics(queue, store):
+    # A store upgraded with jobs in it has statistics of a tiny job table (its migrations built
+    # indexes on it); PostgreSQL then planned the claim as a loop that took every due job at once.
+    # Statistics of one job, two due: as after such an upgrade and one enqueue.
+    first = add(queue)
+    store.execute("ANALYZE job")
+    second = add(queue)
+    job = queue.claim("w-1")
+    assert job is not None and job.id == first
+    assert (queue.get(first).state, queue.get(second).state) == ("processing", "pending")
+
+
 def test_paused_queue_claims_nothing(queue, config):
     add(queue)
     config.set_paused(True)

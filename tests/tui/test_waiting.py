@@ -21,9 +21,11 @@ async def test_the_jobs_table_and_the_detail_say_why_a_job_waits(app, seeded, cl
         await loaded(pilot)
         table = app.query_one("#jobs-table")
         await wait_until(pilot, lambda: "render" in [str(r.key.value) for r in table.ordered_rows])
-        waiting = {str(r.key.value): str(table.get_row(r.key)[8]) for r in table.ordered_rows}
+        # columns that every row shows the default of are hidden: find them by name
+        column = {str(c.label).split(" ")[0]: i for i, c in enumerate(table.ordered_columns)}
+        waiting = {str(r.key.value): str(table.get_row(r.key)[column["Waiting"]]) for r in table.ordered_rows}
         assert (waiting["gate"], waiting["render"], waiting["resize-images"]) == ("held", "after gate", "queue paused")
-        assert "nightly render · make render" in str(table.get_row("render")[9])
+        assert "nightly render · make render" in str(table.get_row("render")[column["Command"]])
         select(app, "jobs", "render")
         await pilot.press("enter")
         await wait_until(pilot, lambda: any("waiting for gate (pending)" in line for line in screen_text(app)),
