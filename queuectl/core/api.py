@@ -542,6 +542,14 @@ class Api:
 
         return resume_schedule(self.store, name, self.clock.now())
 
+    def run_schedule_now(self, name: str) -> str:
+        """Enqueue one job of the schedule now (its slots go on as before); the new job's id."""
+        from queuectl.core.schedules import run_schedule_now
+
+        job_id = run_schedule_now(self.store, name, self.clock.now(), self._settings.settings(), self._jobs)
+        self._wake()
+        return job_id
+
     def pause_queue(self, name: str) -> QueueRow:
         return self._queue_table().pause(name)
 

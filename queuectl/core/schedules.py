@@ -258,6 +258,24 @@ def resume_schedule(store: Store, name: str, now: float) -> Schedule:
     return get_schedule(store, name)
 
 
+def run_schedule_now(store: Store, name: str, now: float, settings: Settings, queue: JobQueue | None = None) -> str:
+    """Enqueue one job of the schedule's fields, due now, outside its slots (paused or not); it is
+    the schedule's last run from now on. Its next slot is left as it was."""
+    queue = queue or JobQueue(store)
+    job_id = new_job_ids(1)[0]
+    with store.write():
+        sched = get_schedule(store, name)
+        env = dict(sched.env or {})
+        env.update(QUEUECTL_SCHEDULE=sched.name, QUEUECTL_SLOT=iso(now) or "")
+        spec = JobSpec(command=sched.command, cwd=sched.cwd, env=env, queue=sched.queue, priority=sched.priority,
+                       max_retries=sched.max_retries, timeout=sched.timeout, run_at=now,
+                       on_success=sched.on_success, on_failure=sched.on_failure, on_dead=sched.on_dead)
+        store.execute("UPDATE schedule SET last_run_at = ?, last_job_id = ?, updated_at = ? WHERE name = ?",
+                      (now, job_id, now, name))
+        queue.add_in_transaction([spec], settings, now, ids=[job_id])
+    return job_id
+
+
 class Enqueued(NamedTuple):
     """A slot a maintenance pass enqueued."""
 

@@ -45,6 +45,13 @@ ACTIONS: tuple[Action, ...] = (
            "Cancel the marked jobs, or the selected one; a running one has its process group killed", ("jobs",)),
     Action("delete-job", "delete_job", "D", "Delete", "Delete the marked jobs, or the selected one, with their runs",
            JOB_PANES),
+    Action("hold-job", "hold_job", "h", "Hold",
+           "Hold the marked jobs, or the selected one: a held job waits until released", ("jobs",), footer=False),
+    Action("release-job", "release_job", "u", "Release",
+           "Release the marked held jobs, or the selected one: they may run again", ("jobs",), footer=False),
+    Action("start-job", "start_job", "t", "Start now",
+           "Make the marked waiting jobs, or the selected one, due now (skips a back-off, a later run "
+           "time and a hold)", ("jobs",), footer=False),
     Action("mark-row", "mark_row", "space", "Mark", "Mark or unmark the selected job (actions apply to the marks)",
            JOB_PANES, footer=False),
     Action("mark-all", "mark_all", "a", "Mark all", "Mark every job shown, or clear the marks when all are marked",
@@ -72,6 +79,12 @@ ACTIONS: tuple[Action, ...] = (
            "Set how many of the selected queue's jobs run at once (0: no limit)", ("queues",)),
     Action("toggle-queue-pause", "toggle_queue_pause", "P", "Pause queue",
            "Pause or resume the selected queue: its jobs wait, the others run", ("queues",)),
+    Action("run-schedule-now", "run_schedule_now", "r", "Run now",
+           "Enqueue one job of the selected schedule now (its next run stays as it is)", ("schedules",)),
+    Action("toggle-schedule-pause", "toggle_schedule_pause", "P", "Pause schedule",
+           "Pause or resume the selected schedule: no run is enqueued while paused", ("schedules",)),
+    Action("remove-schedule", "remove_schedule", "D", "Remove",
+           "Remove the selected schedule (the jobs it enqueued stay)", ("schedules",)),
     Action("edit-setting", "edit_setting", "e", "Edit", "Change the selected setting", ("settings",)),
     Action("reset-setting", "reset_setting", "backspace", "Reset", "Put the selected setting back to its default",
            ("settings",)),
@@ -110,7 +123,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("page-up", "page_up", "pageup", "Page up", "One screen up", scope=TABLE, footer=False, palette=False),
 )
 
-TABS = ("jobs", "dlq", "workers", "queues", "settings")  # F1-F5
+TABS = ("jobs", "dlq", "workers", "queues", "schedules", "settings")  # F1-F6
 
 
 def of(scope: str) -> tuple[Action, ...]:
@@ -122,7 +135,7 @@ def _binding(a: Action, *, priority: bool = False) -> Binding:
 
 
 def bindings(scope: str = MAIN) -> list[Binding]:
-    """The bindings of one scope, with ids and tooltips; the main screen adds 1-7 and F1-F4."""
+    """The bindings of one scope, with ids and tooltips; the main screen adds 1-7 and F1-F6."""
     result = [_binding(a) for a in of(scope)]
     if scope == MAIN:
         result += [Binding(str(i), f"filter_state({i - 1})", f"filter {i}", show=False, id=f"filter-{i}")
@@ -136,7 +149,7 @@ def bindings(scope: str = MAIN) -> list[Binding]:
 EXTRA_HELP: dict[str, tuple[tuple[str, str, str], ...]] = {
     MAIN: (
         ("1-7", "jobs", "Filter: all, pending, processing, completed, failed, dead, cancelled"),
-        ("f1-f5", "everywhere", "Jobs, DLQ, Workers, Queues, Settings tabs"),
+        ("f1-f6", "everywhere", "Jobs, DLQ, Workers, Queues, Schedules, Settings tabs"),
         ("ctrl+p", "everywhere", "Command palette: every action by name"),
         ("ctrl+c", "everywhere", "Quit, as q"),
     ),
@@ -172,10 +185,14 @@ _NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "retry_job": (_RETRYABLE, "only failed, dead or cancelled jobs can be retried"),
     "kill_job": (("pending", "failed", "processing"), "only waiting or running jobs can be killed"),
     "delete_job": (("pending", "failed", "completed", "dead", "cancelled"), "kill it first"),
+    "hold_job": (("pending", "failed"), "only waiting jobs can be held"),
+    "release_job": (("pending", "failed"), "only waiting (held) jobs can be released"),
+    "start_job": (("pending", "failed"), "only waiting jobs can be started"),
     "stop_worker": (("running",), "only a running worker can be stopped"),
     "force_stop_worker": (("running", "stopping"), "only a running or stopping worker can be stopped"),
 }
-MARK_ACTIONS = ("retry_job", "kill_job", "delete_job")  # act on the marks when there are any
+# act on the marks when there are any
+MARK_ACTIONS = ("retry_job", "kill_job", "delete_job", "hold_job", "release_job", "start_job")
 
 
 def refusal(action: str, what: str, key: str, state: str | None) -> str | None:

@@ -39,6 +39,7 @@ from queuectl.tui.viewmodel import (
     DLQ_COLUMNS,
     JOB_COLUMNS,
     QUEUE_COLUMNS,
+    SCHEDULE_COLUMNS,
     SETTING_COLUMNS,
     SORT_OF_COLUMN,
     SORTS,
@@ -50,6 +51,7 @@ from queuectl.tui.viewmodel import (
     dlq_cells,
     job_cells,
     queue_cells,
+    schedule_cells,
     worker_cells,
 )
 from queuectl.tui.widgets.job_preview import JobPreview
@@ -114,7 +116,10 @@ class QueuectlApp(App[None]):
                 yield KeyedTable(WORKER_COLUMNS, id="workers-table")
             with TabPane("Queues", id="queues"):
                 yield Label("", id="queues-caption", classes="caption")
-                yield KeyedTable(QUEUE_COLUMNS, id="queues-table")
+                yield KeyedTable(QUEUE_COLUMNS, id="queues-table", fit=("Queue",))
+            with TabPane("Schedules", id="schedules"):
+                yield Label("", id="schedules-caption", classes="caption")
+                yield KeyedTable(SCHEDULE_COLUMNS, id="schedules-table", flex="Command", fit=("Schedule",))
             with TabPane("Settings", id="settings"):
                 yield Label("Stored settings (* = changed from the default); "
                             "running workers pick them up within a second.",
@@ -356,7 +361,7 @@ class QueuectlApp(App[None]):
         if not self.screen_stack or isinstance(self.screen, JobDetailScreen):
             return
         pane, now = self.pane, snap.now
-        if snap.panes is not None and pane in ("jobs", "dlq", "queues") and pane not in snap.panes:
+        if snap.panes is not None and pane in ("jobs", "dlq", "queues", "schedules") and pane not in snap.panes:
             return  # loaded while another tab was shown: the next poll brings this one's rows
         table = self.query_one(f"#{pane}-table", KeyedTable)
         if pane == "jobs":
@@ -369,6 +374,8 @@ class QueuectlApp(App[None]):
             table.sync([(w.id, worker_cells(w, now, snap.worker_stats.get(w.id))) for w in snap.workers])
         elif pane == "queues":
             table.sync([(q.name, queue_cells(q)) for q in snap.queues])
+        elif pane == "schedules":
+            table.sync([(sc.name, schedule_cells(sc, now)) for sc in snap.schedules])
         else:
             values = snap.settings.as_dict()
             table.sync([
@@ -418,6 +425,10 @@ class QueuectlApp(App[None]):
         _update(self.query_one("#queues-caption", Label),
                 f"{len(snap.queues):,} queue(s)" + (f", {paused_queues} paused" if paused_queues else "")
                 + ". l sets a limit, P pauses or resumes the selected queue.")
+        paused_schedules = sum(1 for sc in snap.schedules if sc.paused)
+        _update(self.query_one("#schedules-caption", Label),
+                f"{len(snap.schedules):,} schedule(s)" + (f", {paused_schedules} paused" if paused_schedules else "")
+                + ". r runs the selected one now, P pauses or resumes it, D removes it.")
         running = sum(1 for w in snap.workers if w.state == "running")
         stopping = sum(1 for w in snap.workers if w.state == "stopping")
         _update(self.query_one("#workers-caption", Label),
@@ -553,6 +564,27 @@ class QueuectlApp(App[None]):
             self.push_screen(ConfirmScreen(f"Delete {what} and {'their' if len(ids) > 1 else 'its'} runs?",
                                            "Delete"), answered)
         self._targets(ask)
+
+    def _waiting_action(self, verb: str, done: str, call: Callable[[list[str]], object], hint: str) -> None:
+        """Hold, release or start: the selected job at once; marked jobs after one confirm naming the count."""
+        def act(ids: list[str], what: str) -> None:
+            go = lambda: self._run_on(ids, lambda: call(ids), f"{done} {what}")  # noqa: E731
+            if len(ids) == 1:
+                go()
+                return
+            self.push_screen(ConfirmScreen(f"{verb} {what}?", verb, hint=f"{hint} All or none: if one cannot be, "
+                                           "nothing changes."), lambda yes: go() if yes else None)
+        self._targets(act)
+
+    def action_hold_job(self) -> None:
+        self._waiting_action("Hold", "held", self.service.hold, "They wait until released (u).")
+
+    def action_release_job(self) -> None:
+        self._waiting_action("Release", "released", self.service.release, "They may run again.")
+
+    def action_start_job(self) -> None:
+        self._waiting_action("Start", "started", self.service.start_now,
+                             "They are due now (back-off, run time and hold skipped; dependencies still apply).")
 
     def action_new_job(self) -> None:
         def done(job_id: str | None) -> None:
@@ -699,6 +731,27 @@ class QueuectlApp(App[None]):
         self._with_selected("queue", lambda name: self.run_core(
             lambda: self.service.toggle_queue_pause(name), None,
             report=lambda paused: f"queue {name} paused" if paused else f"queue {name} resumed"))
+
+    # ── schedules ───────────────────────────────────────────────────────────────────────────
+
+    def action_run_schedule_now(self) -> None:
+        self._with_selected("schedule", lambda name: self.run_core(
+            lambda: self.service.run_schedule_now(name), None,
+            report=lambda job_id: f"schedule {name}: enqueued {job_id}"))
+
+    def action_toggle_schedule_pause(self) -> None:
+        self._with_selected("schedule", lambda name: self.run_core(
+            lambda: self.service.toggle_schedule_pause(name), None,
+            report=lambda paused: f"schedule {name} paused" if paused else f"schedule {name} resumed"))
+
+    def action_remove_schedule(self) -> None:
+        def ask(name: str) -> None:
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.run_core(lambda: self.service.remove_schedule(name), f"removed schedule {name}")
+            self.push_screen(ConfirmScreen(f"Remove schedule {name}?", "Remove", "Keep it",
+                                           hint="No more runs are enqueued; the jobs it enqueued stay."), answered)
+        self._with_selected("schedule", ask)
 
     # ── settings ────────────────────────────────────────────────────────────────────────────
 

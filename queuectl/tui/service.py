@@ -46,6 +46,7 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
     dlq = api.list_jobs(state=JobState.DEAD, limit=page_size) if shows_dlq else []
     dlq_lines = api.last_output_lines([j.id for j in dlq]) if dlq else {}
     queues = api.queues() if panes is None or "queues" in panes else []
+    schedules = api.schedules() if panes is None or "schedules" in panes else []
     return QueueSnapshot(
         now=now, counts=counts, paused=view.paused,
         finished_last_minute=api.finished_since(now - 60), workers=workers, worker_stats=stats,
@@ -53,7 +54,7 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
         dlq=dlq,
         settings=view.settings, overridden=view.overridden, unserved_queue=unserved,
         panes=panes, pulse=(pulse or PulseHistory()).read(api, now, counts, workers), searched_total=searched,
-        dlq_lines=dlq_lines, queues=queues,
+        dlq_lines=dlq_lines, queues=queues, schedules=schedules,
     )
 
 
@@ -92,6 +93,15 @@ class QueueService:
     def delete(self, job_ids: Sequence[str]) -> list[str]:
         return self.api.delete(job_ids)
 
+    def hold(self, job_ids: Sequence[str]) -> list[str]:
+        return self.api.hold(job_ids)
+
+    def release(self, job_ids: Sequence[str]) -> list[str]:
+        return self.api.release(job_ids)
+
+    def start_now(self, job_ids: Sequence[str]) -> list[str]:
+        return self.api.start_now(job_ids)
+
     def toggle_pause(self) -> bool:
         return self.api.toggle_pause()
 
@@ -107,6 +117,18 @@ class QueueService:
             return False
         self.api.pause_queue(name)
         return True
+
+    def toggle_schedule_pause(self, name: str) -> bool:
+        """Pause the schedule, or resume it if paused; True when it is paused now."""
+        if self.api.schedule(name).paused:
+            return self.api.resume_schedule(name).paused
+        return self.api.pause_schedule(name).paused
+
+    def run_schedule_now(self, name: str) -> str:
+        return self.api.run_schedule_now(name)
+
+    def remove_schedule(self, name: str) -> list[str]:
+        return self.api.remove_schedules([name])
 
     def start_workers(self, count: int) -> list[str]:
         return self.api.start_workers(count)

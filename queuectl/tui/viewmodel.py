@@ -82,6 +82,7 @@ class QueueSnapshot:
     searched_total: int | None = None  # with a search: matching jobs, counted up to SEARCH_CAP + 1
     dlq_lines: dict[str, str] = field(default_factory=dict)  # dead job → last non-empty output line
     queues: list[Any] = field(default_factory=list)  # Api.queues()' QueueInfo rows, only when that tab shows
+    schedules: list[Any] = field(default_factory=list)  # Api.schedules()' Schedule rows, only when that tab shows
 
     @property
     def no_worker_hint(self) -> str | None:
@@ -220,6 +221,26 @@ def queue_cells(info: Any) -> tuple[object, ...]:  # a QueueInfo (core.queues, r
         Text("paused", style="bold yellow") if info.paused else "-",
         n("pending"), n("failed"), n("processing"), n("completed"), n("dead"), n("cancelled"),
         fmt.duration(info.oldest_wait) if info.oldest_wait is not None else "-",
+    )
+
+
+SCHEDULE_COLUMNS = ("Schedule", "When", "Next run", "Last run", "Last job", "Queue", "Paused", "Command")
+
+
+def schedule_cells(sched: Any, now: float) -> tuple[object, ...]:  # a Schedule (core.schedules, via the door)
+    """A row of the Schedules tab: how it recurs, its next run, its last run and that job's state."""
+    if sched.last_run_at is None:
+        last_job: object = "-"
+    elif sched.last_job_state is None:
+        last_job = Text("deleted", style="dim")
+    else:
+        last_job = Text(" ".join(one_line(sched.last_job_id or "-").split()) + " ", no_wrap=True)
+        last_job.append(sched.last_job_state, style=STATE_STYLES.get(sched.last_job_state, ""))
+    return (
+        plain(sched.name, 64), plain(sched.when, 48),
+        Text("paused", style="dim") if sched.paused else fmt.age(sched.next_run_at, now),
+        fmt.age(sched.last_run_at, now) if sched.last_run_at is not None else "-", last_job,
+        plain(sched.queue), Text("paused", style="bold yellow") if sched.paused else "-", plain(sched.command),
     )
 
 

@@ -21,6 +21,7 @@ from queuectl.core.schedules import (
     pause_schedule,
     remove_schedule,
     resume_schedule,
+    run_schedule_now,
     schedule_spec,
 )
 from queuectl.core.settings import Settings
@@ -110,6 +111,22 @@ def test_a_paused_schedule_enqueues_nothing_and_resumes_without_catching_up(stor
     resumed = resume_schedule(store, "tick", T0 + 105)
     assert not resumed.paused and resumed.next_run_at == T0 + 110
     assert [m.slot for m in enqueue_due(store, T0 + 110, Settings())] == [T0 + 110]
+
+
+def test_run_now_enqueues_one_job_due_now_and_keeps_the_slots(store, clock):
+    add_schedule(store, schedule_spec("tick", JobSpec(command="echo hi", queue="io", priority=3), every="1h"),
+                 clock.now())
+    pause_schedule(store, "tick", T0)
+    job_id = run_schedule_now(store, "tick", T0 + 5, Settings())
+    job = JobQueue(store).get(job_id)
+    assert (job.command, job.queue, job.priority, job.run_at, job.state) == ("echo hi", "io", 3, T0 + 5, "pending")
+    assert job.env == {"QUEUECTL_SCHEDULE": "tick", "QUEUECTL_SLOT": "2026-01-01T00:00:05.000Z"}
+    sched = get_schedule(store, "tick")
+    assert (sched.last_run_at, sched.last_job_id, sched.last_job_state) == (T0 + 5, job_id, "pending")
+    assert sched.paused and sched.next_run_at == T0 + 3600
+    with pytest.raises(ScheduleNotFound):
+        run_schedule_now(store, "nope", T0, Settings())
+    assert len(_jobs(store)) == 1
 
 
 def test_names_are_unique_and_unknown_names_say_so(store, clock):

@@ -88,6 +88,24 @@ async def test_space_marks_and_retry_applies_to_the_marks_after_one_confirm(app,
         assert dlq.marks == set()
 
 
+async def test_hold_release_and_start_apply_to_the_marks_after_one_confirm(app, seeded, clock):
+    held = lambda job_id: seeded.queue.get(job_id).held  # noqa: E731
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("2")  # pending only: send-digest (due in 5m) and resize-images
+        await wait_until(pilot, lambda: set(row_keys(app, "jobs")) == {"send-digest", "resize-images"})
+        await pilot.press("a", "h")
+        await confirm(pilot, app, "Hold 2 marked jobs?")
+        await wait_until(pilot, lambda: held("send-digest") and held("resize-images"))
+        await refreshed(pilot)
+        await pilot.press("a", "u")
+        await confirm(pilot, app, "Release 2 marked jobs?")
+        await wait_until(pilot, lambda: not held("send-digest") and not held("resize-images"))
+        select(app, "jobs", "send-digest")
+        await pilot.press("t")  # the selected job alone: no confirm
+        await wait_until(pilot, lambda: seeded.queue.get("send-digest").run_at == clock.now())
+
+
 async def test_a_marks_all_shown_and_delete_removes_them(app, seeded):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
@@ -321,3 +339,51 @@ async def test_queues_tab_sets_a_limit_and_pauses_a_queue(app, seeded):
         assert str(table(app, "queues").get_row("media")[2]) == "paused"
         await pilot.press("P")
         await wait_until(pilot, lambda: not queues.get("media").paused)
+
+
+# ── the Schedules tab ───────────────────────────────────────────────────────────────────────
+
+
+async def test_schedules_tab_runs_now_pauses_and_removes_a_schedule(app, seeded, store_url, clock):
+    from queuectl.core.api import Api
+    from queuectl.core.specs import JobSpec
+
+    api = Api.open(store_url, clock)
+    try:
+        api.add_schedule("nightly", JobSpec(command="echo backup", queue="io"), every="1h")
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(pilot)
+            await pilot.press("f5")
+            await wait_until(pilot, lambda: app.pane == "schedules")
+            await wait_until(pilot, lambda: "nightly" in row_keys(app, "schedules"))
+            select(app, "schedules", "nightly")
+            await pilot.press("r")
+            await wait_until(pilot, lambda: api.schedule("nightly").last_job_id is not None)
+            job = api.job(api.schedule("nightly").last_job_id)
+            assert (job.command, job.queue, job.run_at) == ("echo backup", "io", clock.now())
+            await pilot.press("P")
+            await wait_until(pilot, lambda: api.schedule("nightly").paused)
+            await refreshed(pilot)
+            assert str(table(app, "schedules").get_row("nightly")[6]) == "paused"
+            await pilot.press("P")
+            await wait_until(pilot, lambda: not api.schedule("nightly").paused)
+            await pilot.press("D")
+            await confirm(pilot, app, "Remove schedule nightly?")
+            await wait_until(pilot, lambda: api.schedules() == [])
+            assert job.id in seeded.job_ids()  # its jobs stay
+    finally:
+        api.close()
+
+
+async def test_queues_tab_shows_whole_queue_names(app, seeded):
+    from queuectl.core.settings import Settings
+    from queuectl.core.specs import JobSpec
+
+    seeded.queue.enqueue([JobSpec(command="true", queue="nightly-reports-eu-west-1")], Settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: "nightly-reports-eu-west-1" in row_keys(app, "queues"))
+        await refreshed(pilot)
+        text = "\n".join(screen_text(app))
+        assert "nightly-reports-eu-west-1 " in text and "default " in text, text

@@ -260,3 +260,27 @@ def test_queues_tab(snap_compare, app, seeded):
         await show_tab(pilot, "queues")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_schedules_tab(snap_compare, app, seeded, store_url, clock, monkeypatch):
+    """The Schedules tab: a cron schedule in a time zone, a paused one, one that ran (its job's state)."""
+    from queuectl.core import schedules
+    from queuectl.core.api import Api
+
+    monkeypatch.setattr(schedules, "new_job_ids", lambda n: ["ping-run-now"][:n])  # a fixed id on screen
+
+    api = Api.open(store_url, clock)
+    try:
+        api.add_schedule("nightly-backup", JobSpec(command="./backup.sh --full /srv", queue="io"),
+                         cron="0 2 * * *", tz="Europe/Berlin")
+        api.add_schedule("ping", JobSpec(command="curl -fsS https://example.org/health"), every="30s")
+        api.add_schedule("reports", JobSpec(command="make reports\x1b[31m", queue="reports"), every="15m")
+        api.pause_schedule("reports")
+        api.run_schedule_now("ping")
+    finally:
+        api.close()
+
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "schedules")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

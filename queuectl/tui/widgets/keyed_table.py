@@ -33,7 +33,7 @@ class KeyedTable(DataTable):
     BINDINGS = actions.bindings(actions.TABLE)
 
     def __init__(self, columns: Sequence[str], *, id: str | None = None, markable: bool = False,
-                 flex: str | None = None) -> None:
+                 flex: str | None = None, fit: Sequence[str] = ()) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.all_columns = tuple(columns)
         self._column_names = tuple(columns)  # shown now (a subset of all_columns, in order)
@@ -43,6 +43,7 @@ class KeyedTable(DataTable):
         self.markable = markable
         self.marks: set[str] = set()
         self.flex = flex
+        self.fit = tuple(fit)  # columns always as wide as their widest cell (names that must not be cut)
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -169,7 +170,22 @@ class KeyedTable(DataTable):
             self._sync(rows)
         finally:
             self._syncing = False
+        self.fit_content()
         self.fit_flex()
+
+    def fit_content(self) -> None:
+        """Make each `fit` column as wide as its label and its widest cell, so a name is never cut."""
+        for name in self.fit:
+            column = self.columns.get(name)  # type: ignore[call-overload]
+            if column is None:
+                continue
+            index = self.all_columns.index(name)
+            width = max([cell_len(name), *(_width(cells[index]) for cells in self._cells.values())])
+            if column.auto_width or column.width != width:
+                column.auto_width = False
+                column.width = width
+                self._require_update_dimensions = True
+                self.refresh()
 
     def _shown(self, cells: tuple[object, ...]) -> list[object]:
         if self._column_names == self.all_columns:
