@@ -211,3 +211,18 @@ def schedule_resume(ctx: Ctx, name: str, as_json: bool) -> None:
       queuectl schedule resume nightly
     """
     _pause_or_resume(ctx, name, False, as_json)
+
+
+@schedule.command("run")
+@click.argument("name")
+@json_option
+@pass_ctx
+def schedule_run(ctx: Ctx, name: str, as_json: bool) -> None:
+    """Enqueue one job of a schedule now (its slots go on as before; a paused one too).
+
+    \b
+    Example:
+      queuectl schedule run nightly
+    """
+    job_id = ctx.api(recover=False).run_schedule_now(name)
+    emit_json({"schedule": name, "job_id": job_id}) if as_json else click.echo(job_id)

@@ -23,6 +23,9 @@ def test_schedule_add_list_show_pause_resume_remove(run):
     assert "paused" in run("schedule", "list").out
     assert run("schedule", "resume", "tick", "--json").json()["paused"] is False
     assert "on failure   notify" in run("schedule", "show", "nightly").out
+    now = run("schedule", "run", "tick", "--json").json()  # paused or not, one job now
+    assert run("show", now["job_id"], "--json").json()["state"] == "pending"
+    assert run("schedule", "run", "tick").out.strip() != now["job_id"]
     assert run("schedule", "remove", "nightly", "tick").code == 0
     assert run("schedule", "list", "--json").json() == []
 
@@ -42,7 +45,8 @@ def test_bad_schedules_are_refused_with_one_line_and_change_nothing(run):
         assert result.code == 2, (args, result)
         assert len(result.err_lines) == 1 and message in result.err, (args, result.err)
     assert [s["name"] for s in run("schedule", "list", "--json").json()] == ["tick"]
-    for command in (("show", "nope"), ("pause", "nope"), ("resume", "nope"), ("remove", "tick", "nope")):
+    for command in (("show", "nope"), ("pause", "nope"), ("resume", "nope"), ("run", "nope"),
+                    ("remove", "tick", "nope")):
         result = run("schedule", *command)
         assert result.code == 1 and result.err_lines == ["queuectl: error: no such schedule: nope"], result
     assert [s["name"] for s in run("schedule", "list", "--json").json()] == ["tick"]
