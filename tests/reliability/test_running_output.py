@@ -35,7 +35,16 @@ def test_a_steady_jobs_output_grows_everywhere_and_each_save_writes_only_new_byt
     from queuectl.tui.service import QueueService
 
     _worker(q)
-    job = q.enqueue_many([{"id": "steady", "command": STEADY}])[0]
+    # The job prints its lines in three parts and waits for the test between them: each view must
+    # see each part while the job runs. A job that merely ran for 3 s finished within two `logs`
+    # calls on a loaded machine (a CLI start there takes 1-2 s), and no view saw it grow.
+    gates = [q.work / "part1-seen", q.work / "part2-seen"]
+    third = LINES // 3
+    parts = [f"i={a}; while [ $i -lt {b} ]; do printf 'line %03d of a steady job\\n' $i; i=$((i+1)); sleep 0.05; done"
+             for a, b in ((0, third), (third, 2 * third), (2 * third, LINES))]
+    command = "; ".join([parts[0], f"while [ ! -e {gates[0]} ]; do sleep 0.02; done", parts[1],
+                         f"while [ ! -e {gates[1]} ]; do sleep 0.02; done", parts[2]])
+    job = q.enqueue_many([{"id": "steady", "command": command}])[0]
     follow = q.popen("logs", "-f", job, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         q.wait_running(job)
@@ -44,7 +53,8 @@ def test_a_steady_jobs_output_grows_everywhere_and_each_save_writes_only_new_byt
         seen_detail: set[int] = set()
         seen_chunks: set[int] = set()
 
-        def grown() -> bool:
+        def look() -> bool:
+            """Read every view once; True when the job ended."""
             if q.state(job) != "processing":
                 return True
             seen_logs.add(len(q.run("logs", job).stdout))
@@ -63,7 +73,16 @@ def test_a_steady_jobs_output_grows_everywhere_and_each_save_writes_only_new_byt
                 seen_chunks.add(rows)
             return False
 
-        wait_until(grown, timeout=30, interval=0.1, message="the job to end")
+        for number, gate in enumerate(gates, 1):
+            upto = len(PRINTED.splitlines(keepends=True)[0]) * third * number
+
+            def part_seen(upto: int = upto) -> bool:
+                assert not look(), "the job ended before the test let it go on"
+                return upto in seen_logs and upto in seen_detail
+
+            wait_until(part_seen, timeout=30, interval=0.1, message=f"part {number} in `logs` and the detail")
+            gate.touch()
+        wait_until(look, timeout=30, interval=0.1, message="the job to end")
         assert len([n for n in seen_logs if n]) >= 2, f"`logs` never saw the output grow: {seen_logs}"
         assert len([n for n in seen_detail if n]) >= 2, f"the TUI's detail never saw it grow: {seen_detail}"
         assert max(seen_chunks, default=0) >= 2, f"the output was not saved in chunks: {seen_chunks}"
