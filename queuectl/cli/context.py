@@ -71,6 +71,17 @@ def parse_duration_option(name: str, value: str | None) -> float | None:
         raise InvalidInput(f"{name}: {exc}") from None
 
 
+def parse_env_pairs(pairs: Sequence[str]) -> list[tuple[str, str]]:
+    """`--env KEY=VALUE` options as (key, value) pairs, in order; one without `=` is bad input."""
+    parsed = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"--env: expected KEY=VALUE, got '{pair}'")
+        parsed.append((key, value))
+    return parsed
+
+
 def use_colour() -> bool:
     return table.use_colour()
 

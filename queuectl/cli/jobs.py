@@ -26,6 +26,7 @@ from queuectl.cli.context import (
     json_option,
     one_line_message,
     parse_duration_option,
+    parse_env_pairs,
     pass_ctx,
     state_option,
     use_colour,
@@ -125,13 +126,7 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
     if cwd is not None:
         overrides["cwd"] = cwd
     if env_pairs:
-        env: dict[str, str] = {}
-        for pair in env_pairs:
-            key, sep, value = pair.partition("=")
-            if not sep:
-                raise InvalidInput(f"--env: expected KEY=VALUE, got '{pair}'")
-            env[key] = value
-        overrides["env"] = env
+        overrides["env"] = dict(parse_env_pairs(env_pairs))
     if keep_children:
         overrides["keep_children"] = True
     if after:

@@ -10,9 +10,17 @@ from typing import Any
 import click
 
 from queuectl.cli import table as render
-from queuectl.cli.context import Ctx, Group, clean, emit_json, json_option, parse_duration_option, pass_ctx
+from queuectl.cli.context import (
+    Ctx,
+    Group,
+    clean,
+    emit_json,
+    json_option,
+    parse_duration_option,
+    parse_env_pairs,
+    pass_ctx,
+)
 from queuectl.cli.hooks import hook_options
-from queuectl.core.errors import InvalidInput
 
 
 @click.group(cls=Group)
@@ -70,13 +78,7 @@ def schedule_add(ctx: Ctx, name: str, words: tuple[str, ...], cron: str | None, 
         fields["timeout"] = parse_duration_option("--timeout", timeout)
     fields["cwd"] = os.path.normpath(os.path.join(os.getcwd(), cwd)) if cwd else os.getcwd()
     if env_pairs:
-        env: dict[str, str] = {}
-        for pair in env_pairs:
-            key, sep, value = pair.partition("=")
-            if not sep:
-                raise InvalidInput(f"--env: expected KEY=VALUE, got '{pair}'")
-            env[key] = value
-        fields["env"] = env
+        fields["env"] = dict(parse_env_pairs(env_pairs))
     now = time.time()
     added = ctx.api(recover=False).add_schedule(name, spec_from_mapping(fields, now), cron=cron, tz=tz, every=every)
     if as_json:

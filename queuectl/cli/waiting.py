@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from queuectl.cli.completion import complete_job_ids
-from queuectl.cli.context import Ctx, clean, emit_json, json_option, parse_duration_option, pass_ctx
+from queuectl.cli.context import Ctx, clean, emit_json, json_option, parse_duration_option, parse_env_pairs, pass_ctx
 from queuectl.core.errors import InvalidInput
 
 
@@ -101,10 +101,7 @@ def edit(ctx: Ctx, job_id: str, command: str | None, priority: int | None, queue
         changes["run_at"] = time.time() + (parse_duration_option("--delay", delay) or 0.0)
     if env_pairs:
         env = dict(api.job(job_id).env or {})
-        for pair in env_pairs:
-            key, sep, value = pair.partition("=")
-            if not sep:
-                raise InvalidInput(f"--env: expected KEY=VALUE, got '{pair}'")
+        for key, value in parse_env_pairs(env_pairs):
             if value:
                 env[key] = value
             else:
