@@ -15,16 +15,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from enqueue_latency import wall  # bench/ is sys.path[0] when run as a script
+
 import queuectl
-
-
-def wall(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import tempfile
 import time
 
 import psycopg2
+from slots import empty_store  # bench/ is sys.path[0] when run as a script
 
 
 def q(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
@@ -54,7 +55,7 @@ def main() -> None:
             envs.append(dict(os.environ, QUEUECTL_HOME=home, QUEUECTL_DB=args.db, QUEUECTL_HOST_ID=f"bench-host-{i}"))
         first = envs[0]
         q(first, "worker", "stop", "--force", "--wait")
-        _empty(args.db)
+        empty_store(args.db)
         total = args.hosts * args.count
         try:
             for env in envs:
@@ -85,18 +86,7 @@ def main() -> None:
             for env in envs:
                 subprocess.run([sys.executable, "-m", "queuectl", "worker", "stop", "--force", "--wait",
                                 "--timeout", "30"], env=env, capture_output=True)
-            _empty(args.db)
-
-
-def _empty(url: str) -> None:
-    from queuectl.core.store import open_store
-
-    store = open_store(url)
-    with store.write():
-        for table in ("run_chunk", "run", "job", "worker", "setting"):
-            store.execute(f"DELETE FROM {table}")
-        store.execute("UPDATE job_count SET n = 0")
-    store.close()
+            empty_store(args.db)
 
 
 if __name__ == "__main__":

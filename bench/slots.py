@@ -66,7 +66,7 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
         url = args.db or f"sqlite:///{home}/queue.db"
         if args.db:
             env["QUEUECTL_DB"] = args.db
-            _empty(args.db)
+            empty_store(args.db)
         start = ["worker", "start", "-c", str(args.count)]
         if args.processes:
             start += ["--processes", str(args.processes)]
@@ -110,7 +110,8 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
             "rss_mib": rss / MIB, "idle_cpu_pct": idle_cpu, "connections": conns, "drain_s": drain}
 
 
-def _empty(url: str) -> None:
+def empty_store(url: str) -> None:
+    """Delete every job, run and worker of a bench database between runs (bench/hosts.py too)."""
     store = open_store(url)
     with store.write():
         for table in ("run_chunk", "run", "job", "worker", "setting"):
