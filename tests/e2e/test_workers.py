@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from e2e_support import ts, wait_until
+from queuectl.core.worker import UPKEEP_INTERVAL_S
 
 
 def test_ok_and_failing_jobs_with_two_workers_then_dlq_retry(q):
@@ -136,13 +137,14 @@ def test_command_not_found_is_a_failed_run_and_retried_and_settings_reach_a_runn
     q.config("backoff_base", 3)
     q.config("max_retries", 3)
     q.start_workers(1)
-    # change settings under the running worker, and wait for a heartbeat after the change:
-    # settings are re-read right after each heartbeat, before the worker claims again.
+    # change settings under the running worker, and wait for a heartbeat one upkeep interval
+    # after the change: the upkeep (settings re-read) is due by then, and runs in the same turn
+    # of the loop as that heartbeat, before the worker claims again.
     q.config("backoff_base", 1)
     q.config("max_retries", 1)
     changed = time.time()
-    wait_until(lambda: all(r[2] > changed + 0.05 for r in q.worker_rows().values()),
-               message="a heartbeat after the change")
+    wait_until(lambda: all(r[2] > changed + UPKEEP_INTERVAL_S + 0.1 for r in q.worker_rows().values()),
+               message="a heartbeat an upkeep interval after the change")
 
     job_id = q.enqueue("nonexistent_cmd_xyz")
     q.wait_state(job_id, "dead", timeout=15)

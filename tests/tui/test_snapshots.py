@@ -123,7 +123,10 @@ def test_confirm_dialog_before_a_delete(snap_compare, app):
         await show_tab(pilot, "jobs")
         select(app, "jobs", "cleanup-tmp")
         await pilot.press("D")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        # settled: the dialog has focused its Cancel button, and a refresh has landed beneath it
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.focused is not None
+                         and app.focused.id == "no", message="the confirm dialog with Cancel focused")
+        await refreshed(pilot)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

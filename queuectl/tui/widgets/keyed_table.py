@@ -132,10 +132,7 @@ class KeyedTable(DataTable):
         if column is not None and column.label.plain != label:
             column.label = Text(label)
             column.content_width = max(column.content_width, cell_len(label))
-            self._update_count += 1  # the header is cached: draw it again
-            self._clear_caches()
-            self._require_update_dimensions = True
-            self.refresh()
+            self._redraw_all()
             self.fit_flex()
 
     def on_resize(self) -> None:
@@ -158,8 +155,16 @@ class KeyedTable(DataTable):
         if column.auto_width or column.width != width:
             column.auto_width = False
             column.width = width
-            self._require_update_dimensions = True
-            self.refresh()
+            self._redraw_all()
+
+    def _redraw_all(self) -> None:
+        """After a width or label change: DataTable caches rendered cells and lines by its update
+        count, not by column width, so without a new count rows drawn at the old widths stay on
+        screen beside rows drawn at the new ones (seen as a cut ID column in a few rows only)."""
+        self._update_count += 1
+        self._clear_caches()
+        self._require_update_dimensions = True
+        self.refresh()
 
     # ── rows ────────────────────────────────────────────────────────────────────────────────
 
@@ -184,8 +189,7 @@ class KeyedTable(DataTable):
             if column.auto_width or column.width != width:
                 column.auto_width = False
                 column.width = width
-                self._require_update_dimensions = True
-                self.refresh()
+                self._redraw_all()
 
     def _shown(self, cells: tuple[object, ...]) -> list[object]:
         if self._column_names == self.all_columns:
