@@ -179,6 +179,8 @@ class _Held(NamedTuple):
 # The Jobs tab's sorts: name → job column.
 SORTABLE = {"created": "seq", "id": "id", "state": "state", "priority": "priority", "queue": "queue",
             "runs": "attempts", "exit": "exit_code", "command": "command"}
+# Commands sort by their first 120 characters, the key of m0011's index (ties: newest first).
+COMMAND_SORT_KEY = "substr(command, 1, 120)"
 
 
 class JobQueue:
@@ -1113,8 +1115,10 @@ class JobQueue:
 
         `run_order`: pending and failed jobs in the order they will run instead (see `_select`).
         `search` matches a substring of the id, the command, the queue or the label; it scans, page by page.
-        `sort`: one of SORTABLE, newest first among equals (`descending` False: ascending); only
-        "created" is read by index, another sort reads every matching row to order one page."""
+        `sort`: one of SORTABLE, newest first among equals; `descending` False reverses the whole
+        order (oldest first among equals), so one index serves both directions. Created, ID, state,
+        queue, priority and command (m0011) are read by index; runs and exit read every matching
+        row to order one page, as does a sort filtered by state on another column than created."""
         query = self._select(state, queue, search, run_order, label)
         if sort is not None and not run_order:
             query = query.order_by(*self._sort_order(sort, descending))
@@ -1124,10 +1128,11 @@ class JobQueue:
         if sort not in SORTABLE:
             raise InvalidInput(f"cannot sort by '{sort}' (one of: {', '.join(SORTABLE)})")
         Job = self._models.Job
-        column = getattr(Job, SORTABLE[sort])
         if sort == "created":
             return [Job.seq.desc() if descending else Job.seq.asc()]
-        return [column.desc() if descending else column.asc(), Job.seq.desc()]
+        # the command sort names job_command_seq's expression (m0011), or no planner would use it
+        column = peewee.SQL(COMMAND_SORT_KEY) if sort == "command" else getattr(Job, SORTABLE[sort])
+        return [column.desc(), Job.seq.desc()] if descending else [column.asc(), Job.seq.asc()]
 
     def count_matching(self, state: JobState | None = None, search: str | None = None, *, cap: int = 10_000) -> int:
         """How many jobs `list_jobs(state, search=…)` could show, counted up to `cap` (a search

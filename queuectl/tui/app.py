@@ -34,7 +34,7 @@ from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
 from queuectl.tui.screens.prompt import PromptScreen
-from queuectl.tui.service import SEARCH_CAP, JobDetail, QueueService, parse_count
+from queuectl.tui.service import JobDetail, QueueService, parse_count
 from queuectl.tui.viewmodel import (
     DLQ_COLUMNS,
     JOB_COLUMNS,
@@ -397,14 +397,9 @@ class QueuectlApp(App[None]):
         f = snap.job_filter
         first = f.page * snap.page_size + 1
         last = f.page * snap.page_size + len(snap.jobs)
-        total = snap.matching_total
         span = f"{first:,}–{last:,}" if snap.jobs else "none"
-        if total is None:
-            of = ""
-        elif f.search and total > SEARCH_CAP:
-            of = f" of {SEARCH_CAP:,}+"
-        else:
-            of = f" of {total:,}"
+        of = snap.of_total()
+        more = snap.searched.more if snap.searched is not None else snap.state_total > (f.page + 1) * snap.page_size
         marked = len(self.query_one("#jobs-table", KeyedTable).marks)
         extra = f" · {f.describe_sort()}" + (f" · [b]{marked:,} marked[/b]" if marked else "")
         filters = " ".join(
@@ -412,7 +407,7 @@ class QueuectlApp(App[None]):
             f"{'[/reverse]' if s == f.state else ''}"
             for i, s in enumerate(STATE_FILTERS)
         )
-        paging = "  [dim]\\[ ] page[/dim]" if f.page or (total is not None and total > snap.page_size) else ""
+        paging = "  [dim]\\[ ] page[/dim]" if f.page or more else ""
         _update(self.query_one("#jobs-caption", Label),
                 f"{_escape(f.describe())}: {span}{of}{extra}   {filters}{paging}")
         dead = snap.counts["dead"]

@@ -14,9 +14,7 @@ from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.errors import InvalidInput
 from queuectl.core.states import JobState
 from queuectl.tui.pulse import PulseHistory
-from queuectl.tui.viewmodel import JobFilter, QueueSnapshot
-
-SEARCH_CAP = 10_000  # a search counts its matches up to this ("10,000+" past it)
+from queuectl.tui.viewmodel import JobFilter, QueueSnapshot, SearchedSoFar
 
 __all__ = ["JobDetail", "QueueService", "load_snapshot", "parse_count"]
 
@@ -34,13 +32,17 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
     counts = api.counts()
     unserved = api.unserved_due_queue(workers) if counts["pending"] or counts["failed"] else None
     shows_jobs = panes is None or "jobs" in panes
+    # A search reads one row past the page, not a count of every match: "100+" is known from
+    # the first 101 matches, where counting them all scans the table at each refresh.
+    searching = bool(job_filter.search)
     jobs = api.list_jobs(
-        state=job_filter.state, search=job_filter.search or None, limit=page_size,
+        state=job_filter.state, search=job_filter.search or None, limit=page_size + searching,
         offset=job_filter.page * page_size, sort=job_filter.sort, descending=job_filter.descending,
     ) if shows_jobs else []
     searched = None
-    if shows_jobs and job_filter.search:
-        searched = api.count_matching(job_filter.state, job_filter.search, cap=SEARCH_CAP)
+    if shows_jobs and searching:
+        searched = SearchedSoFar(job_filter.page * page_size + min(len(jobs), page_size), len(jobs) > page_size)
+        del jobs[page_size:]
     waiting = api.waiting_reasons(jobs, workers)
     shows_dlq = panes is None or "dlq" in panes
     dlq = api.list_jobs(state=JobState.DEAD, limit=page_size) if shows_dlq else []
@@ -53,7 +55,7 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
         jobs=jobs, job_filter=job_filter, page_size=page_size, waiting=waiting,
         dlq=dlq,
         settings=view.settings, overridden=view.overridden, unserved_queue=unserved,
-        panes=panes, pulse=(pulse or PulseHistory()).read(api, now, counts, workers), searched_total=searched,
+        panes=panes, pulse=(pulse or PulseHistory()).read(api, now, counts, workers), searched=searched,
         dlq_lines=dlq_lines, queues=queues, schedules=schedules,
     )
 

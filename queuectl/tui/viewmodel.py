@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.text import Text
 
@@ -47,6 +47,14 @@ class JobFilter:
         return f"by {COLUMN_OF_SORT[self.sort]} {'↓' if self.descending else '↑'}"
 
 
+class SearchedSoFar(NamedTuple):
+    """What a search knows without counting every match: the matches up to the end of this page,
+    and whether one more follows (then the caption says "N+")."""
+
+    matches: int
+    more: bool
+
+
 PULSE_MINUTES = 30
 
 
@@ -79,7 +87,7 @@ class QueueSnapshot:
     waiting: dict[str, WaitingReason] = field(default_factory=dict)  # why each waiting job of `jobs` waits
     panes: frozenset[str] | None = None  # the tabs whose rows were loaded (None: all)
     pulse: Pulse = Pulse()
-    searched_total: int | None = None  # with a search: matching jobs, counted up to SEARCH_CAP + 1
+    searched: SearchedSoFar | None = None  # with a search: matches so far (never a count of all)
     dlq_lines: dict[str, str] = field(default_factory=dict)  # dead job → last non-empty output line
     queues: list[Any] = field(default_factory=list)  # Api.queues()' QueueInfo rows, only when that tab shows
     schedules: list[Any] = field(default_factory=list)  # Api.schedules()' Schedule rows, only when that tab shows
@@ -94,11 +102,18 @@ class QueueSnapshot:
         return f"no worker takes queue '{one_line(self.unserved_queue)}' — F3, then + to start one"
 
     @property
-    def matching_total(self) -> int | None:
-        """Jobs matching the filter, when known without a scan (no search)."""
-        if self.job_filter.search:
-            return self.searched_total
+    def state_total(self) -> int:
+        """Jobs in the filter's state (all jobs without one), from the counts: no scan."""
         return self.counts[self.job_filter.state.value] if self.job_filter.state else self.counts.total
+
+    def of_total(self) -> str:
+        """The caption's " of N" after the rows shown: a search says "N+" when more matches follow
+        the page and names the jobs it looked through, never counting every match."""
+        if self.searched is None:
+            return f" of {self.state_total:,}"
+        found = f"{self.searched.matches:,}{'+' if self.searched.more else ''}"
+        where = f"{self.job_filter.state.value} jobs" if self.job_filter.state else "jobs"
+        return f" of {found} matches (of {self.state_total:,} {where})"
 
 
 def styled_state(state: str) -> Text:

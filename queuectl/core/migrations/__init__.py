@@ -25,6 +25,7 @@ from queuectl.core.migrations import (
     m0008_queues_deps_unique,
     m0009_schedules_hooks,
     m0010_run_outcome,
+    m0011_sort_indexes,
 )
 from queuectl.core.orm import peewee
 
@@ -39,6 +40,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (8, m0008_queues_deps_unique.up),
     (9, m0009_schedules_hooks.up),
     (10, m0010_run_outcome.up),
+    (11, m0011_sort_indexes.up),
 )
 LATEST = MIGRATIONS[-1][0]
 
