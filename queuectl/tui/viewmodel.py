@@ -160,7 +160,8 @@ def labelled_command(job: JobRecord) -> Text:
         return command
     label = plain(job.label, 40)
     label.stylize("bold")
-    return Text.assemble(label, Text(" · ", style="dim"), command)
+    # assemble() makes a Text of its own: without these it would be cut at the column's edge, no "…"
+    return Text.assemble(label, Text(" · ", style="dim"), command, no_wrap=True, overflow="ellipsis")
 
 
 def plain(text: str, limit: int = COMMAND_CELL_MAX) -> Text:
@@ -253,10 +254,24 @@ def schedule_cells(sched: Any, now: float) -> tuple[object, ...]:  # a Schedule 
         last_job.append(sched.last_job_state, style=STATE_STYLES.get(sched.last_job_state, ""))
     return (
         plain(sched.name, 64), plain(sched.when, 48),
-        Text("paused", style="dim") if sched.paused else fmt.age(sched.next_run_at, now),
+        Text("paused", style="dim") if sched.paused else next_run(sched.next_run_at, now),
         fmt.age(sched.last_run_at, now) if sched.last_run_at is not None else "-", last_job,
         plain(sched.queue), Text("paused", style="bold yellow") if sched.paused else "-", plain(sched.command),
     )
+
+
+DUE_GRACE = 60.0  # a worker's maintenance enqueues a due slot within seconds: past this, it is overdue
+
+
+def next_run(next_run_at: float, now: float) -> Text:
+    """A schedule's next run: "in 4m00s"; "due now" while a worker should be enqueuing it; then
+    "overdue 3m05s" (no worker runs the maintenance that enqueues it), never "3m ago"."""
+    late = now - next_run_at
+    if late < 0:
+        return Text(fmt.age(next_run_at, now))
+    if late < DUE_GRACE:
+        return Text("due now", style="bold")
+    return Text(f"overdue {fmt.duration(late)}", style="bold yellow")
 
 
 SETTING_COLUMNS = ("Key", "Value", "Default", "Meaning")
