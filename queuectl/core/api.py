@@ -282,6 +282,10 @@ class Api:
         """(minute from `since`, completed, failed) for the runs that ended since `since`."""
         return self._jobs.finished_per_minute(since)
 
+    def finished_per_queue_minute(self, since: float, until: float) -> list[tuple[str, int, int, int]]:
+        """(queue, minute from `since`, completed, failed) for the runs that ended in [since, until)."""
+        return self._jobs.finished_per_queue_minute(since, until)
+
     def last_output_lines(self, job_ids: Sequence[str]) -> dict[str, str]:
         """The last non-empty line each job's latest run printed (not cleaned for a terminal)."""
         return self._jobs.last_output_lines(job_ids)

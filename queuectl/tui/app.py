@@ -29,6 +29,7 @@ from queuectl.safe_text import one_line
 from queuectl.tui import actions, tui_config
 from queuectl.tui.commands import ActionCommands
 from queuectl.tui.messages import SnapshotFailed, SnapshotLoaded
+from queuectl.tui.pulse import THROUGHPUT_MINUTES
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
@@ -373,7 +374,7 @@ class QueuectlApp(App[None]):
         elif pane == "workers":
             table.sync([(w.id, worker_cells(w, now, snap.worker_stats.get(w.id))) for w in snap.workers])
         elif pane == "queues":
-            table.sync([(q.name, queue_cells(q)) for q in snap.queues])
+            table.sync([(q.name, queue_cells(q, snap.queue_rates.get(q.name, (0.0, 0.0)))) for q in snap.queues])
         elif pane == "schedules":
             table.sync([(sc.name, schedule_cells(sc, now)) for sc in snap.schedules])
         else:
@@ -419,7 +420,8 @@ class QueuectlApp(App[None]):
         paused_queues = sum(1 for q in snap.queues if q.paused)
         _update(self.query_one("#queues-caption", Label),
                 f"{len(snap.queues):,} queue(s)" + (f", {paused_queues} paused" if paused_queues else "")
-                + ". l sets a limit, P pauses or resumes the selected queue.")
+                + f" · /min over the last {THROUGHPUT_MINUTES} minutes · l sets a limit, P pauses or resumes the"
+                + " selected queue")
         paused_schedules = sum(1 for sc in snap.schedules if sc.paused)
         _update(self.query_one("#schedules-caption", Label),
                 f"{len(snap.schedules):,} schedule(s)" + (f", {paused_schedules} paused" if paused_schedules else "")

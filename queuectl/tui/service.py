@@ -13,16 +13,18 @@ from queuectl.core.api import Api, JobDetail
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.errors import InvalidInput
 from queuectl.core.states import JobState
-from queuectl.tui.pulse import PulseHistory
+from queuectl.tui.pulse import PulseHistory, QueueThroughput
 from queuectl.tui.viewmodel import JobFilter, QueueSnapshot, SearchedSoFar
 
 __all__ = ["JobDetail", "QueueService", "load_snapshot", "parse_count"]
 
 
 def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozenset[str] | None = None,
-                  *, process_stats: bool = True, pulse: PulseHistory | None = None) -> QueueSnapshot:
+                  *, process_stats: bool = True, pulse: PulseHistory | None = None,
+                  throughput: QueueThroughput | None = None) -> QueueSnapshot:
     """Everything the app shows; the Jobs page, the DLQ and the queues only when `panes` (default:
-    all) has them, as a tab not on screen is not drawn. `pulse` keeps the run history between calls."""
+    all) has them, as a tab not on screen is not drawn. `pulse` and `throughput` keep the run
+    history between calls."""
     api.reap_started_workers()  # workers started here and since stopped leave no zombie behind
     api.recover_dead_workers()  # a worker of this host that died is lost now, not in 30 s
     now = api.clock.now()
@@ -47,7 +49,9 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
     shows_dlq = panes is None or "dlq" in panes
     dlq = api.list_jobs(state=JobState.DEAD, limit=page_size) if shows_dlq else []
     dlq_lines = api.last_output_lines([j.id for j in dlq]) if dlq else {}
-    queues = api.queues() if panes is None or "queues" in panes else []
+    shows_queues = panes is None or "queues" in panes
+    queues = api.queues() if shows_queues else []
+    rates = (throughput or QueueThroughput()).read(api, now) if shows_queues else {}
     schedules = api.schedules() if panes is None or "schedules" in panes else []
     return QueueSnapshot(
         now=now, counts=counts, paused=view.paused,
@@ -56,7 +60,7 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
         dlq=dlq,
         settings=view.settings, overridden=view.overridden, unserved_queue=unserved,
         panes=panes, pulse=(pulse or PulseHistory()).read(api, now, counts, workers), searched=searched,
-        dlq_lines=dlq_lines, queues=queues, schedules=schedules,
+        dlq_lines=dlq_lines, queues=queues, queue_rates=rates, schedules=schedules,
     )
 
 
@@ -67,6 +71,7 @@ class QueueService:
         self.api = api
         self.process_stats = process_stats
         self._pulse = PulseHistory()
+        self._throughput = QueueThroughput()
 
     @classmethod
     def open(cls, url: str | None, clock: Clock = SYSTEM_CLOCK, **kw: bool) -> QueueService:
@@ -74,7 +79,7 @@ class QueueService:
 
     def snapshot(self, job_filter: JobFilter, page_size: int, panes: frozenset[str] | None = None) -> QueueSnapshot:
         return load_snapshot(self.api, job_filter, page_size, panes, process_stats=self.process_stats,
-                             pulse=self._pulse)
+                             pulse=self._pulse, throughput=self._throughput)
 
     def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None) -> JobDetail:
         return self.api.detail(job_id, run_number, seen=seen)

@@ -90,6 +90,7 @@ class QueueSnapshot:
     searched: SearchedSoFar | None = None  # with a search: matches so far (never a count of all)
     dlq_lines: dict[str, str] = field(default_factory=dict)  # dead job → last non-empty output line
     queues: list[Any] = field(default_factory=list)  # Api.queues()' QueueInfo rows, only when that tab shows
+    queue_rates: dict[str, tuple[float, float]] = field(default_factory=dict)  # queue → done, failed per minute
     schedules: list[Any] = field(default_factory=list)  # Api.schedules()' Schedule rows, only when that tab shows
 
     @property
@@ -223,20 +224,25 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
 
 
 QUEUE_COLUMNS = ("Queue", "Running", "Paused", "Pending", "Failed", "Processing", "Completed", "Dead", "Cancelled",
-                 "Oldest waiting")
+                 "Oldest waiting", "Done/min", "Failed/min")
 
 
-def queue_cells(info: Any) -> tuple[object, ...]:  # a QueueInfo (core.queues, reached through the door)
-    """A row of the Queues tab: running/limit, paused, jobs per state, its longest wait."""
+def queue_cells(info: Any, rates: tuple[float, float] = (0.0, 0.0)) -> tuple[object, ...]:  # a QueueInfo
+    """A row of the Queues tab: running/limit, paused, jobs per state, its longest wait, and its
+    runs completed and failed per minute over the last few whole minutes."""
     def n(state: str) -> Text:
         count = info.counts.get(state, 0)
         return Text(f"{count:,}", style=STATE_STYLES.get(state, "") if count else "dim")
+
+    def rate(per_minute: float, state: str) -> Text:
+        return Text(f"{per_minute:,.1f}", style=STATE_STYLES[state] if per_minute else "dim")
 
     return (
         plain(info.name), f"{info.running}/{info.limit}" if info.limit else str(info.running),
         Text("paused", style="bold yellow") if info.paused else "-",
         n("pending"), n("failed"), n("processing"), n("completed"), n("dead"), n("cancelled"),
         fmt.duration(info.oldest_wait) if info.oldest_wait is not None else "-",
+        rate(rates[0], "completed"), rate(rates[1], "failed"),
     )
 
 

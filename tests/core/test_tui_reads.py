@@ -67,3 +67,16 @@ def test_finished_per_minute_splits_completed_and_failed(queue, clock):
     run(queue, clock, "ok2", 0, took=1)
     assert sorted(queue.finished_per_minute(since)) == [(0, 1, 0), (1, 1, 1)]
     assert queue.finished_per_minute(clock.now() + 1) == []
+
+
+def test_finished_per_queue_minute_counts_each_queue_in_a_range(queue, clock):
+    since = clock.now()
+    add(queue, "ok1", queue="media")
+    run(queue, clock, "ok1", 0, took=10)
+    add(queue, "bad", queue="media")
+    run(queue, clock, "bad", 2, took=60)
+    add(queue, "ok2")
+    run(queue, clock, "ok2", 0, took=1)
+    assert sorted(queue.finished_per_queue_minute(since, clock.now() + 1)) == [
+        ("default", 1, 1, 0), ("media", 0, 1, 0), ("media", 1, 0, 1)]
+    assert queue.finished_per_queue_minute(since, since + 60) == [("media", 0, 1, 0)]  # until is excluded
