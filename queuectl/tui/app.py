@@ -8,6 +8,7 @@ in thread workers that call the core, then notify and refresh at once.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.containers import Horizontal
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, TabbedContent, TabPane
 
 from queuectl.core import paths
@@ -60,6 +62,9 @@ from queuectl.tui.widgets.keyed_table import KeyedTable
 from queuectl.tui.widgets.pulse_strip import PulseStrip
 from queuectl.tui.widgets.status_bar import StatusBar
 
+TYPING_PAUSE = 0.2  # seconds without a key before the search typed is applied
+SLOW_LOAD_SPACING = 5  # the next poll waits at least this many times the last load's duration
+
 JOB_ACTIONS = actions.DETAIL_ACTIONS  # what the job detail screen offers
 PREVIEW_MIN_WIDTH = 160  # the preview pane shows beside the Jobs table from this many columns
 DARK, LIGHT = "textual-dark", "textual-light"
@@ -94,6 +99,8 @@ class QueuectlApp(App[None]):
         self._screenshot_dir: str | None = None
         self._pane_for_poll = "jobs"
         self._select_after_poll: str | None = None  # a job just enqueued here, selected once listed
+        self._load_seconds = 0.0  # how long the last snapshot took to load (spaces the next poll)
+        self._typed: Timer | None = None  # the search typed, applied once typing pauses
 
     # ── layout ──────────────────────────────────────────────────────────────────────────────
 
@@ -313,8 +320,10 @@ class QueuectlApp(App[None]):
 
     @work(thread=True, exclusive=True, group="poll")
     def poll(self) -> None:
+        started = time.monotonic()
         try:
             snapshot = self.service.snapshot(self.job_filter, self.page_size, frozenset({self._shown_pane}))
+            self._load_seconds = time.monotonic() - started
         except QueuectlError as exc:
             self.post_message(SnapshotFailed(str(exc)))
             return
@@ -333,7 +342,9 @@ class QueuectlApp(App[None]):
 
     def _schedule_poll(self) -> None:
         if self.poll_interval > 0:
-            self.set_timer(self.poll_interval, self.poll, name="poll")
+            # A slow load (a search that matches little at a million jobs reads every row) is not
+            # repeated back to back: the TUI spends at most a sixth of a core on it.
+            self.set_timer(max(self.poll_interval, SLOW_LOAD_SPACING * self._load_seconds), self.poll, name="poll")
 
     def apply_snapshot(self, snap: QueueSnapshot) -> None:
         self.snapshot = snap
@@ -657,11 +668,17 @@ class QueuectlApp(App[None]):
         search.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        """The filter follows each key typed."""
+        """The filter follows what is typed, once typing pauses: a search may read every row at a
+        million jobs, and one per key would run them side by side."""
         if event.input.id == "search" and event.input.display:
-            text = event.value.strip()
-            if text != self.job_filter.search:
-                self._set_filter(replace(self.job_filter, search=text, page=0))
+            if self._typed is not None:
+                self._typed.stop()
+            self._typed = self.set_timer(TYPING_PAUSE, lambda: self._search_typed(event.input), name="search")
+
+    def _search_typed(self, search: Input) -> None:
+        text = search.value.strip()
+        if search.display and text != self.job_filter.search:
+            self._set_filter(replace(self.job_filter, search=text, page=0))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
