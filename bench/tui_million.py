@@ -43,9 +43,9 @@ def add_recent_runs(url: str, runs: int) -> None:
 def build(store_dir: Path, jobs: int) -> str:
     url = f"sqlite:///{store_dir / 'queue.db'}"
     from queuectl.core.config import ConfigStore
-    from queuectl.core.store import open_store
     from queuectl.core.queue import JobQueue
     from queuectl.core.specs import JobSpec
+    from queuectl.core.store import open_store
 
     store = open_store(url, durable=False)
     queue = JobQueue(store)
@@ -96,6 +96,20 @@ async def measure(url: str) -> None:
         pending_priority = timed(JobFilter(state=JobState.PENDING, sort="priority"), 3)
         search_times = {term: timed(JobFilter(search=term), 3) for term in SEARCHES}
         queues_times = timed_panes(app, frozenset({"queues"}))
+        queue_list = []
+        for _ in range(3):
+            t = time.perf_counter()
+            app.service.api.queues()
+            queue_list.append(time.perf_counter() - t)
+        minute = time.time() // 60 * 60
+        throughput_cold = time.perf_counter()
+        app.service.api.finished_per_queue_minute(minute - 300, minute)
+        throughput_cold = time.perf_counter() - throughput_cold
+        throughput_minute = []
+        for _ in range(5):
+            t = time.perf_counter()
+            app.service.api.finished_per_queue_minute(minute - 60, minute)
+            throughput_minute.append(time.perf_counter() - t)
         rss = psutil.Process(os.getpid()).memory_info().rss
     print(f"first screen            {first * 1000:7.0f} ms (app start to the first snapshot applied)")
     print(f"store time per refresh  {statistics.median(times) * 1000:7.1f} ms median, {max(times) * 1000:.1f} ms max")
@@ -108,6 +122,9 @@ async def measure(url: str) -> None:
     for term, ts in search_times.items():
         print(f"refresh, search {term!r:<14} {statistics.median(ts) * 1000:7.1f} ms median ({SEARCHES[term]})")
     print(f"refresh, Queues tab     {statistics.median(queues_times) * 1000:7.1f} ms median")
+    print(f"  of which queue counts {statistics.median(queue_list) * 1000:7.1f} ms median (every job read)")
+    print(f"  throughput: 5 min     {throughput_cold * 1000:7.1f} ms (once, when the tab opens)")
+    print(f"  throughput: 1 minute  {statistics.median(throughput_minute) * 1000:7.1f} ms median (once a minute)")
     print(f"RSS                     {rss / 2**20:7.0f} MiB")
 
 
