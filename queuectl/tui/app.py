@@ -146,7 +146,8 @@ class QueuectlApp(App[None]):
         self.poll()
 
     def on_resize(self, event: events.Resize) -> None:
-        self._show_preview()
+        # the event's size: the app's own may still be the old one while its handlers run
+        self._show_preview(event.size.width)
         if self.snapshot is not None:
             self._sync_table(self.snapshot)
 
@@ -265,16 +266,16 @@ class QueuectlApp(App[None]):
 
     # ── the preview pane ────────────────────────────────────────────────────────────────────
 
-    def _preview_shown(self) -> bool:
-        return self.preview_on and self.size.width >= PREVIEW_MIN_WIDTH
+    def _preview_shown(self, width: int | None = None) -> bool:
+        return self.preview_on and (self.size.width if width is None else width) >= PREVIEW_MIN_WIDTH
 
-    def _show_preview(self) -> None:
+    def _show_preview(self, width: int | None = None) -> None:
         preview = self.query_one("#preview", JobPreview)
-        shown = self._preview_shown()
+        shown = self._preview_shown(width)
         if preview.display != shown:
             preview.display = shown
             if shown:
-                self.load_preview()
+                self.call_after_refresh(self.load_preview)  # once the app's size is the new one
 
     def action_toggle_preview(self) -> None:
         if self.size.width < PREVIEW_MIN_WIDTH:

@@ -232,6 +232,18 @@ async def test_no_preview_at_80_columns(app, seeded):
         assert "Took" not in table(app, "jobs").columns  # the command gets the room
 
 
+async def test_the_preview_follows_the_terminal_when_it_is_resized(app, seeded):
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        preview = app.query_one("#preview", JobPreview)
+        await pilot.resize_terminal(200, 60)
+        await wait_until(pilot, lambda: preview.display, message="the preview after widening to 200 columns")
+        await wait_until(pilot, lambda: preview.job_id == table(app, "jobs").selected_key is not None,
+                         message="the selected job in the preview")
+        await pilot.resize_terminal(120, 40)
+        await wait_until(pilot, lambda: not preview.display, message="no preview after narrowing to 120 columns")
+
+
 async def test_pri_and_queue_hide_when_every_row_shows_the_default(app, seeded):
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
