@@ -14,19 +14,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.core import testhooks
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
-from queuectl.core.db import Store
+from queuectl.core.db import Store, driver_errors
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, InvalidTransition, JobNotFound
 from queuectl.core.hooks import HOOKED_STATES, QUEUE_HOOKS_TTL, hook_jobs
 from queuectl.core.hooks import Ended as _Ended
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
-from queuectl.core.models import bound_models
-from queuectl.core.orm import peewee
 from queuectl.core.readiness import claim_ready_condition
 from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
 from queuectl.core.settings import Settings
@@ -44,6 +42,11 @@ from queuectl.core.states import (
     decide,
     sql_in,
 )
+
+if TYPE_CHECKING:
+    import peewee
+
+    from queuectl.core.models import Models
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 _ID_EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
@@ -187,8 +190,7 @@ class JobQueue:
     def __init__(self, store: Store, clock: Clock = SYSTEM_CLOCK) -> None:
         self.store = store
         self.clock = clock
-        self._models = bound_models(store.db)  # this store's, never another's (see models.py)
-        self._record_columns = [getattr(self._models.Job, name) for name in JobRecord._fields]
+        self._bound: Models | None = None  # made by the first model-bound read (Peewee is imported then)
         sql = store.sql
         claimable = sql_in(CLAIMABLE)
         self._claim_head = (
@@ -280,6 +282,19 @@ class JobQueue:
             f"INSERT INTO job_count (state, shard, n) {source} "
             "ON CONFLICT (state, shard) DO UPDATE SET n = job_count.n + excluded.n"
         )
+
+    @property
+    def _models(self) -> Models:
+        """`Job` and `Run` bound to this store's database, never another's (see models.py)."""
+        if self._bound is None:
+            from queuectl.core.models import bound_models
+
+            self._bound = bound_models(self.store.db)
+        return self._bound
+
+    @property
+    def _record_columns(self) -> list[object]:
+        return [getattr(self._models.Job, name) for name in JobRecord._fields]
 
     # ── enqueue ──────────────────────────────────────────────────────────────────────────────
 
@@ -1136,7 +1151,7 @@ class JobQueue:
             return self.count_jobs(state)
         inner = self._select(state, None, search).order_by().limit(cap + 1)
         sql, params = inner.sql()
-        row = self.store.db.execute_sql(f"SELECT count(*) FROM ({sql}) AS matching", params).fetchone()
+        row = self.store.execute_native(f"SELECT count(*) FROM ({sql}) AS matching", params).fetchone()
         return int(row[0])
 
     def finished_per_minute(self, since: float) -> list[tuple[int, int, int]]:
@@ -1194,6 +1209,8 @@ class JobQueue:
             query = query.where(Job.label == label)
         if run_order and state in CLAIMABLE:
             # the claim's order; the literal IN term lets SQLite walk the claim's partial index in it
+            from queuectl.core.orm import peewee
+
             query = query.where(peewee.SQL(f"state IN {sql_in(CLAIMABLE)}"))
             return query.order_by(Job.priority.desc(), Job.run_at, Job.seq)
         return query.order_by(Job.seq.desc())
@@ -1205,12 +1222,12 @@ class JobQueue:
         psycopg2's ordinary cursor would load every row first."""
         sql, params = self._select(state, queue, None, run_order, label).sql()
         if self.store.is_sqlite:
-            cursor = self.store.db.execute_sql(sql, params)
+            cursor = self.store.execute_native(sql, params)
             while rows := cursor.fetchmany(batch):
                 yield from map(_record, rows)
             return
-        with peewee.__exception_wrapper__:
-            conn = self.store.db.connection()
+        with driver_errors():
+            conn = self.store.connection()
             autocommit, conn.autocommit = conn.autocommit, False  # a named cursor lives in a transaction
             try:
                 cursor = conn.cursor(name="queuectl_list")

@@ -44,12 +44,12 @@ class PgListener:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.conn = store.db.connection()
+        self.conn = store.connection()
         store.execute(f"LISTEN {CHANNEL}")
 
     @property
     def current(self) -> bool:
-        return not self.store.db.is_closed() and self.store.db.connection() is self.conn
+        return not self.store.is_closed() and self.store.connection() is self.conn
 
     def fileno(self) -> int:
         return self.conn.fileno()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from queuectl.core.db import Store
+from queuectl.core.db import DatabaseError, Store
 from queuectl.core.errors import StoreUnavailable
 from queuectl.core.migrations import (
     m0001_initial,
@@ -26,7 +26,6 @@ from queuectl.core.migrations import (
     m0009_schedules_hooks,
     m0010_run_outcome,
 )
-from queuectl.core.orm import peewee
 
 MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (1, m0001_initial.up),
@@ -47,7 +46,7 @@ def _applied(store: Store) -> set[int] | None:
     """The versions the store has applied, or None for an empty store."""
     try:
         rows = store.execute("SELECT version FROM queuectl_schema").fetchall()
-    except peewee.DatabaseError as exc:
+    except DatabaseError as exc:
         if "queuectl_schema" in str(exc) or "no such table" in str(exc) or "does not exist" in str(exc):
             return None
         raise
