@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from queuectl import safe_text
-from queuectl.cli import table
 from queuectl.core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -83,6 +82,8 @@ def parse_env_pairs(pairs: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def use_colour() -> bool:
+    from queuectl.cli import table
+
     return table.use_colour()
 
 

@@ -285,7 +285,7 @@ class Store:
         local.depth = 0
         try:
             self.execute_native("COMMIT")
-        except DatabaseError as commit_error:
+        except DatabaseError:
             try:
                 self.execute_native("ROLLBACK")
             except DatabaseError as rollback_error:

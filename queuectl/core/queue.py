@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
+import os
 import threading
 import time
 from collections import Counter
@@ -35,11 +35,7 @@ from queuectl.core.states import (
     CLAIMABLE,
     PURGEABLE,
     RETRYABLE,
-    Decision,
     JobState,
-    RunResult,
-    WorkerLost,
-    decide,
     sql_in,
 )
 
@@ -47,6 +43,7 @@ if TYPE_CHECKING:
     import peewee
 
     from queuectl.core.models import Models
+    from queuectl.core.results import Decision, RunResult
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 _ID_EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
@@ -79,13 +76,18 @@ class _JobIds:
         with self._lock:
             ms = int(time.time() * 1000) - _ID_EPOCH_MS
             if ms > self._ms:
-                self._ms, self._counter = ms, secrets.randbits(_ID_COUNTER_BITS - 1) - 1
+                self._ms, self._counter = ms, _random_bits(_ID_COUNTER_BITS - 1) - 1
             for _ in range(count):
                 self._counter += 1
                 if self._counter >> _ID_COUNTER_BITS:  # this millisecond's counter is used up: borrow the next
-                    self._ms, self._counter = self._ms + 1, secrets.randbits(_ID_COUNTER_BITS - 1)
+                    self._ms, self._counter = self._ms + 1, _random_bits(_ID_COUNTER_BITS - 1)
                 ids.append(_encode_id((self._ms << _ID_COUNTER_BITS) | self._counter))
         return ids
+
+
+def _random_bits(bits: int) -> int:
+    """`secrets.randbits`, without importing secrets (hmac, hashlib: a CLI command's start-up)."""
+    return int.from_bytes(os.urandom((bits + 7) // 8)) >> (-bits % 8)
 
 
 def _encode_id(n: int) -> str:
@@ -637,6 +639,8 @@ class JobQueue:
         output: bytes, output_bytes: int, finished_at: float | None,
     ) -> FinishResult:
         """The statements of `finish`, inside the caller's write transaction."""
+        from queuectl.core.results import decide  # worker-side: a command that enqueues never imports it
+
         now = self.clock.now()
         ended = now if finished_at is None else finished_at  # when the process ended, not when we could record it
         decision = decide(job, result, settings, now)
@@ -730,6 +734,8 @@ class JobQueue:
     def fail_jobs_of_lost_worker(self, worker_id: str, settings: Settings) -> list[tuple[str, JobState]]:
         """Each job the lost worker held ends its run as `WorkerLost` (a failed attempt, or
         cancelled if a cancel was pending). Returns (job id, new state) pairs."""
+        from queuectl.core.results import WorkerLost, decide
+
         now = self.clock.now()
         sql = self.store.sql
         lost = WorkerLost()

@@ -30,8 +30,8 @@ from queuectl.core.maintenance import MAINTENANCE_INTERVAL_S, run_maintenance
 from queuectl.core.queue import Finish, FinishResult, JobQueue
 from queuectl.core.records import ClaimedJob
 from queuectl.core.registry import Control, WorkerRegistry, new_worker_id
+from queuectl.core.results import ClaimLost, Fenced, Refused
 from queuectl.core.settings import Settings
-from queuectl.core.states import ClaimLost, Fenced, Refused
 from queuectl.core.wake import PgListener, WakeSocket
 from queuectl.core.watchdog import Watchdog
 

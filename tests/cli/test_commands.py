@@ -806,7 +806,7 @@ def test_worker_list_all_stops_a_stopped_workers_uptime(ok, core):
 
 def test_list_shows_how_long_an_interrupted_run_took(ok, core):
     """Issue 14: a job whose run was interrupted (pending again) shows that run's length, as the TUI does."""
-    from queuectl.core.states import Interrupted
+    from queuectl.core.results import Interrupted
 
     core.clock = FrozenClock(time.time() - 600)
     core.add("sleep 100", id="cut")
