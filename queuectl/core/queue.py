@@ -21,8 +21,6 @@ from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
 from queuectl.core.db import Store, driver_errors
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, InvalidTransition, JobNotFound
-from queuectl.core.hooks import HOOKED_STATES, QUEUE_HOOKS_TTL, hook_jobs
-from queuectl.core.hooks import Ended as _Ended
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
 from queuectl.core.readiness import claim_ready_condition
@@ -675,6 +673,8 @@ class JobQueue:
         """Write `decision` to the job, fenced on (processing, worker, attempt): the state written,
         or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`).
         The hooks the end fires are enqueued here, in the same transaction: durable with it."""
+        from queuectl.core.hooks import HOOKED_STATES, Ended, hook_jobs  # worker-side: not at a command's start-up
+
         row = self.store.execute(self._finish_job, {
             "state": decision.state.value, "attempts": decision.attempts, "run_at": decision.run_at, "ended": ended,
             "now": now, "exit_code": exit_code, "error": decision.error,
@@ -684,7 +684,7 @@ class JobQueue:
             return None
         written = JobState(row[0])
         if written in HOOKED_STATES and row[7] is None:  # a hook job fires no hooks: no chains
-            ended_as = _Ended(job_id, written, exit_code, attempt, row[1], row[2], row[3], decision.error)
+            ended_as = Ended(job_id, written, exit_code, attempt, row[1], row[2], row[3], decision.error)
             specs = hook_jobs(ended_as, (row[4], row[5], row[6]), self._hooks_of_queue(row[1]))
             if specs:
                 self.add_in_transaction(specs, settings, now, parent_id=job_id)
@@ -693,6 +693,8 @@ class JobQueue:
     def _hooks_of_queue(self, queue: str) -> tuple[str | None, str | None, str | None]:
         """The queue's hooks (`queue_hook`), from a copy of that small table read at most once a
         second: a hook set on a queue applies to finishes from a second later on."""
+        from queuectl.core.hooks import QUEUE_HOOKS_TTL
+
         now = time.monotonic()
         if now - self._queue_hooks_read_at > QUEUE_HOOKS_TTL:
             rows = self.store.execute("SELECT queue, on_success, on_failure, on_dead FROM queue_hook").fetchall()

@@ -821,8 +821,8 @@ def test_list_shows_how_long_an_interrupted_run_took(ok, core):
 
 @pytest.mark.no_store
 def test_every_command_a_module_defines_is_named_in_the_lazy_root():
-    from queuectl.cli import COMMANDS, jobs, waiting
+    from queuectl.cli import COMMANDS, enqueue, jobs, status, waiting
 
-    for command in jobs.COMMANDS + waiting.COMMANDS:
+    for command in [enqueue.enqueue, status.status, *jobs.COMMANDS, *waiting.COMMANDS]:
         module, _, attr = COMMANDS[command.name].partition(":")
         assert getattr(sys.modules[module], attr) is command, command.name
