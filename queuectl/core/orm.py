@@ -48,8 +48,11 @@ class _OverStore:
     model-bound read and the Store's own statements share one connection (and transaction) per thread."""
 
     def __init__(self, store: Store, database: str) -> None:
-        self.store = store  # before Peewee's __init__, which asks is_closed()
+        # Peewee's __init__ closes the connection it finds open: it must find none (the store's is
+        # not Peewee's to close, and may be inside a write transaction)
+        self.store: Store | None = None
         super().__init__(database)  # type: ignore[call-arg]
+        self.store = store
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         self.store.connection()
@@ -62,7 +65,7 @@ class _OverStore:
         return self.store.connection().cursor()
 
     def is_closed(self) -> bool:
-        return self.store.is_closed()
+        return self.store is None or self.store.is_closed()
 
     def close(self) -> bool:
         was_open = not self.store.is_closed()
