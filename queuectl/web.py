@@ -296,7 +296,7 @@ def serve(store_url: str, host: str = "127.0.0.1", port: int = 8000, allow_remot
                                                  "`queuectl tui --web` printed (…/?token=…)\n")
 
         async def on_startup(self, app: web.Application) -> None:
-            click.echo(f"queuectl web view: open {url}  (store {shown_store(store_url)}; Ctrl+C stops it)")
+            pass  # the address was printed when the sockets began to listen; not textual-serve's banner
 
         async def on_shutdown(self, app: web.Application) -> None:
             for task in list(self._sockets):
@@ -352,6 +352,10 @@ def serve(store_url: str, host: str = "127.0.0.1", port: int = 8000, allow_remot
                         print=lambda *args: None, shutdown_timeout=1.0)
 
     sockets = listen(host, port)
+    # Printed as soon as the sockets listen (a browser's connection waits in their backlog), not
+    # when the server's loop has started: a SIGTERM sent on seeing the port open must not find a
+    # process that has told nobody where it is.
+    click.echo(f"queuectl web view: open {url}  (store {shown_store(store_url)}; Ctrl+C stops it)")
     if not local:
         user = os.environ.get("USER") or str(os.getuid())
         click.echo(REMOTE_WARNING.format(host=host, port=port, user=user), err=True)

@@ -33,7 +33,8 @@ WORKER_ID = f"w-exec-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def job(command: str, *, timeout: float = 0.0, cwd: str | None = None, keep_children: bool = False) -> ClaimedJob:
-    return ClaimedJob("j-1", command, cwd, None, timeout, 1, 3, "default", keep_children)
+    # a job id of its own: two runs with one marker would sweep each other's processes as leftovers
+    return ClaimedJob(f"j-{uuid.uuid4().hex[:8]}", command, cwd, None, timeout, 1, 3, "default", keep_children)
 
 
 def start(command: str, **kwargs) -> JobRun:
