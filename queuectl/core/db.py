@@ -25,10 +25,10 @@ from queuectl.core.errors import InvalidInput, StoreUnavailable
 if TYPE_CHECKING:
     import peewee
 
-# A writer waits this long for the lock before giving up; CLI commands then exit 1 with a message,
-# workers log and retry.
 # `:name`, not a PostgreSQL cast (`x::int`) nor a time in a literal ('12:30' has a digit first)
 _NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# A writer waits this long for the lock before giving up; CLI commands then exit 1 with a message,
+# workers log and retry.
 BUSY_TIMEOUT_S = 10.0
 
 
