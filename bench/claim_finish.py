@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 from queuectl.core.config import ConfigStore
-from queuectl.core.store import open_store
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
+from queuectl.core.results import Completed
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import Completed
+from queuectl.core.store import open_store
 
 
 def _work(url: str, worker: str, start: multiprocessing.Event) -> None:

@@ -44,6 +44,8 @@ def main() -> None:
             for name, argv in cases.items():
                 times[name].append(wall(argv, env))
     medians = {name: statistics.median(t) * 1000 for name, t in times.items()}
+    # the machine is shared: the load the figures were taken under belongs with them
+    print("load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     base = medians["baseline enqueue"]
     for name, ms in medians.items():
         print(f"{name:<18} {ms:7.1f} ms   {ms / base:4.2f}×")

@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from queuectl.core.store import open_store
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
+from queuectl.core.results import Completed
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import Completed
+from queuectl.core.store import open_store
 
 OUTPUT = 50_000
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from queuectl.core.clock import FrozenClock
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
+from queuectl.core.results import Completed
 from queuectl.core.retention import prune
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import Completed
 from queuectl.core.store import open_store
 
 OUTPUT = 50_000

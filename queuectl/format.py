@@ -8,7 +8,10 @@ the CLI paints with the ANSI code, the TUI with the Rich style name.
 
 from __future__ import annotations
 
-from queuectl.core.records import JobRecord, WorkerInfo, iso
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from queuectl.core.records import JobRecord, WorkerInfo
 
 # state → (ANSI SGR code for the CLI, Rich style for the TUI)
 STATE_PALETTE: dict[str, tuple[str, str]] = {
@@ -85,6 +88,8 @@ def worker_uptime(worker: WorkerInfo, now: float) -> str:
 def when(ts: float | None, now: float) -> str:
     """A moment in `show` and the detail view: the age first (it is what ticks and what a user
     reads, and it survives a narrow pane), then the UTC time to the second (--json keeps the ms)."""
+    from queuectl.core.records import iso
+
     return "-" if ts is None else f"{age(ts, now)} ({(iso(ts) or '')[:19]}Z)"
 
 

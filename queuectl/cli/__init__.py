@@ -24,9 +24,9 @@ from queuectl.cli.lazy import LazyGroup
 from queuectl.core.errors import QueuectlError
 
 COMMANDS = {  # name → "module:attribute", in --help's order
-    "enqueue": "queuectl.cli.jobs:enqueue",
+    "enqueue": "queuectl.cli.enqueue:enqueue",
     "list": "queuectl.cli.jobs:list_cmd",
-    "status": "queuectl.cli.jobs:status",
+    "status": "queuectl.cli.status:status",
     "stats": "queuectl.cli.jobs:stats",
     "health": "queuectl.cli.jobs:health",
     "show": "queuectl.cli.jobs:show",

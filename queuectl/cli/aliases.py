@@ -20,7 +20,7 @@ ROOT_ALIASES = {  # a hidden root command → the command it runs
     "dlq-retry": "queuectl.cli.dlq:dlq_retry",
     "config-get": "queuectl.cli.settings:config_get",
     "config-set": "queuectl.cli.settings:config_set",
-    "add": "queuectl.cli.jobs:enqueue",
+    "add": "queuectl.cli.enqueue:enqueue",
     "metrics": "queuectl.cli.jobs:stats",
 }
 HIDDEN_COMMANDS = {"init": "queuectl.cli.aliases:init", "dashboard": "queuectl.cli.aliases:dashboard"}

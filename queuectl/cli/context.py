@@ -7,13 +7,13 @@ No command module imports the `cli` group (that would be a cycle): commands are 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from queuectl import safe_text
-from queuectl.cli import table
 from queuectl.core.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -83,6 +83,8 @@ def parse_env_pairs(pairs: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def use_colour() -> bool:
+    from queuectl.cli import table
+
     return table.use_colour()
 
 
@@ -109,6 +111,28 @@ def check_queues(queues: Sequence[str]) -> None:
 # escape sequence or control (a command's OSC could retitle the terminal). --json keeps the exact text;
 # `logs` prints the raw bytes, like cat.
 clean = safe_text.one_line
+
+
+def hint_if_unserved(ctx: Ctx, queues: set[str]) -> None:
+    """On a terminal, say why jobs will wait: no live worker serves their queue, or the queue is paused.
+
+    One line on stderr, for a person only: never when stderr is piped (scripts), never with --json."""
+    if not queues or not sys.stderr.isatty():
+        return
+    why = ctx.api().unserved(queues)
+    if why is None:
+        return
+    import shlex
+
+    if why.no_workers:
+        hint = "no worker is running — start one with: queuectl worker start"
+    elif why.queues:
+        names = ", ".join(clean(q) for q in why.queues)
+        hint = (f"no worker serves queue {names} — start one with: queuectl worker start "
+                + " ".join(f"-q {shlex.quote(clean(q))}" for q in why.queues))
+    else:
+        hint = "the queue is paused: nothing starts until queuectl resume"
+    click.echo(f"queuectl: {hint}", err=True)
 
 
 def one_line_message(text: str) -> str:

@@ -1,11 +1,9 @@
-"""Job commands: enqueue, list, status, stats, health, show, logs, wait, retry, cancel, delete, purge,
-pause, resume."""
+"""Job commands: list, stats, health, show, logs, wait, retry, cancel, delete, purge, pause, resume
+(`enqueue` and `status` have modules of their own: they start lighter)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -14,7 +12,6 @@ from typing import Any
 import click
 
 from queuectl import format as fmt
-from queuectl import safe_text
 from queuectl.cli import table as render
 from queuectl.cli.completion import complete_job_ids, complete_states
 from queuectl.cli.context import (
@@ -23,175 +20,15 @@ from queuectl.cli.context import (
     check_queues,
     clean,
     emit_json,
+    hint_if_unserved,
     json_option,
     one_line_message,
     parse_duration_option,
-    parse_env_pairs,
     pass_ctx,
     state_option,
     use_colour,
 )
-from queuectl.cli.hooks import hook_options
-from queuectl.cli.sources import EnqueueCommand, enqueue_words
 from queuectl.core.errors import InvalidInput, InvalidTransition, QueuectlError, StoreUnavailable
-
-
-@click.command(cls=EnqueueCommand)
-@click.argument("source", nargs=-1)
-@click.option("--command", "-C", "command", help="The shell command (instead of SOURCE).")
-@click.option("--id", "job_id", help="Job id (default: generated).")
-@click.option("--max-retries", type=int, help="Retries after the first run (default: config max_retries).")
-@click.option("--priority", "-p", type=int, help="Higher runs first (default 0).")
-@click.option("--run-at", help="Not before this time: ISO-8601 (UTC unless an offset is given) or epoch seconds.")
-@click.option("--delay", "-d", help="Not before this long from now: 90, 30s, 5m, 2h, 1d.")
-@click.option("--timeout", help="Kill a run after this long (seconds or 30s/5m/2h); 0 = none.")
-@click.option("--queue", "-q", "queue_name", help="Queue name (default 'default').")
-@click.option("--cwd", help="Working directory (default: the current one).")
-@click.option("--env", "-e", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Environment variable; repeatable.")
-@click.option("--file", "job_file", hidden=True, help="= @FILE (another version's spelling).")
-@hook_options
-@click.option("--keep-children", is_flag=True, default=None,
-              help="Let processes the job leaves behind (a daemon it starts) outlive a completed or failed run.")
-@click.option("--after", "after", metavar="ID[,ID…]", multiple=True,
-              help="Run only once these jobs completed (cancelled if one ends dead or cancelled); repeatable.")
-@click.option("--unique", "unique", metavar="KEY",
-              help="While a job with this key waits or runs, return that job instead of adding one.")
-@click.option("--label", "label", metavar="TEXT", help="A label shown in lists and the TUI (list --label filters).")
-@click.option("--hold", is_flag=True, default=None, help="Add the job held: it waits until queuectl release ID.")
-@json_option
-@pass_ctx
-def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str | None, max_retries: int | None,
-            priority: int | None, run_at: str | None, delay: str | None, timeout: str | None,
-            queue_name: str | None, cwd: str | None, env_pairs: tuple[str, ...], job_file: str | None,
-            keep_children: bool | None, after: tuple[str, ...], unique: str | None, label: str | None,
-            hold: bool | None, on_success: str | None, on_failure: str | None, on_dead: str | None,
-            as_json: bool) -> None:
-    """Add a job (or many) to the queue; prints each new job's id.
-
-    \b
-    SOURCE is one of:
-      'CMD'          one argument: a shell command, run by sh -c
-      PROGRAM ARGS…  several words: one command, run exactly as given (quoted for sh)
-      -- PROGRAM ARGS…   the same; after -- every word is the command's
-      '{"command": "make test", "priority": 5}'   a JSON object (or an array of them)
-      NAME.json | NAME.jsonl | NAME.ndjson | @FILE   a job file: JSON object, array or NDJSON
-      -              the same, read from stdin
-    Options go before the command: in 'queuectl enqueue ls -la' the -la is ls's. Only a job file
-    by this rule is read (a regular file, at most 64 MiB); './build.sh' runs the script. Flags
-    fill in the fields a JSON job leaves unset.
-
-    \b
-    Examples:
-      queuectl enqueue 'sleep 5 && echo done'
-      queuectl enqueue ./build.sh --release
-      queuectl enqueue --queue io -- rsync -a src/ 'my dst/'
-      queuectl enqueue '{"id":"build-1","command":"make","max_retries":2}'
-      queuectl enqueue --command 'backup.sh' --delay 10m --timeout 1h
-      queuectl enqueue jobs.ndjson
-      seq 100 | sed 's/.*/{"command":"echo &"}/' | queuectl enqueue -
-      queuectl enqueue --after build-1 --label deploy -- ./deploy.sh
-      queuectl enqueue --unique nightly-report ./report.sh    # one at a time
-    """
-    from queuectl.core.specs import parse_jobs_text, spec_from_mapping, validate_job_id
-
-    clock_now = time.time()
-    if job_file is not None:
-        if source:
-            raise InvalidInput("give the jobs either as SOURCE or with --file, not both")
-        source = ("@" + job_file,)
-    if source and command is not None:
-        raise InvalidInput("give the job either as SOURCE or with --command, not both")
-    if not source and command is None:
-        raise InvalidInput("nothing to enqueue: give a command, JSON, a file, - for stdin, or --command")
-    if run_at is not None and delay is not None:
-        raise InvalidInput("give --run-at or --delay, not both")
-    text = None
-    if source:
-        command, text = enqueue_words(source, click.get_current_context().meta.get("queuectl.argv", False))
-    overrides: dict[str, Any] = {}
-    if job_id is not None:
-        overrides["id"] = job_id
-    if max_retries is not None:
-        overrides["max_retries"] = max_retries
-    if priority is not None:
-        overrides["priority"] = priority
-    if run_at is not None:
-        overrides["run_at"] = run_at
-    if delay is not None:
-        overrides["run_at"] = clock_now + (parse_duration_option("--delay", delay) or 0.0)
-    if timeout is not None:
-        overrides["timeout"] = parse_duration_option("--timeout", timeout)
-    if queue_name is not None:
-        overrides["queue"] = queue_name
-    if cwd is not None:
-        overrides["cwd"] = cwd
-    if env_pairs:
-        overrides["env"] = dict(parse_env_pairs(env_pairs))
-    if keep_children:
-        overrides["keep_children"] = True
-    if after:
-        overrides["after"] = ",".join(after)
-    if unique is not None:
-        overrides["unique"] = unique
-    if label is not None:
-        overrides["label"] = label
-    if hold:
-        overrides["hold"] = True
-    for hook, hook_command in (("on_success", on_success), ("on_failure", on_failure), ("on_dead", on_dead)):
-        if hook_command is not None:
-            overrides[hook] = hook_command
-    if text is None:
-        specs = [spec_from_mapping({**overrides, "command": command}, clock_now)]
-    else:
-        defaults = {k: v for k, v in overrides.items() if k != "id"}
-        specs = parse_jobs_text(text, clock_now, defaults=defaults)
-        if job_id is not None:
-            if len(specs) > 1:
-                raise InvalidInput("--id names one job, but the input has several")
-            if specs[0].id is None:
-                specs = [specs[0]._replace(id=validate_job_id(job_id))]
-    base = os.getcwd()
-    specs = [s._replace(cwd=os.path.normpath(os.path.join(base, s.cwd))) if s.cwd else s for s in specs]
-    api = ctx.api(recover=False)  # reads no worker or job: the hot path stays as it was
-    added = api.enqueue(specs, default_cwd=base, now=clock_now)
-    ids = [a.id for a in added]
-    if as_json:
-        # the created jobs as `show --json` gives them: one object for a job given inline (a command,
-        # --command, a JSON object); an array for a bulk (a file or stdin, whatever it holds, a JSON array)
-        # "existing": the job that already held the spec's unique key, returned instead of a new one
-        shown = jobs_json(api, api.jobs(ids))
-        jobs = [{**job, "existing": a.existing, "runs": []} for job, a in zip(shown, added, strict=True)]
-        inline = text is None or (text is source[0] and text.lstrip().startswith("{"))
-        emit_json(jobs[0] if inline and len(jobs) == 1 else jobs)
-    else:
-        click.echo("\n".join(ids))
-        if sys.stderr.isatty():
-            for a in added:
-                if a.existing:
-                    click.echo(f"queuectl: job {clean(a.id)} holds that unique key (waiting or running): "
-                               "nothing added", err=True)
-        _hint_if_unserved(ctx, {s.queue for s in specs})
-
-
-def _hint_if_unserved(ctx: Ctx, queues: set[str]) -> None:
-    """On a terminal, say why jobs will wait: no live worker serves their queue, or the queue is paused.
-
-    One line on stderr, for a person only: never when stderr is piped (scripts), never with --json."""
-    if not queues or not sys.stderr.isatty():
-        return
-    why = ctx.api().unserved(queues)
-    if why is None:
-        return
-    if why.no_workers:
-        hint = "no worker is running — start one with: queuectl worker start"
-    elif why.queues:
-        names = ", ".join(safe_text.one_line(q) for q in why.queues)
-        hint = (f"no worker serves queue {names} — start one with: queuectl worker start "
-                + " ".join(f"-q {shlex.quote(safe_text.one_line(q))}" for q in why.queues))
-    else:
-        hint = "the queue is paused: nothing starts until queuectl resume"
-    click.echo(f"queuectl: {hint}", err=True)
-
 
 # escape sequence or control (a command's OSC could retitle the terminal). --json keeps the exact text;
 # `logs` prints the raw bytes, like cat.
@@ -284,30 +121,6 @@ def _list_all(jobs: Any, as_json: bool, state: Any) -> None:
         shown += len(chunk)
     if shown == 0:
         click.echo("no jobs" + (f" in state {state}" if state else ""))
-
-
-@click.command()
-@json_option
-@pass_ctx
-def status(ctx: Ctx, as_json: bool) -> None:
-    """Job counts per state, workers alive and busy, busy/total slots, paused or not.
-
-    \b
-    Example:
-      queuectl status --json
-    """
-    status = ctx.api().status()
-    if as_json:
-        emit_json(status.to_json())
-        return
-    colour, counts, workers = use_colour(), status.counts, status.workers
-    parts = [f"{render.state(s, colour)} {n}" for s, n in counts.by_state.items()]
-    click.echo(f"jobs     {'  '.join(parts)}  (total {counts.total})")
-    lost = f", {workers.lost} lost" if workers.lost else ""
-    slots = f"slots {workers.slots_busy}/{workers.slots} busy"
-    click.echo(f"workers  {workers.alive} running, {workers.busy} busy{lost}; {slots}")
-    click.echo("queue    " + (render.paint("paused", "33", colour) + " (queuectl resume)" if status.paused
-                              else "active"))
 
 
 @click.command()
@@ -649,7 +462,7 @@ def wait(ctx: Ctx, job_ids: tuple[str, ...], queue_name: str | None, timeout_tex
         if job_id not in jobs:  # an unknown id is bad input: exit 2, as pueue does
             raise InvalidInput(str(JobNotFound(job_id)))
     if not as_json:
-        _hint_if_unserved(ctx, {j.queue for j in jobs.values() if j.state not in FINISHED})
+        hint_if_unserved(ctx, {j.queue for j in jobs.values() if j.state not in FINISHED})
     deadline = None if timeout is None else time.monotonic() + timeout
     tty = sys.stderr.isatty() and not as_json
     shown = False  # a progress line is on the terminal (cleared at the end)
@@ -811,4 +624,4 @@ def resume(ctx: Ctx, as_json: bool) -> None:
     emit_json({"paused": False}) if as_json else click.echo("resumed")
 
 
-COMMANDS = [enqueue, list_cmd, status, stats, health, show, logs, wait, retry, cancel, delete, purge, pause, resume]
+COMMANDS = [list_cmd, stats, health, show, logs, wait, retry, cancel, delete, purge, pause, resume]

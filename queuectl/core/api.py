@@ -610,11 +610,9 @@ class Api:
 
 def store_errors() -> tuple[type[BaseException], ...]:
     """The exceptions a broken store raises (for a front end to report as "the store does not answer")."""
-    import sqlite3
+    from queuectl.core.db import store_errors
 
-    from queuectl.core.orm import peewee
-
-    return (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error)
+    return store_errors()
 
 
 def describe_store_error(error: BaseException, api: Api | None = None) -> str:

@@ -2,7 +2,10 @@
 `store.open_store` connects through here, then migrates.
 
 Everything backend-specific about connections lives here: pragmas, placeholders, how a write
-transaction takes its lock. The rest of the core asks the `Store` instead of knowing the backend.
+transaction takes its lock, the driver's errors. The rest of the core asks the `Store` instead of
+knowing the backend. A thin layer of its own over sqlite3 and psycopg2, not Peewee's: Peewee (and
+the stdlib it pulls in) cost a `queuectl enqueue` about a third of its start-up, and only the
+model-bound reads of `queue.py` use it (`Store.db`, `orm.py`).
 """
 
 from __future__ import annotations
@@ -11,33 +14,185 @@ import os
 import re
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queuectl.core.errors import InvalidInput, StoreUnavailable
-from queuectl.core.orm import peewee
 
-# A writer waits this long for the lock before giving up; CLI commands then exit 1 with a message,
-# workers log and retry.
+if TYPE_CHECKING:
+    import peewee
+
 # `:name`, not a PostgreSQL cast (`x::int`) nor a time in a literal ('12:30' has a digit first)
 _NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# A writer waits this long for the lock before giving up; CLI commands then exit 1 with a message,
+# workers log and retry.
 BUSY_TIMEOUT_S = 10.0
 
 
-class Store:
-    """An open store: a Peewee database plus what the core needs to know about its backend."""
+# ── errors ────────────────────────────────────────────────────────────────────────────────────
+# The drivers' errors, raised as one family whatever the backend (the DB-API's classes, by the
+# names Peewee gave them), so the core catches a store error without importing psycopg2. The
+# driver's own error is the `__cause__` (and `orig`): its pgcode, its message.
 
-    def __init__(self, db: peewee.Database, url: str, backend: str, path: Path | None = None,
-                 busy_timeout: float = BUSY_TIMEOUT_S, inode: int | None = None) -> None:
-        self.db = db
+
+class DatabaseError(Exception):
+    """A store error the driver raised (locked, corrupt, unreachable, a constraint…)."""
+
+    def __init__(self, orig: BaseException, *args: object) -> None:
+        super().__init__(*args)
+        self.orig = orig
+
+
+class DataError(DatabaseError):
+    pass
+
+
+class IntegrityError(DatabaseError):
+    pass
+
+
+class InternalError(DatabaseError):
+    pass
+
+
+class NotSupportedError(DatabaseError):
+    pass
+
+
+class OperationalError(DatabaseError):
+    pass
+
+
+class ProgrammingError(DatabaseError):
+    pass
+
+
+class InterfaceError(DatabaseError):
+    pass
+
+
+_MAPPED: dict[str, type[DatabaseError]] = {
+    "DatabaseError": DatabaseError, "DataError": DataError, "IntegrityError": IntegrityError,
+    "InterfaceError": InterfaceError, "InternalError": InternalError, "NotSupportedError": NotSupportedError,
+    "OperationalError": OperationalError, "ProgrammingError": ProgrammingError,
+}
+
+
+def _mapped(exc: BaseException) -> DatabaseError | None:
+    """Our class for a driver error (psycopg2's subclasses, e.g. UniqueViolation, by their DB-API base)."""
+    for cls in type(exc).__mro__:
+        mapped = _MAPPED.get(cls.__name__)
+        if mapped is not None and cls.__module__.split(".")[0] in ("sqlite3", "psycopg2"):
+            return mapped(exc, *exc.args)
+    return None
+
+
+@contextmanager
+def driver_errors() -> Iterator[None]:
+    """Raise a driver error met inside as this module's (`DatabaseError` and its subclasses)."""
+    try:
+        yield
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        mapped = _mapped(exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+def store_errors() -> tuple[type[BaseException], ...]:
+    """What a broken store raises: our family; sqlite3's own from a fetch (SQLite reads a row as
+    it is fetched, outside `execute`), and psycopg2's once it is loaded."""
+    import sys
+
+    psycopg2 = sys.modules.get("psycopg2")
+    driver = (psycopg2.Error,) if psycopg2 is not None else ()
+    return (DatabaseError, sqlite3.Error, *driver)
+
+
+class _Local(threading.local):
+    """One connection per thread (the TUI reads from thread workers), and its write nesting."""
+
+    conn: Any = None
+    depth = 0
+
+
+class Store:
+    """An open store: a connection per thread, and what the core needs to know about its backend."""
+
+    def __init__(self, url: str, backend: str, connect_params: dict[str, Any], path: Path | None = None,
+                 busy_timeout: float = BUSY_TIMEOUT_S, inode: int | None = None,
+                 pragmas: Sequence[tuple[str, object]] = ()) -> None:
         self.url = url
         self.backend = backend  # "sqlite" or "postgresql"
         self.path = path
         self.busy_timeout = busy_timeout
         self.inode = inode
         self.call_timeout: float | None = None  # set by bound_calls (workers)
+        self.connect_params = connect_params
+        self._pragmas = list(pragmas)
+        self._local = _Local()
+        self._peewee: peewee.Database | None = None
+
+    # ── connections ──────────────────────────────────────────────────────────────────────────
+
+    def connection(self) -> Any:
+        """This thread's connection, opened on first use (and again after `close`)."""
+        conn = self._local.conn
+        if conn is None:
+            with driver_errors():
+                conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _connect(self) -> Any:
+        if self.is_sqlite:
+            # isolation_level None: autocommit, and transactions are our BEGIN … COMMIT (`write`)
+            conn = sqlite3.connect(str(self.path), isolation_level=None, **self.connect_params)
+            try:
+                for name, value in self._pragmas:
+                    conn.execute(f"PRAGMA {name} = {value}")
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+        import psycopg2
+
+        conn = psycopg2.connect(**self.connect_params)
+        conn.autocommit = True  # transactions are our BEGIN … COMMIT (`write`), as on SQLite
+        return conn
+
+    def is_closed(self) -> bool:
+        """True when this thread holds no open connection."""
+        return self._local.conn is None
+
+    def in_transaction(self) -> bool:
+        return self._local.depth > 0
+
+    def close(self) -> None:
+        """Close this thread's connection (others' are closed by their threads, or at exit)."""
+        conn = self._local.conn
+        if conn is None:
+            return
+        if self._local.depth:
+            raise OperationalError(RuntimeError(), "Attempting to close the store while a transaction is open.")
+        self._local.conn = None
+        with driver_errors():
+            conn.close()
+
+    @property
+    def db(self) -> peewee.Database:
+        """A Peewee database over this store's connections, for the model-bound reads (`models.py`);
+        imports Peewee, so only the commands that read through the models pay for it."""
+        if self._peewee is None:
+            from queuectl.core.orm import store_database
+
+            self._peewee = store_database(self)
+        return self._peewee
 
     def bound_calls(self, seconds: float) -> None:
         """Make every store call of this process give up after about `seconds` (a worker: less
@@ -54,11 +209,11 @@ class Store:
         if self.is_sqlite:
             self.execute(f"PRAGMA busy_timeout = {lock_ms}")
             return
-        options = re.sub(r"\s*-c (lock_timeout|statement_timeout)=\d+", "", self.db.connect_params.get("options", ""))
-        self.db.connect_params["options"] = f"{options} -c lock_timeout={lock_ms} -c statement_timeout={ms}".strip()
+        options = re.sub(r"\s*-c (lock_timeout|statement_timeout)=\d+", "", self.connect_params.get("options", ""))
+        self.connect_params["options"] = f"{options} -c lock_timeout={lock_ms} -c statement_timeout={ms}".strip()
         _client_deadline.seconds = seconds + 0.5  # the server's own timeouts answer first when it can
         _install_wait_callback()
-        if not self.db.is_closed() and not self.db.in_transaction():
+        if not self.is_closed() and not self.in_transaction():
             self.execute(f"SET lock_timeout = {lock_ms}; SET statement_timeout = {ms}")
 
     def replaced_or_deleted(self) -> bool:
@@ -74,6 +229,8 @@ class Store:
     def is_sqlite(self) -> bool:
         return self.backend == "sqlite"
 
+    # ── statements ───────────────────────────────────────────────────────────────────────────
+
     def sql(self, text: str) -> str:
         """Adapt SQL written with `?` placeholders to this backend."""
         return text if self.is_sqlite else text.replace("?", "%s")
@@ -84,44 +241,75 @@ class Store:
         return text if self.is_sqlite else _NAMED_PARAMETER.sub(r"%(\1)s", text)
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
-        return self.db.execute_sql(sql if self.is_sqlite else sql.replace("?", "%s"), params)
+        """Run one statement written with `?` (or `:name`) placeholders; returns the driver's cursor."""
+        return self.execute_native(sql if self.is_sqlite else sql.replace("?", "%s"), params)
+
+    def execute_native(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+        """Run one statement in the driver's own placeholders (`%s` on PostgreSQL: Peewee's SQL)."""
+        with driver_errors():
+            cursor = self.connection().cursor()
+            cursor.execute(sql, params)
+        return cursor
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """`cursor.executemany`, its driver errors raised as Peewee's as `execute` does: on PostgreSQL
-        a raw psycopg2 error (a lock timeout, say) would reach callers as no DatabaseError at all."""
-        with peewee.__exception_wrapper__:
-            self.db.cursor().executemany(self.sql(sql), rows)
+        """`cursor.executemany`, its driver errors raised as this module's, as `execute` does."""
+        with driver_errors():
+            self.connection().cursor().executemany(self.sql(sql), rows)
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        """A write transaction that takes the write lock up front (IMMEDIATE on SQLite).
+        """A write transaction that takes the write lock up front (IMMEDIATE on SQLite); nested, a
+        savepoint.
 
         A deferred read-then-write transaction fails with "database is locked" under contention
         instead of waiting for busy_timeout; taking the lock first makes it wait.
         """
-        tx = self.db.atomic("IMMEDIATE") if self.is_sqlite else self.db.atomic()
-        tx.__enter__()
+        local = self._local
+        if local.depth:
+            yield from self._savepoint()
+            return
+        self.execute_native("BEGIN IMMEDIATE" if self.is_sqlite else "BEGIN")
+        local.depth = 1
         try:
             yield
-        except BaseException as exc:
+        except BaseException:
+            local.depth = 0
             try:
-                tx.__exit__(type(exc), exc, exc.__traceback__)
-            except (peewee.DatabaseError, sqlite3.Error) as rollback_error:
+                self.execute_native("ROLLBACK")
+            except DatabaseError as rollback_error:
                 # SQLite rolls back by itself on some errors (disk full, I/O): the failed ROLLBACK
                 # after that must not hide the error that caused it.
                 if "no transaction is active" not in str(rollback_error):
                     raise
             raise
-        else:
+        local.depth = 0
+        try:
+            self.execute_native("COMMIT")
+        except DatabaseError:
             try:
-                tx.__exit__(None, None, None)
-            except (peewee.DatabaseError, sqlite3.Error) as exc:
-                cause: BaseException | None = exc
-                while cause is not None and "no transaction is active" in str(cause):
-                    cause = cause.__context__
-                if cause is not None and cause is not exc:
-                    raise cause from None
-                raise
+                self.execute_native("ROLLBACK")
+            except DatabaseError as rollback_error:
+                if "no transaction is active" not in str(rollback_error):
+                    raise
+            raise
+
+    def _savepoint(self) -> Iterator[None]:
+        local = self._local
+        name = f"s{local.depth}"
+        self.execute_native(f"SAVEPOINT {name}")
+        local.depth += 1
+        try:
+            yield
+        except BaseException:
+            local.depth -= 1
+            self.execute_native(f"ROLLBACK TO SAVEPOINT {name}")
+            raise
+        local.depth -= 1
+        try:
+            self.execute_native(f"RELEASE SAVEPOINT {name}")
+        except DatabaseError:
+            self.execute_native(f"ROLLBACK TO SAVEPOINT {name}")
+            raise
 
     def reclaim_space(self, step_pages: int = 2048) -> int:
         """SQLite: give the pages on the free list back to the filesystem, `step_pages` (8 MiB) per
@@ -136,7 +324,8 @@ class Store:
                 break
             # executescript steps the pragma to its end: execute() steps a statement that returns
             # no columns once, which frees one page
-            self.db.connection().executescript(f"PRAGMA incremental_vacuum({min(free, step_pages)})")
+            with driver_errors():
+                self.connection().executescript(f"PRAGMA incremental_vacuum({min(free, step_pages)})")
             left = self.execute("PRAGMA freelist_count").fetchone()[0]
             if left >= free:  # nothing moved (a reader holds the pages): try again next time
                 break
@@ -144,10 +333,6 @@ class Store:
         if freed:
             self.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         return freed
-
-    def close(self) -> None:
-        if not self.db.is_closed():
-            self.db.close()
 
 
 def parse_url(url: str) -> tuple[str, Path | None]:
@@ -213,45 +398,40 @@ def _open_sqlite(url: str, path: Path, durable: bool, busy_timeout: float) -> St
     # set on a new store only, before its first table (on an existing one the pragma takes a write
     # lock at every connect; an older store keeps NONE until a full VACUUM, which takes it).
     first: dict[str, object] = {"auto_vacuum": "incremental"} if new else {}
-    db = peewee.SqliteDatabase(
-        str(path),
-        timeout=busy_timeout,
-        pragmas={
-            **first,
-            "journal_mode": "wal",
-            "foreign_keys": 1,
-            # FULL fsyncs the WAL at every commit: an acknowledged enqueue survives a power cut.
-            # Workers use NORMAL: a lost claim or finish after a power cut means a run repeats,
-            # which at-least-once already allows.
-            "synchronous": "full" if durable else "normal",
-            "busy_timeout": int(busy_timeout * 1000),
-            # Checkpoint less often than every 1000 pages: each write transaction of the hot
-            # path dirties several index pages, and checkpoints run inside a committer's lock.
-            "wal_autocheckpoint": 10000,
-            # …and a checkpoint truncates a WAL that a burst made bigger than this
-            "journal_size_limit": 64 * 1024 * 1024,
-        },
-    )
-    store = Store(db=db, url=url, backend="sqlite", path=path, busy_timeout=busy_timeout, inode=path.stat().st_ino)
+    pragmas = [
+        *first.items(),
+        ("journal_mode", "wal"),
+        ("foreign_keys", 1),
+        # FULL fsyncs the WAL at every commit: an acknowledged enqueue survives a power cut.
+        # Workers use NORMAL: a lost claim or finish after a power cut means a run repeats,
+        # which at-least-once already allows.
+        ("synchronous", "full" if durable else "normal"),
+        ("busy_timeout", int(busy_timeout * 1000)),
+        # Checkpoint less often than every 1000 pages: each write transaction of the hot
+        # path dirties several index pages, and checkpoints run inside a committer's lock.
+        ("wal_autocheckpoint", 10000),
+        # …and a checkpoint truncates a WAL that a burst made bigger than this
+        ("journal_size_limit", 64 * 1024 * 1024),
+    ]
+    store = Store(url, "sqlite", {"timeout": busy_timeout}, path=path, busy_timeout=busy_timeout,
+                  inode=path.stat().st_ino, pragmas=pragmas)
     try:
-        db.connect(reuse_if_open=True)
-    except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
+        store.connection()
+    except (DatabaseError, sqlite3.DatabaseError) as exc:
         raise StoreUnavailable(describe_db_error(exc, store)) from None
     return store
 
 
 def _open_postgresql(url: str, durable: bool, busy_timeout: float) -> Store:
-    from queuectl.core.orm import use_psycopg2
-
     try:
-        use_psycopg2()
+        import psycopg2  # noqa: F401  (imported here so that a missing driver is said as such)
     except ImportError:
         raise StoreUnavailable(
             "a PostgreSQL store needs the postgres extra: pip install 'queuectl[postgres]'"
         ) from None
     dsn = "postgresql://" + url.split("://", 1)[1]
-    db = peewee.PostgresqlDatabase(
-        dsn, connect_timeout=5,
+    params = dict(
+        dsn=dsn, connect_timeout=5,
         # A dead peer or a cut link is noticed by TCP, not only when a call is abandoned: probes
         # after 5 s idle, and unacknowledged data gives up after 10 s.
         keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3, tcp_user_timeout=10000,
@@ -260,10 +440,10 @@ def _open_postgresql(url: str, durable: bool, busy_timeout: float) -> Store:
         # crash of the server can lose a claim or a finish, and the run repeats (at least once).
         options=f"-c lock_timeout={int(busy_timeout * 1000)}" + ("" if durable else " -c synchronous_commit=off"),
     )
-    store = Store(db=db, url=url, backend="postgresql", busy_timeout=busy_timeout)
+    store = Store(url, "postgresql", params, busy_timeout=busy_timeout)
     try:
-        db.connect(reuse_if_open=True)
-    except peewee.DatabaseError as exc:
+        store.connection()
+    except DatabaseError as exc:
         raise StoreUnavailable(f"cannot reach the store {redact(url)}: {_first_line(exc)}") from None
     return store
 

@@ -21,9 +21,7 @@ from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.host import create_time
 from queuectl.core.jobcgroup import SlotCgroup, WorkerCgroup
 from queuectl.core.records import ClaimedJob, RunStart
-from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
-from queuectl.core.settings import Settings
-from queuectl.core.states import (
+from queuectl.core.results import (
     Cancelled,
     ClaimLost,
     Fenced,
@@ -33,6 +31,8 @@ from queuectl.core.states import (
     TimedOut,
     exited,
 )
+from queuectl.core.runner import CouldNotStart, JobProcess, describe_exit
+from queuectl.core.settings import Settings
 
 log = logging.getLogger("queuectl.worker")
 

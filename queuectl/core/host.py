@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 from collections.abc import Callable
 
 # Tests of several hosts on one machine set this; nothing else should.
@@ -13,7 +11,8 @@ CREATE_TIME_TOLERANCE_S = 0.05  # create times are kept in clock ticks (10 ms)
 
 
 def host_id() -> str:
-    return os.environ.get(HOST_ENV) or socket.gethostname()
+    # uname's node name is what gethostname() returns on Linux, without importing socket (start-up)
+    return os.environ.get(HOST_ENV) or os.uname().nodename
 
 
 _BOOT_TIME: list[float] = []  # /proc/stat's btime, read once
@@ -80,6 +79,8 @@ def kill_group_if_ours(pid: int | None, created_at: float | None) -> bool:
 
     Used by a rescuer: the job's worker is gone, so nobody else will end it.
     """
+    import signal  # here: the module's enums cost every command's start-up, and only a rescue kills
+
     if pid is None or not is_same_process(pid, created_at):
         return False
     try:

@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
+import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.core import testhooks
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import PAUSED_KEY
-from queuectl.core.db import Store
+from queuectl.core.db import Store, driver_errors
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, InvalidTransition, JobNotFound
-from queuectl.core.hooks import HOOKED_STATES, QUEUE_HOOKS_TTL, hook_jobs
-from queuectl.core.hooks import Ended as _Ended
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
-from queuectl.core.models import bound_models
-from queuectl.core.orm import peewee
 from queuectl.core.readiness import claim_ready_condition
 from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
 from queuectl.core.settings import Settings
@@ -37,13 +33,15 @@ from queuectl.core.states import (
     CLAIMABLE,
     PURGEABLE,
     RETRYABLE,
-    Decision,
     JobState,
-    RunResult,
-    WorkerLost,
-    decide,
     sql_in,
 )
+
+if TYPE_CHECKING:
+    import peewee
+
+    from queuectl.core.models import Models
+    from queuectl.core.results import Decision, RunResult
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 _ID_EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
@@ -76,13 +74,18 @@ class _JobIds:
         with self._lock:
             ms = int(time.time() * 1000) - _ID_EPOCH_MS
             if ms > self._ms:
-                self._ms, self._counter = ms, secrets.randbits(_ID_COUNTER_BITS - 1) - 1
+                self._ms, self._counter = ms, _random_bits(_ID_COUNTER_BITS - 1) - 1
             for _ in range(count):
                 self._counter += 1
                 if self._counter >> _ID_COUNTER_BITS:  # this millisecond's counter is used up: borrow the next
-                    self._ms, self._counter = self._ms + 1, secrets.randbits(_ID_COUNTER_BITS - 1)
+                    self._ms, self._counter = self._ms + 1, _random_bits(_ID_COUNTER_BITS - 1)
                 ids.append(_encode_id((self._ms << _ID_COUNTER_BITS) | self._counter))
         return ids
+
+
+def _random_bits(bits: int) -> int:
+    """`secrets.randbits`, without importing secrets (hmac, hashlib: a CLI command's start-up)."""
+    return int.from_bytes(os.urandom((bits + 7) // 8)) >> (-bits % 8)
 
 
 def _encode_id(n: int) -> str:
@@ -93,6 +96,9 @@ def _encode_id(n: int) -> str:
 
 
 new_job_ids = _JobIds().take
+
+
+_RECORD_COLUMNS = ", ".join(JobRecord._fields)  # a JobRecord's fields are job's columns, in its order
 
 
 def _record(row: tuple) -> JobRecord:
@@ -189,8 +195,7 @@ class JobQueue:
     def __init__(self, store: Store, clock: Clock = SYSTEM_CLOCK) -> None:
         self.store = store
         self.clock = clock
-        self._models = bound_models(store.db)  # this store's, never another's (see models.py)
-        self._record_columns = [getattr(self._models.Job, name) for name in JobRecord._fields]
+        self._bound: Models | None = None  # made by the first model-bound read (Peewee is imported then)
         sql = store.sql
         claimable = sql_in(CLAIMABLE)
         self._claim_head = (
@@ -282,6 +287,19 @@ class JobQueue:
             f"INSERT INTO job_count (state, shard, n) {source} "
             "ON CONFLICT (state, shard) DO UPDATE SET n = job_count.n + excluded.n"
         )
+
+    @property
+    def _models(self) -> Models:
+        """`Job` and `Run` bound to this store's database, never another's (see models.py)."""
+        if self._bound is None:
+            from queuectl.core.models import bound_models
+
+            self._bound = bound_models(self.store.db)
+        return self._bound
+
+    @property
+    def _record_columns(self) -> list[object]:
+        return [getattr(self._models.Job, name) for name in JobRecord._fields]
 
     # ── enqueue ──────────────────────────────────────────────────────────────────────────────
 
@@ -624,6 +642,8 @@ class JobQueue:
         output: bytes, output_bytes: int, finished_at: float | None,
     ) -> FinishResult:
         """The statements of `finish`, inside the caller's write transaction."""
+        from queuectl.core.results import decide  # worker-side: a command that enqueues never imports it
+
         now = self.clock.now()
         ended = now if finished_at is None else finished_at  # when the process ended, not when we could record it
         decision = decide(job, result, settings, now)
@@ -655,6 +675,8 @@ class JobQueue:
         """Write `decision` to the job, fenced on (processing, worker, attempt): the state written,
         or None when fenced off. A cancel requested meanwhile still wins (the CASE of `_finish_job`).
         The hooks the end fires are enqueued here, in the same transaction: durable with it."""
+        from queuectl.core.hooks import HOOKED_STATES, Ended, hook_jobs  # worker-side: not at a command's start-up
+
         row = self.store.execute(self._finish_job, {
             "state": decision.state.value, "attempts": decision.attempts, "run_at": decision.run_at, "ended": ended,
             "now": now, "exit_code": exit_code, "error": decision.error,
@@ -664,7 +686,7 @@ class JobQueue:
             return None
         written = JobState(row[0])
         if written in HOOKED_STATES and row[7] is None:  # a hook job fires no hooks: no chains
-            ended_as = _Ended(job_id, written, exit_code, attempt, row[1], row[2], row[3], decision.error)
+            ended_as = Ended(job_id, written, exit_code, attempt, row[1], row[2], row[3], decision.error)
             specs = hook_jobs(ended_as, (row[4], row[5], row[6]), self._hooks_of_queue(row[1]))
             if specs:
                 self.add_in_transaction(specs, settings, now, parent_id=job_id)
@@ -673,6 +695,8 @@ class JobQueue:
     def _hooks_of_queue(self, queue: str) -> tuple[str | None, str | None, str | None]:
         """The queue's hooks (`queue_hook`), from a copy of that small table read at most once a
         second: a hook set on a queue applies to finishes from a second later on."""
+        from queuectl.core.hooks import QUEUE_HOOKS_TTL
+
         now = time.monotonic()
         if now - self._queue_hooks_read_at > QUEUE_HOOKS_TTL:
             rows = self.store.execute("SELECT queue, on_success, on_failure, on_dead FROM queue_hook").fetchall()
@@ -717,6 +741,8 @@ class JobQueue:
     def fail_jobs_of_lost_worker(self, worker_id: str, settings: Settings) -> list[tuple[str, JobState]]:
         """Each job the lost worker held ends its run as `WorkerLost` (a failed attempt, or
         cancelled if a cancel was pending). Returns (job id, new state) pairs."""
+        from queuectl.core.results import WorkerLost, decide
+
         now = self.clock.now()
         sql = self.store.sql
         lost = WorkerLost()
@@ -1083,21 +1109,21 @@ class JobQueue:
     # ── reading ──────────────────────────────────────────────────────────────────────────────
 
     def get_many(self, ids: Sequence[str]) -> list[JobRecord]:
-        """The jobs with these ids, in the order given (unknown ids are left out)."""
+        """The jobs with these ids, in the order given (unknown ids are left out). Plain SQL, not
+        the models: `enqueue --json` shows what it added without importing Peewee."""
         found: dict[str, JobRecord] = {}
-        Job = self._models.Job
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
-            query = Job.select(*self._record_columns).where(Job.id.in_(chunk))
-            found.update((r.id, JobRecord.from_row(r)) for r in query)
+            marks = ", ".join("?" * len(chunk))
+            rows = self.store.execute(self.store.sql(f"SELECT {_RECORD_COLUMNS} FROM job WHERE id IN ({marks})"), chunk)
+            found.update((r.id, r) for r in map(_record, rows.fetchall()))
         return [found[i] for i in ids if i in found]
 
     def get(self, job_id: str) -> JobRecord:
-        Job = self._models.Job
-        row = Job.get_or_none(Job.id == job_id)
+        row = self.store.execute(self.store.sql(f"SELECT {_RECORD_COLUMNS} FROM job WHERE id = ?"), (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
-        return JobRecord.from_row(row)
+        return _record(row)
 
     def list_jobs(
         self,
@@ -1141,7 +1167,7 @@ class JobQueue:
             return self.count_jobs(state)
         inner = self._select(state, None, search).order_by().limit(cap + 1)
         sql, params = inner.sql()
-        row = self.store.db.execute_sql(f"SELECT count(*) FROM ({sql}) AS matching", params).fetchone()
+        row = self.store.execute_native(f"SELECT count(*) FROM ({sql}) AS matching", params).fetchone()
         return int(row[0])
 
     def finished_per_minute(self, since: float) -> list[tuple[int, int, int]]:
@@ -1211,6 +1237,8 @@ class JobQueue:
             query = query.where(Job.label == label)
         if run_order and state in CLAIMABLE:
             # the claim's order; the literal IN term lets SQLite walk the claim's partial index in it
+            from queuectl.core.orm import peewee
+
             query = query.where(peewee.SQL(f"state IN {sql_in(CLAIMABLE)}"))
             return query.order_by(Job.priority.desc(), Job.run_at, Job.seq)
         return query.order_by(Job.seq.desc())
@@ -1222,12 +1250,12 @@ class JobQueue:
         psycopg2's ordinary cursor would load every row first."""
         sql, params = self._select(state, queue, None, run_order, label).sql()
         if self.store.is_sqlite:
-            cursor = self.store.db.execute_sql(sql, params)
+            cursor = self.store.execute_native(sql, params)
             while rows := cursor.fetchmany(batch):
                 yield from map(_record, rows)
             return
-        with peewee.__exception_wrapper__:
-            conn = self.store.db.connection()
+        with driver_errors():
+            conn = self.store.connection()
             autocommit, conn.autocommit = conn.autocommit, False  # a named cursor lives in a transaction
             try:
                 cursor = conn.cursor(name="queuectl_list")

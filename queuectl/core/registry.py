@@ -5,7 +5,7 @@ A worker's row is how every other process (CLI, TUI, other hosts) sees it and ta
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -21,7 +21,7 @@ WORKER_ROW_RETENTION = 7 * 86400.0  # how long `worker list --all` remembers a s
 
 def new_worker_id() -> str:
     """A fresh worker id: the supervisor names a worker before it spawns it, the worker itself otherwise."""
-    return "w-" + secrets.token_hex(4)
+    return "w-" + os.urandom(4).hex()  # secrets.token_hex(4), without importing secrets (hmac: start-up)
 
 
 class Control(NamedTuple):

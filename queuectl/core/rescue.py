@@ -107,10 +107,8 @@ def recover_dead_local_workers(store: Store) -> list[Rescued]:
     A store this process cannot write (read-only, busy past the timeout) leaves the recovery to
     the next command or worker; `WorkerRegistry.list` still shows the worker as lost.
     """
-    import sqlite3
-
     from queuectl.core.config import ConfigStore
-    from queuectl.core.orm import peewee
+    from queuectl.core.db import store_errors
 
     registry = WorkerRegistry(store)
     try:
@@ -118,7 +116,7 @@ def recover_dead_local_workers(store: Store) -> list[Rescued]:
         if not dead:
             return []
         rescued = rescue_lost_workers(JobQueue(store), registry, ConfigStore(store).settings(), dead=dead)
-    except (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error):
+    except store_errors():
         return []
     told = {r.worker_id for r in rescued}
     return rescued + [Rescued(w.id, []) for w in dead if w.id not in told]  # found dead, held no job

@@ -8,10 +8,9 @@ from __future__ import annotations
 import sqlite3
 
 from queuectl.core import paths
-from queuectl.core.db import BUSY_TIMEOUT_S, Store, connect, describe_db_error
+from queuectl.core.db import BUSY_TIMEOUT_S, DatabaseError, Store, connect, describe_db_error
 from queuectl.core.errors import StoreUnavailable
 from queuectl.core.migrations import apply_migrations
-from queuectl.core.orm import peewee
 
 
 def open_store(
@@ -25,7 +24,7 @@ def open_store(
     if migrate:
         try:
             apply_migrations(store)
-        except (peewee.DatabaseError, sqlite3.DatabaseError) as exc:
+        except (DatabaseError, sqlite3.DatabaseError) as exc:
             store.close()
             raise StoreUnavailable(describe_db_error(exc, store)) from None
     return store

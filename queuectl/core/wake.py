@@ -4,8 +4,6 @@ every host. A hint only: a lost one costs at most `poll_interval`."""
 
 from __future__ import annotations
 
-import socket
-
 from queuectl.core.db import Store
 from queuectl.core.host import host_id
 from queuectl.core.states import LIVE_WORKER_STATES, sql_in
@@ -17,6 +15,8 @@ class WakeSocket:
     """A worker's end: an abstract-namespace datagram socket (no file, gone with the process)."""
 
     def __init__(self, worker_id: str) -> None:
+        import socket
+
         self.address = _PREFIX + worker_id
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind("\0" + self.address)
@@ -44,12 +44,12 @@ class PgListener:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.conn = store.db.connection()
+        self.conn = store.connection()
         store.execute(f"LISTEN {CHANNEL}")
 
     @property
     def current(self) -> bool:
-        return not self.store.db.is_closed() and self.store.db.connection() is self.conn
+        return not self.store.is_closed() and self.store.connection() is self.conn
 
     def fileno(self) -> int:
         return self.conn.fileno()
@@ -72,6 +72,8 @@ def wake_workers(store: Store) -> int:
     ).fetchall()
     if not rows:
         return 0
+    import socket  # only with a worker to ping: an enqueue with none never imports it
+
     sent = 0
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)

@@ -22,17 +22,16 @@ from typing import TypeVar
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.config import ConfigStore
-from queuectl.core.db import Store, describe_db_error
+from queuectl.core.db import DatabaseError, DataError, Store, describe_db_error
 from queuectl.core.execution import JobRun, Tick
 from queuectl.core.host import create_time, host_id
 from queuectl.core.jobcgroup import SlotCgroup, WorkerCgroup
 from queuectl.core.maintenance import MAINTENANCE_INTERVAL_S, run_maintenance
-from queuectl.core.orm import peewee
 from queuectl.core.queue import Finish, FinishResult, JobQueue
 from queuectl.core.records import ClaimedJob
 from queuectl.core.registry import Control, WorkerRegistry, new_worker_id
+from queuectl.core.results import ClaimLost, Fenced, Refused
 from queuectl.core.settings import Settings
-from queuectl.core.states import ClaimLost, Fenced, Refused
 from queuectl.core.wake import PgListener, WakeSocket
 from queuectl.core.watchdog import Watchdog
 
@@ -42,11 +41,11 @@ HEARTBEAT_INTERVAL = 0.5  # stop and cancel requests reach a worker within this
 UPKEEP_INTERVAL_S = 1.0  # settings changes reach a worker within this; stray claims are released
 STORE_RETRY_MAX = 30.0
 T = TypeVar("T")
-_STORE_ERRORS: tuple[type[BaseException], ...] = (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error)
+_STORE_ERRORS: tuple[type[BaseException], ...] = (DatabaseError, sqlite3.Error)
 
 
 def _with_driver_errors(store: Store) -> None:
-    """On PostgreSQL a driver error peewee did not wrap (a rollback on a connection cut mid-call)
+    """On PostgreSQL a driver error the store did not wrap (a LISTEN connection polled after a cut)
     is a store error too; psycopg2 is imported only then (headless commands never load it)."""
     global _STORE_ERRORS
     if not store.is_sqlite:
@@ -60,7 +59,7 @@ def _never_passes(exc: BaseException) -> bool:
     """A store error no retry can cure: the value itself is refused (a number out of range, a
     string or blob too big); busy, locked, full or unreachable stores pass."""
     text = str(exc).lower()
-    if isinstance(exc, (peewee.DataError, sqlite3.DataError)) or "out of range" in text or "too big" in text:
+    if isinstance(exc, (DataError, sqlite3.DataError)) or "out of range" in text or "too big" in text:
         return True
     cause = exc.__cause__ or exc.__context__
     return str(getattr(cause, "pgcode", None) or "").startswith("22")  # PostgreSQL's class 22: data exception
@@ -160,7 +159,7 @@ class Worker:
         """After a PostgreSQL error the connection may be cut or stuck: the next call opens a new one."""
         if not self.store.is_sqlite:
             try:
-                self.store.db.close()
+                self.store.close()
             except Exception:
                 pass
 

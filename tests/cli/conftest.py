@@ -27,9 +27,9 @@ from queuectl.core.clock import SYSTEM_CLOCK
 from queuectl.core.config import ConfigStore
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
+from queuectl.core.results import exited
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import exited
 from queuectl.core.store import open_store
 
 WORKER = "w-test"

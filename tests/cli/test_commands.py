@@ -806,7 +806,7 @@ def test_worker_list_all_stops_a_stopped_workers_uptime(ok, core):
 
 def test_list_shows_how_long_an_interrupted_run_took(ok, core):
     """Issue 14: a job whose run was interrupted (pending again) shows that run's length, as the TUI does."""
-    from queuectl.core.states import Interrupted
+    from queuectl.core.results import Interrupted
 
     core.clock = FrozenClock(time.time() - 600)
     core.add("sleep 100", id="cut")
@@ -821,8 +821,8 @@ def test_list_shows_how_long_an_interrupted_run_took(ok, core):
 
 @pytest.mark.no_store
 def test_every_command_a_module_defines_is_named_in_the_lazy_root():
-    from queuectl.cli import COMMANDS, jobs, waiting
+    from queuectl.cli import COMMANDS, enqueue, jobs, status, waiting
 
-    for command in jobs.COMMANDS + waiting.COMMANDS:
+    for command in [enqueue.enqueue, status.status, *jobs.COMMANDS, *waiting.COMMANDS]:
         module, _, attr = COMMANDS[command.name].partition(":")
         assert getattr(sys.modules[module], attr) is command, command.name

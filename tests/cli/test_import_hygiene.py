@@ -1,5 +1,5 @@
 """Headless commands start fast: they never import Textual, Rich, psycopg2 or prometheus_client (nor does
-the core).
+the core); `enqueue` and `status` not even Peewee or the worker's side of the core.
 
 Each check runs in a fresh interpreter, where sys.modules shows exactly what was loaded. The checks
 run on the default SQLite store: a PostgreSQL store needs psycopg2, and loads it only then (the last test).
@@ -105,9 +105,9 @@ def test_enqueue_and_status_load_only_their_own_command_module(home):
         home,
     )
     assert result["codes"] == [0, 0]
-    assert "queuectl.cli.jobs" in result["cli"]
-    unrelated = {"queuectl.cli.schedules", "queuectl.cli.workers", "queuectl.cli.dlq", "queuectl.cli.settings",
-                 "queuectl.cli.queues", "queuectl.cli.waiting", "queuectl.cli.tui"}
+    assert {"queuectl.cli.enqueue", "queuectl.cli.status"} <= set(result["cli"])
+    unrelated = {"queuectl.cli.jobs", "queuectl.cli.schedules", "queuectl.cli.workers", "queuectl.cli.dlq",
+                 "queuectl.cli.settings", "queuectl.cli.queues", "queuectl.cli.waiting", "queuectl.cli.tui"}
     assert not unrelated & set(result["cli"]), result["cli"]
 
 
@@ -131,6 +131,46 @@ def test_every_headless_command_loads_nothing_heavy(home):
     )
     assert result["heavy"] == []
     assert {k: v for k, v in result["codes"].items() if v != 0} == {"wait j1 --timeout 0.1": 124}
+
+
+# What `enqueue` and `status` must not pay for at start-up (issue 15: at most 1.6x a minimal enqueue
+# script): Peewee (only the model-bound reads of list/show use it), the models, and the worker's side.
+NOT_AT_START_UP = ("peewee", "queuectl.core.orm", "queuectl.core.models", "queuectl.core.results",
+                   "queuectl.core.worker", "queuectl.core.execution")
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+@pytest.mark.parametrize("args", [["enqueue", "true"], ["enqueue", "--json", "echo hi"], ["status"],
+                                  ["status", "--json"]], ids=["enqueue", "enqueue-json", "status", "status-json"])
+def test_enqueue_and_status_do_not_import_peewee(home, store_under_test, args):
+    result = run_python(
+        f"""
+        code, out = call(*{args!r})
+        loaded = sorted(m for m in sys.modules if m in {NOT_AT_START_UP!r})
+        print(json.dumps({{"code": code, "loaded": loaded}}))
+        """,
+        home,
+        db=store_under_test,
+    )
+    assert result["code"] == 0
+    assert result["loaded"] == [], f"queuectl {' '.join(args)} imported {result['loaded']}"
+
+
+def test_reads_through_the_models_still_work_after_a_start_up_without_peewee(home):
+    """`list` and `show` import Peewee on first use, bound to the store that is already open."""
+    result = run_python(
+        """
+        code, job_id = call("enqueue", "echo hi")
+        before = "peewee" in sys.modules
+        shown = call("show", job_id.strip(), "--json")
+        listed = call("list", "--json")
+        print(json.dumps({"before": before, "after": "peewee" in sys.modules, "shown": json.loads(shown[1])["id"],
+                          "listed": [j["id"] for j in json.loads(listed[1])], "id": job_id.strip()}))
+        """,
+        home,
+    )
+    assert not result["before"] and result["after"]
+    assert result["shown"] == result["id"] and result["listed"] == [result["id"]]
 
 
 @pytest.mark.no_store

@@ -12,8 +12,7 @@ import pytest
 
 from queuectl.core.execution import JobRun, Tick
 from queuectl.core.records import ClaimedJob, RunStart
-from queuectl.core.settings import Settings
-from queuectl.core.states import (
+from queuectl.core.results import (
     Cancelled,
     ClaimLost,
     Completed,
@@ -23,6 +22,7 @@ from queuectl.core.states import (
     StartFailed,
     TimedOut,
 )
+from queuectl.core.settings import Settings
 
 pytestmark = pytest.mark.no_store
 

@@ -9,9 +9,9 @@ from queuectl.core.errors import InvalidInput, InvalidJobSpec
 from queuectl.core.hooks import queue_hooks, set_queue_hooks
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
+from queuectl.core.results import WorkerLost, exited
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec, spec_from_mapping
-from queuectl.core.states import WorkerLost, exited
 
 HOOKS = {"on_success": "echo ok", "on_failure": "echo failed", "on_dead": "echo dead"}
 

@@ -42,7 +42,7 @@ def test_oldest_waiting_looks_at_every_priority(store, queue, config, clock):
 def test_runs_are_counted_by_the_outcome_their_finish_recorded(store, queue, config, clock):
     """run.outcome comes from the RunResult (m0010): the counters do not read the error's wording."""
     from queuectl.core.records import RunStart
-    from queuectl.core.states import Cancelled, Completed, Failed, Interrupted, StartFailed, TimedOut
+    from queuectl.core.results import Cancelled, Completed, Failed, Interrupted, StartFailed, TimedOut
 
     results = [Completed(), Failed(3, "exit code 3"), TimedOut(5.0), StartFailed("could not start: no such dir"),
                Cancelled(), Interrupted()]

@@ -10,9 +10,9 @@ import queuectl.core.migrations as migrations
 from queuectl.core.errors import StoreUnavailable
 from queuectl.core.migrations import LATEST, m0001_initial, m0002_job_counts, m0003_count_shard_lock, schema_version
 from queuectl.core.queue import JobQueue
+from queuectl.core.results import exited
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import exited
 from queuectl.core.store import open_store
 
 

@@ -9,9 +9,10 @@ import pytest
 from queuectl.core.errors import DuplicateJob, InvalidTransition, JobNotFound
 from queuectl.core.records import RunStart
 from queuectl.core.rescue import rescue_lost_workers
+from queuectl.core.results import Cancelled, Completed, Failed, Interrupted
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import INTERRUPTED, WORKER_LOST, Cancelled, Completed, Failed, Interrupted, JobState
+from queuectl.core.states import INTERRUPTED, WORKER_LOST, JobState
 
 S = Settings()
 

@@ -8,9 +8,10 @@ import pytest
 from queuectl.core.errors import InvalidInput, InvalidJobSpec, InvalidTransition
 from queuectl.core.queues import QueueTable
 from queuectl.core.records import RunStart
+from queuectl.core.results import Cancelled, Completed, Failed
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec, parse_jobs_text
-from queuectl.core.states import Cancelled, Completed, Failed, JobState
+from queuectl.core.states import JobState
 from queuectl.core.why import load_wait_context, waiting_reason, why_waiting
 
 S = Settings()

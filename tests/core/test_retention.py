@@ -4,10 +4,10 @@ batches; each job keeps its last keep_runs runs; 0 keeps for ever."""
 from __future__ import annotations
 
 from queuectl.core.records import RunStart
+from queuectl.core.results import exited
 from queuectl.core.retention import prune
 from queuectl.core.settings import Settings, parse_value
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import exited
 
 DAY = 86400.0
 

@@ -5,9 +5,9 @@ folds them into `run.output` and deletes them. On both stores (the `store` fixtu
 from __future__ import annotations
 
 from queuectl.core.records import RunStart
+from queuectl.core.results import Completed
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import Completed
 
 
 def _running(queue, job_id: str = "a", worker: str = "w1"):

@@ -7,9 +7,9 @@ import pytest
 
 from queuectl.core.errors import InvalidInput
 from queuectl.core.records import RunStart
+from queuectl.core.results import exited
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import exited
 
 
 def add(q, job_id: str, command: str = "true", **fields) -> str:

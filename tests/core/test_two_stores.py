@@ -12,9 +12,9 @@ import pytest
 from queuectl.core.errors import JobNotFound
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
+from queuectl.core.results import Completed
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import Completed
 from queuectl.core.store import open_store
 
 S = Settings()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from queuectl.core.records import JobRecord, RunRecord, RunStart
+from queuectl.core.results import exited
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import exited
 from queuectl.core.waiting import WAIT_TIMED_OUT, exit_status, run_end, state_phrase, targets, trailer
 
 NOW = 1_767_225_600.0

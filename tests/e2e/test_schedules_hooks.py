@@ -9,10 +9,10 @@ from e2e_support import wait_until
 from queuectl.core.clock import FrozenClock
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
+from queuectl.core.results import exited
 from queuectl.core.schedules import get_schedule
 from queuectl.core.settings import Settings
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import exited
 
 
 def _slot_jobs(q) -> list[tuple[float, str]]:

@@ -66,9 +66,9 @@ def test_two_workers_sharing_a_count_shard_never_deadlock(store_under_test):
     and then needs the `pending` row (for the claim); B's claim, in between, took `pending` and waits
     for `processing`: each would wait for the other."""
     from queuectl.core.queue import JobQueue
+    from queuectl.core.results import Completed
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
-    from queuectl.core.states import Completed
     from queuectl.core.store import open_store
 
     def pid(store) -> int:

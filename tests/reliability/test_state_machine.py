@@ -36,19 +36,13 @@ from queuectl.core.queue import JobQueue
 from queuectl.core.records import ClaimedJob, RunStart
 from queuectl.core.registry import WorkerRegistry
 from queuectl.core.rescue import rescue_lost_workers
-from queuectl.core.settings import SETTINGS, Settings, parse_value
-from queuectl.core.specs import FIELDS, JobSpec, parse_jobs_text, spec_from_mapping
-from queuectl.core.states import (
-    CANCELLED_BY_USER,
-    INTERRUPTED,
-    WORKER_LOST,
+from queuectl.core.results import (
     Cancelled,
     ClaimLost,
     Completed,
     Failed,
     Fenced,
     Interrupted,
-    JobState,
     Refused,
     RunResult,
     StartFailed,
@@ -56,6 +50,9 @@ from queuectl.core.states import (
     WorkerLost,
     decide,
 )
+from queuectl.core.settings import SETTINGS, Settings, parse_value
+from queuectl.core.specs import FIELDS, JobSpec, parse_jobs_text, spec_from_mapping
+from queuectl.core.states import CANCELLED_BY_USER, INTERRUPTED, WORKER_LOST, JobState
 from queuectl.core.store import open_store
 
 IDS = ("a", "b", "c", "d", "e")  # a small pool: ids come back after a delete

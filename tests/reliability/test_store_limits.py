@@ -21,9 +21,9 @@ from reliability_support import RQueuectl
 def test_a_store_holds_output_counts_beyond_32_bits(q: RQueuectl):
     from queuectl.core.queue import JobQueue
     from queuectl.core.records import RunStart
+    from queuectl.core.results import Completed
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
-    from queuectl.core.states import Completed
 
     store = q.store()
     queue = JobQueue(store)
@@ -89,9 +89,9 @@ def _fill(store, n: int = JOBS) -> None:
     """n completed jobs with OUTPUT bytes of output each, through the core as workers record them."""
     from queuectl.core.queue import JobQueue
     from queuectl.core.records import RunStart
+    from queuectl.core.results import Completed
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
-    from queuectl.core.states import Completed
 
     queue, settings = JobQueue(store), Settings()
     queue.enqueue([JobSpec(command="true") for _ in range(n)], settings)

@@ -7,8 +7,8 @@ import pytest
 from textual.widgets import Label
 
 from queuectl.core.records import RunStart
+from queuectl.core.results import exited
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import exited
 from queuectl.tui.app import make_app
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from tui_support import CWD, SEEDED_JOBS, loaded, refreshed, row_keys, shown_text, table, wait_until

@@ -14,8 +14,8 @@ import pytest
 from rich.color import Color
 
 from queuectl.core.records import RunOutput, RunStart
+from queuectl.core.results import exited
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import exited
 from queuectl.tui.output_feed import OutputFeed
 from queuectl.tui.screens.job_detail import JobDetailScreen
 from queuectl.tui.widgets.output_view import OutputView

@@ -26,8 +26,8 @@ from queuectl.core.db import Store
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
 from queuectl.core.registry import WorkerRegistry
+from queuectl.core.results import exited
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import exited
 from queuectl.core.store import open_store
 from queuectl.tui.app import QueuectlApp
 from queuectl.tui.widgets.keyed_table import KeyedTable

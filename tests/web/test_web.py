@@ -28,8 +28,8 @@ from queuectl import web
 from queuectl.core.config import ConfigStore
 from queuectl.core.queue import JobQueue
 from queuectl.core.records import RunStart
+from queuectl.core.results import Failed
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import Failed
 from queuectl.core.store import open_store
 
 CHROMIUM = "/usr/bin/chromium"

@@ -12,35 +12,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from queuectl.core.db import Store
+from queuectl.core.db import DatabaseError, Store
 from queuectl.core.errors import StoreUnavailable
-from queuectl.core.migrations import (
-    m0001_initial,
-    m0002_job_counts,
-    m0003_count_shard_lock,
-    m0004_output_bytes_bigint,
-    m0005_keep_children,
-    m0006_run_chunks,
-    m0007_worker_slots,
-    m0008_queues_deps_unique,
-    m0009_schedules_hooks,
-    m0010_run_outcome,
-    m0011_sort_indexes,
-)
-from queuectl.core.orm import peewee
+
+
+def _up(module: str) -> Callable[[Store], None]:
+    """Migration `module`'s `up`, the module imported when it runs: a store already up to date (every
+    command after the first) imports none of them (a CLI command's start-up)."""
+
+    def up(store: Store) -> None:
+        __import__(f"{__name__}.{module}", fromlist=["up"]).up(store)
+
+    up.__qualname__ = up.__name__ = f"{module}.up"
+    return up
+
 
 MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
-    (1, m0001_initial.up),
-    (2, m0002_job_counts.up),
-    (3, m0003_count_shard_lock.up),
-    (4, m0004_output_bytes_bigint.up),
-    (5, m0005_keep_children.up),
-    (6, m0006_run_chunks.up),
-    (7, m0007_worker_slots.up),
-    (8, m0008_queues_deps_unique.up),
-    (9, m0009_schedules_hooks.up),
-    (10, m0010_run_outcome.up),
-    (11, m0011_sort_indexes.up),
+    (1, _up("m0001_initial")),
+    (2, _up("m0002_job_counts")),
+    (3, _up("m0003_count_shard_lock")),
+    (4, _up("m0004_output_bytes_bigint")),
+    (5, _up("m0005_keep_children")),
+    (6, _up("m0006_run_chunks")),
+    (7, _up("m0007_worker_slots")),
+    (8, _up("m0008_queues_deps_unique")),
+    (9, _up("m0009_schedules_hooks")),
+    (10, _up("m0010_run_outcome")),
+    (11, _up("m0011_sort_indexes")),
 )
 LATEST = MIGRATIONS[-1][0]
 
@@ -49,7 +47,7 @@ def _applied(store: Store) -> set[int] | None:
     """The versions the store has applied, or None for an empty store."""
     try:
         rows = store.execute("SELECT version FROM queuectl_schema").fetchall()
-    except peewee.DatabaseError as exc:
+    except DatabaseError as exc:
         if "queuectl_schema" in str(exc) or "no such table" in str(exc) or "does not exist" in str(exc):
             return None
         raise
