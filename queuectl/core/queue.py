@@ -1157,7 +1157,12 @@ class JobQueue:
         if sort == "created":
             return [Job.seq.desc() if descending else Job.seq.asc()]
         # the command sort names job_command_seq's expression (m0011), or no planner would use it
-        column = peewee.SQL(COMMAND_SORT_KEY) if sort == "command" else getattr(Job, SORTABLE[sort])
+        if sort == "command":
+            from queuectl.core.orm import peewee  # imported on use, as the other readers here do
+
+            column = peewee.SQL(COMMAND_SORT_KEY)
+        else:
+            column = getattr(Job, SORTABLE[sort])
         return [column.desc(), Job.seq.desc()] if descending else [column.asc(), Job.seq.asc()]
 
     def count_matching(self, state: JobState | None = None, search: str | None = None, *, cap: int = 10_000) -> int:
