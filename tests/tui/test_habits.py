@@ -10,8 +10,8 @@ import pytest
 from textual.widgets import Input, Label
 
 from queuectl.core.records import RunStart
+from queuectl.core.results import exited
 from queuectl.core.specs import JobSpec
-from queuectl.core.states import exited
 from queuectl.tui.app import make_app
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
