@@ -1165,16 +1165,6 @@ class JobQueue:
             column = getattr(Job, SORTABLE[sort])
         return [column.desc(), Job.seq.desc()] if descending else [column.asc(), Job.seq.asc()]
 
-    def count_matching(self, state: JobState | None = None, search: str | None = None, *, cap: int = 10_000) -> int:
-        """How many jobs `list_jobs(state, search=…)` could show, counted up to `cap` (a search
-        scans; past `cap` the caller says "more than")."""
-        if not search:
-            return self.count_jobs(state)
-        inner = self._select(state, None, search).order_by().limit(cap + 1)
-        sql, params = inner.sql()
-        row = self.store.execute_native(f"SELECT count(*) FROM ({sql}) AS matching", params).fetchone()
-        return int(row[0])
-
     def finished_per_minute(self, since: float) -> list[tuple[int, int, int]]:
         """Runs that ended at or after `since`, per minute: (minute index from `since`, completed,
         failed). One range read of the run_finished index; a run is completed when it exited 0

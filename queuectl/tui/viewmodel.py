@@ -223,8 +223,10 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
     )
 
 
-QUEUE_COLUMNS = ("Queue", "Running", "Paused", "Pending", "Failed", "Processing", "Completed", "Dead", "Cancelled",
-                 "Oldest waiting", "Done/min", "Failed/min")
+# What waits, how long and how fast it drains first; Running is the processing count (with the
+# limit), so there is no Processing column beside it.
+QUEUE_COLUMNS = ("Queue", "Running", "Paused", "Pending", "Failed", "Oldest waiting", "Done/min", "Failed/min",
+                 "Completed", "Dead", "Cancelled")
 
 
 def queue_cells(info: Any, rates: tuple[float, float] = (0.0, 0.0)) -> tuple[object, ...]:  # a QueueInfo
@@ -240,13 +242,15 @@ def queue_cells(info: Any, rates: tuple[float, float] = (0.0, 0.0)) -> tuple[obj
     return (
         plain(info.name), f"{info.running}/{info.limit}" if info.limit else str(info.running),
         Text("paused", style="bold yellow") if info.paused else "-",
-        n("pending"), n("failed"), n("processing"), n("completed"), n("dead"), n("cancelled"),
+        n("pending"), n("failed"),
         fmt.duration(info.oldest_wait) if info.oldest_wait is not None else "-",
         rate(rates[0], "completed"), rate(rates[1], "failed"),
+        n("completed"), n("dead"), n("cancelled"),
     )
 
 
-SCHEDULE_COLUMNS = ("Schedule", "When", "Next run", "Last run", "Last job", "Queue", "Paused", "Command")
+# No Paused column: a paused schedule's Next run says so, and the command keeps the room.
+SCHEDULE_COLUMNS = ("Schedule", "When", "Next run", "Last run", "Last job", "Queue", "Command")
 
 
 def schedule_cells(sched: Any, now: float) -> tuple[object, ...]:  # a Schedule (core.schedules, via the door)
@@ -260,9 +264,9 @@ def schedule_cells(sched: Any, now: float) -> tuple[object, ...]:  # a Schedule 
         last_job.append(sched.last_job_state, style=STATE_STYLES.get(sched.last_job_state, ""))
     return (
         plain(sched.name, 64), plain(sched.when, 48),
-        Text("paused", style="dim") if sched.paused else next_run(sched.next_run_at, now),
+        Text("paused", style="bold yellow") if sched.paused else next_run(sched.next_run_at, now),
         fmt.age(sched.last_run_at, now) if sched.last_run_at is not None else "-", last_job,
-        plain(sched.queue), Text("paused", style="bold yellow") if sched.paused else "-", plain(sched.command),
+        plain(sched.queue), plain(sched.command),
     )
 
 

@@ -15,6 +15,7 @@ from queuectl.core.specs import JobSpec
 from queuectl.tui.app import make_app
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
+from queuectl.tui.viewmodel import QUEUE_COLUMNS, SCHEDULE_COLUMNS
 from queuectl.tui.widgets.job_preview import JobPreview
 from queuectl.tui.widgets.output_view import OutputView
 from queuectl.tui.widgets.pulse_strip import PulseStrip
@@ -382,7 +383,7 @@ async def test_schedules_tab_runs_now_pauses_and_removes_a_schedule(app, seeded,
             await pilot.press("P")
             await wait_until(pilot, lambda: api.schedule("nightly").paused)
             await refreshed(pilot)
-            assert str(table(app, "schedules").get_row("nightly")[6]) == "paused"
+            assert str(table(app, "schedules").get_row("nightly")[SCHEDULE_COLUMNS.index("Next run")]) == "paused"
             await pilot.press("P")
             await wait_until(pilot, lambda: not api.schedule("nightly").paused)
             await pilot.press("D")
@@ -429,7 +430,8 @@ async def test_queues_tab_shows_runs_per_minute_of_the_last_whole_minutes(app, s
         await wait_until(pilot, lambda: app.snapshot.queues)
         for queue, (completed, failed) in expected.items():
             row = app.query_one("#queues-table").get_row(queue)
-            assert (str(row[-2]), str(row[-1])) == (f"{completed / THROUGHPUT_MINUTES:.1f}",
+            done, failed_rate = (QUEUE_COLUMNS.index("Done/min"), QUEUE_COLUMNS.index("Failed/min"))
+            assert (str(row[done]), str(row[failed_rate])) == (f"{completed / THROUGHPUT_MINUTES:.1f}",
                                                       f"{failed / THROUGHPUT_MINUTES:.1f}")
         # a run that ends now counts once its minute has ended
         seeded.queue.enqueue([JobSpec("true", id="late", queue="reports", priority=100, cwd=CWD, max_retries=0)],
