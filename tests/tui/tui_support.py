@@ -173,7 +173,7 @@ def seed(core: Core, clock: FrozenClock) -> None:
 # ── waiting and selecting ──────────────────────────────────────────────────────────────────
 
 
-async def wait_until(pilot: Pilot, pred: Callable[[], Any], timeout: float = 5.0, message: str = "") -> Any:
+async def wait_until(pilot: Pilot, pred: Callable[[], Any], timeout: float = 15.0, message: str = "") -> Any:
     """Let the app run until `pred()` is truthy (and return it); AssertionError after `timeout` s."""
     deadline = time.monotonic() + timeout
     while True:
