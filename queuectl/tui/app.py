@@ -427,7 +427,8 @@ class QueuectlApp(App[None]):
         dead = snap.counts["dead"]
         dead_marked = len(self.query_one("#dlq-table", KeyedTable).marks)
         _update(self.query_one("#dlq-caption", Label),
-            f"{dead:,} dead job(s) used up their retries" + ("  (R retries all)" if dead else "")
+            (f"{dead:,} dead job(s) used up their retries  (R retries all)" if dead
+             else "No dead jobs: a job that uses up its retries shows here")
             + (f" · [b]{dead_marked:,} marked[/b]" if dead_marked else "")
         )
         paused_queues = sum(1 for q in snap.queues if q.paused)
