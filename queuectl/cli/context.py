@@ -119,7 +119,11 @@ def hint_if_unserved(ctx: Ctx, queues: set[str]) -> None:
     One line on stderr, for a person only: never when stderr is piped (scripts), never with --json."""
     if not queues or not sys.stderr.isatty():
         return
-    why = ctx.api().unserved(queues)
+    api = ctx.api()
+    # `enqueue` opens the store without the dead-worker recovery (it reads no worker or job); this hint
+    # reads workers, so a worker of this host whose process is gone must not count as serving
+    api.recover_dead_workers()
+    why = api.unserved(queues)
     if why is None:
         return
     import shlex
