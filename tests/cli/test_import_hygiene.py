@@ -173,9 +173,10 @@ def test_enqueue_and_status_do_not_import_dataclasses_nor_locale(home, args):
         home,
     )
     assert result["code"] == 0
-    assert result["loaded"] == [], f"queuectl {' '.join(args)} imported {result['loaded']}"
-    if "--help" in args:
+    if "--help" in args:  # the help page itself says "Usage:", "Options:" through gettext: a person is reading
         assert "-h, --help" in result["out"] and "Show this message and exit." in result["out"]
+        result["loaded"].remove("locale")
+    assert result["loaded"] == [], f"queuectl {' '.join(args)} imported {result['loaded']}"
 
 
 def test_reads_through_the_models_still_work_after_a_start_up_without_peewee(home):
