@@ -11,7 +11,7 @@ Pure Python on purpose: headless commands use it too, and must not import Rich.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, partial
 
 # The patterns are compiled on first use, not at import: every command imports this module, few
 # print job-controlled text (issue 15: start-up).
@@ -32,20 +32,10 @@ def _escapes() -> re.Pattern[str]:
     )
 
 
-@cache
-def _sgr() -> re.Pattern[str]:
-    return re.compile(r"(?:\x1b\[|\x9b)([0-9;:]*)m")
-
-
-@cache
-def _controls() -> re.Pattern[str]:
-    # C0 controls but tab and newline, DEL, C1 controls (a lone ESC is matched by `_escapes` first).
-    return re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-@cache
-def _controls_one_line() -> re.Pattern[str]:
-    return re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_sgr = cache(partial(re.compile, r"(?:\x1b\[|\x9b)([0-9;:]*)m"))
+# C0 controls but tab and newline, DEL, C1 controls (a lone ESC is matched by `_escapes` first).
+_controls = cache(partial(re.compile, r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"))
+_controls_one_line = cache(partial(re.compile, r"[\x00-\x1f\x7f-\x9f]"))
 
 
 def _drop_escapes(text: str, keep_sgr: bool) -> str:

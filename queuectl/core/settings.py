@@ -9,7 +9,7 @@ Pure: reading and writing them is the store's job; this module only says what is
 import math
 import re
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, partial
 from typing import NamedTuple
 
 from queuectl.core.errors import InvalidInput, InvalidSetting, show_value
@@ -59,23 +59,9 @@ SETTINGS: dict[str, SettingDef] = {
     )
 }
 
-
-
-@cache
-def _number_re() -> re.Pattern[str]:
-    return re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-@cache
-def _integer_re() -> re.Pattern[str]:
-    return re.compile(r"[+-]?\d+")
-
-
-@cache
-def _duration_re() -> re.Pattern[str]:
-    return re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd])")
-
-
+_number_re = cache(partial(re.compile, r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"))
+_integer_re = cache(partial(re.compile, r"[+-]?\d+"))
+_duration_re = cache(partial(re.compile, r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd])"))
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 

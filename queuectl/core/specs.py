@@ -13,30 +13,15 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, partial
 from typing import NamedTuple, TypeGuard
 
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, show_value
 
-
-@cache
-def _job_id_re() -> re.Pattern[str]:
-    return re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-
-
-@cache
-def _queue_re() -> re.Pattern[str]:
-    return re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-
-
-@cache
-def _number_re() -> re.Pattern[str]:
-    return re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-
-
-@cache
-def _duration_re() -> re.Pattern[str]:
-    return re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)")
+_job_id_re = cache(partial(re.compile, r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"))
+_queue_re = cache(partial(re.compile, r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"))
+_number_re = cache(partial(re.compile, r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"))
+_duration_re = cache(partial(re.compile, r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)"))
 
 
 def __getattr__(name: str) -> re.Pattern[str]:
