@@ -32,9 +32,9 @@ EMPTY_APP = "from textual.app import App\nApp().run()"
 
 def build(home: Path, jobs: int, fresh: bool = False) -> str:
     from queuectl.core.config import ConfigStore
-    from queuectl.core.store import open_store
     from queuectl.core.queue import JobQueue
     from queuectl.core.specs import JobSpec
+    from queuectl.core.store import open_store
 
     url = f"sqlite:///{home / 'queue.db'}"
     store = open_store(url, durable=False)

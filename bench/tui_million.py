@@ -43,9 +43,9 @@ def add_recent_runs(url: str, runs: int) -> None:
 def build(store_dir: Path, jobs: int) -> str:
     url = f"sqlite:///{store_dir / 'queue.db'}"
     from queuectl.core.config import ConfigStore
-    from queuectl.core.store import open_store
     from queuectl.core.queue import JobQueue
     from queuectl.core.specs import JobSpec
+    from queuectl.core.store import open_store
 
     store = open_store(url, durable=False)
     queue = JobQueue(store)
@@ -64,8 +64,9 @@ def build(store_dir: Path, jobs: int) -> str:
 
 
 async def measure(url: str) -> None:
+    from queuectl.core.states import JobState
     from queuectl.tui.app import make_app
-    from queuectl.tui.viewmodel import JobFilter
+    from queuectl.tui.viewmodel import SORTS, JobFilter
 
     started = time.perf_counter()
     app = make_app(url, poll_interval=1.0)
@@ -90,17 +91,57 @@ async def measure(url: str) -> None:
             t = time.perf_counter()
             app.service.api.finished_per_minute(time.time() // 60 * 60)
             pulse_warm.append(time.perf_counter() - t)
-        sorted_times = {sort: timed(JobFilter(sort=sort), 3) for sort in ("id", "priority", "command")}
-        search_times = timed(JobFilter(search="echo 99999"), 3)
+        sorted_times = {(sort, down): timed(JobFilter(sort=sort, descending=down), 3)
+                        for sort, _ in SORTS for down in (True, False)}
+        pending_priority = timed(JobFilter(state=JobState.PENDING, sort="priority"), 3)
+        search_times = {term: timed(JobFilter(search=term), 3) for term in SEARCHES}
+        queues_times = timed_panes(app, frozenset({"queues"}))
+        queue_list = []
+        for _ in range(3):
+            t = time.perf_counter()
+            app.service.api.queues()
+            queue_list.append(time.perf_counter() - t)
+        minute = time.time() // 60 * 60
+        throughput_cold = time.perf_counter()
+        app.service.api.finished_per_queue_minute(minute - 300, minute)
+        throughput_cold = time.perf_counter() - throughput_cold
+        throughput_minute = []
+        for _ in range(5):
+            t = time.perf_counter()
+            app.service.api.finished_per_queue_minute(minute - 60, minute)
+            throughput_minute.append(time.perf_counter() - t)
         rss = psutil.Process(os.getpid()).memory_info().rss
     print(f"first screen            {first * 1000:7.0f} ms (app start to the first snapshot applied)")
     print(f"store time per refresh  {statistics.median(times) * 1000:7.1f} ms median, {max(times) * 1000:.1f} ms max")
     print(f"pulse: 30 min read      {pulse_cold * 1000:7.1f} ms (once, when the TUI opens)")
     print(f"pulse: current minute   {statistics.median(pulse_warm) * 1000:7.1f} ms median (each refresh)")
-    for sort, ts in sorted_times.items():
-        print(f"refresh sorted by {sort:<8} {statistics.median(ts) * 1000:5.0f} ms median (no index: reads every row)")
-    print(f"refresh with a search   {statistics.median(search_times) * 1000:7.0f} ms median (scan, count up to 10,000)")
+    for (sort, down), ts in sorted_times.items():
+        way = "desc" if down else "asc "
+        print(f"refresh sorted by {sort:<8} {way} {statistics.median(ts) * 1000:7.1f} ms median")
+    print(f"refresh, pending by priority {statistics.median(pending_priority) * 1000:7.1f} ms median")
+    for term, ts in search_times.items():
+        print(f"refresh, search {term!r:<14} {statistics.median(ts) * 1000:7.1f} ms median ({SEARCHES[term]})")
+    print(f"refresh, Queues tab     {statistics.median(queues_times) * 1000:7.1f} ms median")
+    print(f"  of which queue counts {statistics.median(queue_list) * 1000:7.1f} ms median (every job read)")
+    print(f"  throughput: 5 min     {throughput_cold * 1000:7.1f} ms (once, when the tab opens)")
+    print(f"  throughput: 1 minute  {statistics.median(throughput_minute) * 1000:7.1f} ms median (once a minute)")
     print(f"RSS                     {rss / 2**20:7.0f} MiB")
+
+
+def timed_panes(app, panes: frozenset[str], n: int = 5) -> list[float]:
+    from queuectl.tui.viewmodel import JobFilter
+
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        app.service.snapshot(JobFilter(), app.page_size, panes)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+# commands are "echo 0" … "echo 99999", each ten times at a million jobs
+SEARCHES = {"echo 1": "a page of matches at once", "echo 99999": "10 matches: reads every row",
+            "no-such-text": "no match: reads every row"}
 
 
 def main() -> None:

@@ -269,13 +269,13 @@ class Api:
         return self._jobs.list_jobs(state=state, queue=queue, limit=limit, offset=offset, search=search,
                                     run_order=run_order, label=label, sort=sort, descending=descending)
 
-    def count_matching(self, state: JobState | None = None, search: str | None = None, *, cap: int = 10_000) -> int:
-        """Jobs `list_jobs(state, search=…)` could show, counted up to `cap` + 1."""
-        return self._jobs.count_matching(state, search, cap=cap)
-
     def finished_per_minute(self, since: float) -> list[tuple[int, int, int]]:
         """(minute from `since`, completed, failed) for the runs that ended since `since`."""
         return self._jobs.finished_per_minute(since)
+
+    def finished_per_queue_minute(self, since: float, until: float) -> list[tuple[str, int, int, int]]:
+        """(queue, minute from `since`, completed, failed) for the runs that ended in [since, until)."""
+        return self._jobs.finished_per_queue_minute(since, until)
 
     def last_output_lines(self, job_ids: Sequence[str]) -> dict[str, str]:
         """The last non-empty line each job's latest run printed (not cleaned for a terminal)."""

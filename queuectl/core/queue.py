@@ -185,6 +185,8 @@ class _Held(NamedTuple):
 # The Jobs tab's sorts: name → job column.
 SORTABLE = {"created": "seq", "id": "id", "state": "state", "priority": "priority", "queue": "queue",
             "runs": "attempts", "exit": "exit_code", "command": "command"}
+# Commands sort by their first 120 characters, the key of m0011's index (ties: newest first).
+COMMAND_SORT_KEY = "substr(command, 1, 120)"
 
 
 class JobQueue:
@@ -1139,8 +1141,10 @@ class JobQueue:
 
         `run_order`: pending and failed jobs in the order they will run instead (see `_select`).
         `search` matches a substring of the id, the command, the queue or the label; it scans, page by page.
-        `sort`: one of SORTABLE, newest first among equals (`descending` False: ascending); only
-        "created" is read by index, another sort reads every matching row to order one page."""
+        `sort`: one of SORTABLE, newest first among equals; `descending` False reverses the whole
+        order (oldest first among equals), so one index serves both directions. Created, ID, state,
+        queue, priority and command (m0011) are read by index; runs and exit read every matching
+        row to order one page, as does a sort filtered by state on another column than created."""
         query = self._select(state, queue, search, run_order, label)
         if sort is not None and not run_order:
             query = query.order_by(*self._sort_order(sort, descending))
@@ -1150,37 +1154,45 @@ class JobQueue:
         if sort not in SORTABLE:
             raise InvalidInput(f"cannot sort by '{sort}' (one of: {', '.join(SORTABLE)})")
         Job = self._models.Job
-        column = getattr(Job, SORTABLE[sort])
         if sort == "created":
             return [Job.seq.desc() if descending else Job.seq.asc()]
-        return [column.desc() if descending else column.asc(), Job.seq.desc()]
+        # the command sort names job_command_seq's expression (m0011), or no planner would use it
+        if sort == "command":
+            from queuectl.core.orm import peewee  # imported on use, as the other readers here do
 
-    def count_matching(self, state: JobState | None = None, search: str | None = None, *, cap: int = 10_000) -> int:
-        """How many jobs `list_jobs(state, search=…)` could show, counted up to `cap` (a search
-        scans; past `cap` the caller says "more than")."""
-        if not search:
-            return self.count_jobs(state)
-        inner = self._select(state, None, search).order_by().limit(cap + 1)
-        sql, params = inner.sql()
-        row = self.store.execute_native(f"SELECT count(*) FROM ({sql}) AS matching", params).fetchone()
-        return int(row[0])
+            column = peewee.SQL(COMMAND_SORT_KEY)
+        else:
+            column = getattr(Job, SORTABLE[sort])
+        return [column.desc(), Job.seq.desc()] if descending else [column.asc(), Job.seq.asc()]
 
     def finished_per_minute(self, since: float) -> list[tuple[int, int, int]]:
         """Runs that ended at or after `since`, per minute: (minute index from `since`, completed,
         failed). One range read of the run_finished index; a run is completed when it exited 0
         with no error."""
+        return [(m, ok, failed) for _, m, ok, failed in self._finished_per_minute(since, None, by_queue=False)]
+
+    def finished_per_queue_minute(self, since: float, until: float) -> list[tuple[str, int, int, int]]:
+        """Runs that ended in [`since`, `until`), per queue and minute: (queue, minute index from
+        `since`, completed, failed). A range read of the run_finished index, each run's queue by
+        the job's id; the caller reads a minute once, after it ended (20 ms for 3,000 runs)."""
+        return self._finished_per_minute(since, until, by_queue=True)
+
+    def _finished_per_minute(self, since: float, until: float | None, *,
+                             by_queue: bool) -> list[tuple[str, int, int, int]]:
         # PostgreSQL's cast rounds; SQLite's truncates (and has no floor() in every build)
-        minute = "CAST((finished_at - ?) / 60 AS INTEGER)" if self.store.is_sqlite else \
-            "CAST(floor((finished_at - ?) / 60) AS INTEGER)"
+        minute = ("CAST((r.finished_at - ?) / 60 AS INTEGER)" if self.store.is_sqlite
+                  else "CAST(floor((r.finished_at - ?) / 60) AS INTEGER)")
+        queue, join = ("j.queue", "JOIN job j ON j.id = r.job_id ") if by_queue else ("''", "")
         rows = self.store.execute(
             self.store.sql(
-                f"SELECT {minute} AS minute, "
-                "sum(CASE WHEN exit_code = 0 AND error IS NULL THEN 1 ELSE 0 END), count(*) "
-                "FROM run WHERE finished_at >= ? GROUP BY minute"
+                f"SELECT {queue}, {minute} AS minute, "
+                "sum(CASE WHEN r.exit_code = 0 AND r.error IS NULL THEN 1 ELSE 0 END), count(*) "
+                f"FROM run r {join}WHERE r.finished_at >= ?{'' if until is None else ' AND r.finished_at < ?'} "
+                f"GROUP BY {queue + ', ' if by_queue else ''}minute"
             ),
-            (since, since),
+            (since, since) if until is None else (since, since, until),
         ).fetchall()
-        return [(int(m), int(ok), int(n) - int(ok)) for m, ok, n in rows]
+        return [(q, int(m), int(ok), int(n) - int(ok)) for q, m, ok, n in rows]
 
     def last_output_lines(self, job_ids: Sequence[str], tail: int = 2048) -> dict[str, str]:
         """The last non-empty line of each job's latest run output (its last `tail` bytes read),

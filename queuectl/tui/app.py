@@ -8,6 +8,7 @@ in thread workers that call the core, then notify and refresh at once.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.containers import Horizontal
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, TabbedContent, TabPane
 
 from queuectl.core import paths
@@ -29,12 +31,13 @@ from queuectl.safe_text import one_line
 from queuectl.tui import actions, tui_config
 from queuectl.tui.commands import ActionCommands
 from queuectl.tui.messages import SnapshotFailed, SnapshotLoaded
+from queuectl.tui.pulse import THROUGHPUT_MINUTES
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.enqueue import EnqueueScreen
 from queuectl.tui.screens.help import HelpScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
 from queuectl.tui.screens.prompt import PromptScreen
-from queuectl.tui.service import SEARCH_CAP, JobDetail, QueueService, parse_count
+from queuectl.tui.service import JobDetail, QueueService, parse_count
 from queuectl.tui.viewmodel import (
     DLQ_COLUMNS,
     JOB_COLUMNS,
@@ -58,6 +61,9 @@ from queuectl.tui.widgets.job_preview import JobPreview
 from queuectl.tui.widgets.keyed_table import KeyedTable
 from queuectl.tui.widgets.pulse_strip import PulseStrip
 from queuectl.tui.widgets.status_bar import StatusBar
+
+TYPING_PAUSE = 0.2  # seconds without a key before the search typed is applied
+SLOW_LOAD_SPACING = 5  # the next poll waits at least this many times the last load's duration
 
 JOB_ACTIONS = actions.DETAIL_ACTIONS  # what the job detail screen offers
 PREVIEW_MIN_WIDTH = 160  # the preview pane shows beside the Jobs table from this many columns
@@ -93,6 +99,8 @@ class QueuectlApp(App[None]):
         self._screenshot_dir: str | None = None
         self._pane_for_poll = "jobs"
         self._select_after_poll: str | None = None  # a job just enqueued here, selected once listed
+        self._load_seconds = 0.0  # how long the last snapshot took to load (spaces the next poll)
+        self._typed: Timer | None = None  # the search typed, applied once typing pauses
 
     # ── layout ──────────────────────────────────────────────────────────────────────────────
 
@@ -313,8 +321,10 @@ class QueuectlApp(App[None]):
 
     @work(thread=True, exclusive=True, group="poll")
     def poll(self) -> None:
+        started = time.monotonic()
         try:
             snapshot = self.service.snapshot(self.job_filter, self.page_size, frozenset({self._shown_pane}))
+            self._load_seconds = time.monotonic() - started
         except QueuectlError as exc:
             self.post_message(SnapshotFailed(str(exc)))
             return
@@ -333,7 +343,9 @@ class QueuectlApp(App[None]):
 
     def _schedule_poll(self) -> None:
         if self.poll_interval > 0:
-            self.set_timer(self.poll_interval, self.poll, name="poll")
+            # A slow load (a search that matches little at a million jobs reads every row) is not
+            # repeated back to back: the TUI spends at most a sixth of a core on it.
+            self.set_timer(max(self.poll_interval, SLOW_LOAD_SPACING * self._load_seconds), self.poll, name="poll")
 
     def apply_snapshot(self, snap: QueueSnapshot) -> None:
         self.snapshot = snap
@@ -374,7 +386,7 @@ class QueuectlApp(App[None]):
         elif pane == "workers":
             table.sync([(w.id, worker_cells(w, now, snap.worker_stats.get(w.id))) for w in snap.workers])
         elif pane == "queues":
-            table.sync([(q.name, queue_cells(q)) for q in snap.queues])
+            table.sync([(q.name, queue_cells(q, snap.queue_rates.get(q.name, (0.0, 0.0)))) for q in snap.queues])
         elif pane == "schedules":
             table.sync([(sc.name, schedule_cells(sc, now)) for sc in snap.schedules])
         else:
@@ -398,14 +410,10 @@ class QueuectlApp(App[None]):
         f = snap.job_filter
         first = f.page * snap.page_size + 1
         last = f.page * snap.page_size + len(snap.jobs)
-        total = snap.matching_total
         span = f"{first:,}–{last:,}" if snap.jobs else "none"
-        if total is None:
-            of = ""
-        elif f.search and total > SEARCH_CAP:
-            of = f" of {SEARCH_CAP:,}+"
-        else:
-            of = f" of {total:,}"
+        # "processing: none", not "none of 0"
+        of = "" if not snap.jobs and snap.searched is None and snap.state_total == 0 else snap.of_total()
+        more = snap.searched.more if snap.searched is not None else snap.state_total > (f.page + 1) * snap.page_size
         marked = len(self.query_one("#jobs-table", KeyedTable).marks)
         extra = f" · {f.describe_sort()}" + (f" · [b]{marked:,} marked[/b]" if marked else "")
         filters = " ".join(
@@ -413,7 +421,7 @@ class QueuectlApp(App[None]):
             f"{'[/reverse]' if s == f.state else ''}"
             for i, s in enumerate(STATE_FILTERS)
         )
-        paging = "  [dim]\\[ ] page[/dim]" if f.page or (total is not None and total > snap.page_size) else ""
+        paging = "  [dim]\\[ ] page[/dim]" if f.page or more else ""
         _update(self.query_one("#jobs-caption", Label),
                 f"{_escape(f.describe())}: {span}{of}{extra}   {filters}{paging}")
         dead = snap.counts["dead"]
@@ -425,7 +433,8 @@ class QueuectlApp(App[None]):
         paused_queues = sum(1 for q in snap.queues if q.paused)
         _update(self.query_one("#queues-caption", Label),
                 f"{len(snap.queues):,} queue(s)" + (f", {paused_queues} paused" if paused_queues else "")
-                + ". l sets a limit, P pauses or resumes the selected queue.")
+                + f" · /min over the last {THROUGHPUT_MINUTES} minutes · l sets a limit, P pauses or resumes the"
+                + " selected queue")
         paused_schedules = sum(1 for sc in snap.schedules if sc.paused)
         _update(self.query_one("#schedules-caption", Label),
                 f"{len(snap.schedules):,} schedule(s)" + (f", {paused_schedules} paused" if paused_schedules else "")
@@ -661,11 +670,17 @@ class QueuectlApp(App[None]):
         search.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        """The filter follows each key typed."""
+        """The filter follows what is typed, once typing pauses: a search may read every row at a
+        million jobs, and one per key would run them side by side."""
         if event.input.id == "search" and event.input.display:
-            text = event.value.strip()
-            if text != self.job_filter.search:
-                self._set_filter(replace(self.job_filter, search=text, page=0))
+            if self._typed is not None:
+                self._typed.stop()
+            self._typed = self.set_timer(TYPING_PAUSE, lambda: self._search_typed(event.input), name="search")
+
+    def _search_typed(self, search: Input) -> None:
+        text = search.value.strip()
+        if search.display and text != self.job_filter.search:
+            self._set_filter(replace(self.job_filter, search=text, page=0))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":

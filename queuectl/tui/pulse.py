@@ -62,3 +62,39 @@ class PulseHistory:
             slots_busy=sum(w.busy for w in running),
             slots_total=sum(w.slots for w in running),
         )
+
+
+class _QueueHistory(Protocol):
+    def finished_per_queue_minute(self, since: float, until: float) -> list[tuple[str, int, int, int]]: ...
+
+
+THROUGHPUT_MINUTES = 5
+
+
+class QueueThroughput:
+    """Runs finished per minute in each queue over the last THROUGHPUT_MINUTES whole minutes, for
+    the Queues tab. Only ended minutes count (their runs are final), so a refresh queries nothing
+    until a minute ends, then reads that minute once."""
+
+    def __init__(self, minutes: int = THROUGHPUT_MINUTES) -> None:
+        self.minutes = minutes
+        self._done: dict[int, dict[str, tuple[int, int]]] = {}  # absolute minute → queue → (completed, failed)
+        self._read_before: int | None = None                    # minutes before this one are read
+
+    def read(self, history: _QueueHistory, now: float) -> dict[str, tuple[float, float]]:
+        """Queue → (completed, failed) per minute, averaged over the last `minutes` ended minutes."""
+        current = int(now // 60)
+        first = current - self.minutes
+        start = first if self._read_before is None else max(first, self._read_before)
+        if start < current:
+            for queue, index, completed, failed in history.finished_per_queue_minute(start * 60.0, current * 60.0):
+                self._done.setdefault(start + index, {})[queue] = (completed, failed)
+            self._read_before = current
+        for old in [m for m in self._done if m < first]:
+            del self._done[old]
+        rates: dict[str, tuple[float, float]] = {}
+        for per_queue in self._done.values():
+            for queue, (completed, failed) in per_queue.items():
+                c, f = rates.get(queue, (0.0, 0.0))
+                rates[queue] = (c + completed / self.minutes, f + failed / self.minutes)
+        return rates

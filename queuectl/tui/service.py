@@ -13,18 +13,18 @@ from queuectl.core.api import Api, JobDetail
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.errors import InvalidInput
 from queuectl.core.states import JobState
-from queuectl.tui.pulse import PulseHistory
-from queuectl.tui.viewmodel import JobFilter, QueueSnapshot
-
-SEARCH_CAP = 10_000  # a search counts its matches up to this ("10,000+" past it)
+from queuectl.tui.pulse import PulseHistory, QueueThroughput
+from queuectl.tui.viewmodel import JobFilter, QueueSnapshot, SearchedSoFar
 
 __all__ = ["JobDetail", "QueueService", "load_snapshot", "parse_count"]
 
 
 def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozenset[str] | None = None,
-                  *, process_stats: bool = True, pulse: PulseHistory | None = None) -> QueueSnapshot:
+                  *, process_stats: bool = True, pulse: PulseHistory | None = None,
+                  throughput: QueueThroughput | None = None) -> QueueSnapshot:
     """Everything the app shows; the Jobs page, the DLQ and the queues only when `panes` (default:
-    all) has them, as a tab not on screen is not drawn. `pulse` keeps the run history between calls."""
+    all) has them, as a tab not on screen is not drawn. `pulse` and `throughput` keep the run
+    history between calls."""
     api.reap_started_workers()  # workers started here and since stopped leave no zombie behind
     api.recover_dead_workers()  # a worker of this host that died is lost now, not in 30 s
     now = api.clock.now()
@@ -34,18 +34,24 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
     counts = api.counts()
     unserved = api.unserved_due_queue(workers) if counts["pending"] or counts["failed"] else None
     shows_jobs = panes is None or "jobs" in panes
+    # A search reads one row past the page, not a count of every match: "100+" is known from
+    # the first 101 matches, where counting them all scans the table at each refresh.
+    searching = bool(job_filter.search)
     jobs = api.list_jobs(
-        state=job_filter.state, search=job_filter.search or None, limit=page_size,
+        state=job_filter.state, search=job_filter.search or None, limit=page_size + searching,
         offset=job_filter.page * page_size, sort=job_filter.sort, descending=job_filter.descending,
     ) if shows_jobs else []
     searched = None
-    if shows_jobs and job_filter.search:
-        searched = api.count_matching(job_filter.state, job_filter.search, cap=SEARCH_CAP)
+    if shows_jobs and searching:
+        searched = SearchedSoFar(job_filter.page * page_size + min(len(jobs), page_size), len(jobs) > page_size)
+        del jobs[page_size:]
     waiting = api.waiting_reasons(jobs, workers)
     shows_dlq = panes is None or "dlq" in panes
     dlq = api.list_jobs(state=JobState.DEAD, limit=page_size) if shows_dlq else []
     dlq_lines = api.last_output_lines([j.id for j in dlq]) if dlq else {}
-    queues = api.queues() if panes is None or "queues" in panes else []
+    shows_queues = panes is None or "queues" in panes
+    queues = api.queues() if shows_queues else []
+    rates = (throughput or QueueThroughput()).read(api, now) if shows_queues else {}
     schedules = api.schedules() if panes is None or "schedules" in panes else []
     return QueueSnapshot(
         now=now, counts=counts, paused=view.paused,
@@ -53,8 +59,8 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
         jobs=jobs, job_filter=job_filter, page_size=page_size, waiting=waiting,
         dlq=dlq,
         settings=view.settings, overridden=view.overridden, unserved_queue=unserved,
-        panes=panes, pulse=(pulse or PulseHistory()).read(api, now, counts, workers), searched_total=searched,
-        dlq_lines=dlq_lines, queues=queues, schedules=schedules,
+        panes=panes, pulse=(pulse or PulseHistory()).read(api, now, counts, workers), searched=searched,
+        dlq_lines=dlq_lines, queues=queues, queue_rates=rates, schedules=schedules,
     )
 
 
@@ -65,6 +71,7 @@ class QueueService:
         self.api = api
         self.process_stats = process_stats
         self._pulse = PulseHistory()
+        self._throughput = QueueThroughput()
 
     @classmethod
     def open(cls, url: str | None, clock: Clock = SYSTEM_CLOCK, **kw: bool) -> QueueService:
@@ -72,7 +79,7 @@ class QueueService:
 
     def snapshot(self, job_filter: JobFilter, page_size: int, panes: frozenset[str] | None = None) -> QueueSnapshot:
         return load_snapshot(self.api, job_filter, page_size, panes, process_stats=self.process_stats,
-                             pulse=self._pulse)
+                             pulse=self._pulse, throughput=self._throughput)
 
     def detail(self, job_id: str, run_number: int | None = None, *, seen: tuple[int, int] | None = None) -> JobDetail:
         return self.api.detail(job_id, run_number, seen=seen)

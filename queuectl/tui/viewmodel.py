@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.text import Text
 
@@ -47,6 +47,14 @@ class JobFilter:
         return f"by {COLUMN_OF_SORT[self.sort]} {'↓' if self.descending else '↑'}"
 
 
+class SearchedSoFar(NamedTuple):
+    """What a search knows without counting every match: the matches up to the end of this page,
+    and whether one more follows (then the caption says "N+")."""
+
+    matches: int
+    more: bool
+
+
 PULSE_MINUTES = 30
 
 
@@ -79,9 +87,10 @@ class QueueSnapshot:
     waiting: dict[str, WaitingReason] = field(default_factory=dict)  # why each waiting job of `jobs` waits
     panes: frozenset[str] | None = None  # the tabs whose rows were loaded (None: all)
     pulse: Pulse = Pulse()
-    searched_total: int | None = None  # with a search: matching jobs, counted up to SEARCH_CAP + 1
+    searched: SearchedSoFar | None = None  # with a search: matches so far (never a count of all)
     dlq_lines: dict[str, str] = field(default_factory=dict)  # dead job → last non-empty output line
     queues: list[Any] = field(default_factory=list)  # Api.queues()' QueueInfo rows, only when that tab shows
+    queue_rates: dict[str, tuple[float, float]] = field(default_factory=dict)  # queue → done, failed per minute
     schedules: list[Any] = field(default_factory=list)  # Api.schedules()' Schedule rows, only when that tab shows
 
     @property
@@ -94,11 +103,18 @@ class QueueSnapshot:
         return f"no worker takes queue '{one_line(self.unserved_queue)}' — F3, then + to start one"
 
     @property
-    def matching_total(self) -> int | None:
-        """Jobs matching the filter, when known without a scan (no search)."""
-        if self.job_filter.search:
-            return self.searched_total
+    def state_total(self) -> int:
+        """Jobs in the filter's state (all jobs without one), from the counts: no scan."""
         return self.counts[self.job_filter.state.value] if self.job_filter.state else self.counts.total
+
+    def of_total(self) -> str:
+        """The caption's " of N" after the rows shown: a search says "N+" when more matches follow
+        the page and names the jobs it looked through, never counting every match."""
+        if self.searched is None:
+            return f" of {self.state_total:,}"
+        found = f"{self.searched.matches:,}{'+' if self.searched.more else ''}"
+        where = f"{self.job_filter.state.value} jobs" if self.job_filter.state else "jobs"
+        return f" of {found} matches (of {self.state_total:,} {where})"
 
 
 def styled_state(state: str) -> Text:
@@ -145,7 +161,8 @@ def labelled_command(job: JobRecord) -> Text:
         return command
     label = plain(job.label, 40)
     label.stylize("bold")
-    return Text.assemble(label, Text(" · ", style="dim"), command)
+    # assemble() makes a Text of its own: without these it would be cut at the column's edge, no "…"
+    return Text.assemble(label, Text(" · ", style="dim"), command, no_wrap=True, overflow="ellipsis")
 
 
 def plain(text: str, limit: int = COMMAND_CELL_MAX) -> Text:
@@ -206,25 +223,34 @@ def worker_cells(worker: WorkerInfo, now: float, stats: object | None) -> tuple[
     )
 
 
-QUEUE_COLUMNS = ("Queue", "Running", "Paused", "Pending", "Failed", "Processing", "Completed", "Dead", "Cancelled",
-                 "Oldest waiting")
+# What waits, how long and how fast it drains first; Running is the processing count (with the
+# limit), so there is no Processing column beside it.
+QUEUE_COLUMNS = ("Queue", "Running", "Paused", "Pending", "Failed", "Oldest waiting", "Done/min", "Failed/min",
+                 "Completed", "Dead", "Cancelled")
 
 
-def queue_cells(info: Any) -> tuple[object, ...]:  # a QueueInfo (core.queues, reached through the door)
-    """A row of the Queues tab: running/limit, paused, jobs per state, its longest wait."""
+def queue_cells(info: Any, rates: tuple[float, float] = (0.0, 0.0)) -> tuple[object, ...]:  # a QueueInfo
+    """A row of the Queues tab: running/limit, paused, jobs per state, its longest wait, and its
+    runs completed and failed per minute over the last few whole minutes."""
     def n(state: str) -> Text:
         count = info.counts.get(state, 0)
         return Text(f"{count:,}", style=STATE_STYLES.get(state, "") if count else "dim")
 
+    def rate(per_minute: float, state: str) -> Text:
+        return Text(f"{per_minute:,.1f}", style=STATE_STYLES[state] if per_minute else "dim")
+
     return (
         plain(info.name), f"{info.running}/{info.limit}" if info.limit else str(info.running),
         Text("paused", style="bold yellow") if info.paused else "-",
-        n("pending"), n("failed"), n("processing"), n("completed"), n("dead"), n("cancelled"),
+        n("pending"), n("failed"),
         fmt.duration(info.oldest_wait) if info.oldest_wait is not None else "-",
+        rate(rates[0], "completed"), rate(rates[1], "failed"),
+        n("completed"), n("dead"), n("cancelled"),
     )
 
 
-SCHEDULE_COLUMNS = ("Schedule", "When", "Next run", "Last run", "Last job", "Queue", "Paused", "Command")
+# No Paused column: a paused schedule's Next run says so, and the command keeps the room.
+SCHEDULE_COLUMNS = ("Schedule", "When", "Next run", "Last run", "Last job", "Queue", "Command")
 
 
 def schedule_cells(sched: Any, now: float) -> tuple[object, ...]:  # a Schedule (core.schedules, via the door)
@@ -238,10 +264,24 @@ def schedule_cells(sched: Any, now: float) -> tuple[object, ...]:  # a Schedule 
         last_job.append(sched.last_job_state, style=STATE_STYLES.get(sched.last_job_state, ""))
     return (
         plain(sched.name, 64), plain(sched.when, 48),
-        Text("paused", style="dim") if sched.paused else fmt.age(sched.next_run_at, now),
+        Text("paused", style="bold yellow") if sched.paused else next_run(sched.next_run_at, now),
         fmt.age(sched.last_run_at, now) if sched.last_run_at is not None else "-", last_job,
-        plain(sched.queue), Text("paused", style="bold yellow") if sched.paused else "-", plain(sched.command),
+        plain(sched.queue), plain(sched.command),
     )
+
+
+DUE_GRACE = 60.0  # a worker's maintenance enqueues a due slot within seconds: past this, it is overdue
+
+
+def next_run(next_run_at: float, now: float) -> Text:
+    """A schedule's next run: "in 4m00s"; "due now" while a worker should be enqueuing it; then
+    "overdue 3m05s" (no worker runs the maintenance that enqueues it), never "3m ago"."""
+    late = now - next_run_at
+    if late < 0:
+        return Text(fmt.age(next_run_at, now))
+    if late < DUE_GRACE:
+        return Text("due now", style="bold")
+    return Text(f"overdue {fmt.duration(late)}", style="bold yellow")
 
 
 SETTING_COLUMNS = ("Key", "Value", "Default", "Meaning")

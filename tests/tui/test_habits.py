@@ -9,14 +9,21 @@ import os
 import pytest
 from textual.widgets import Input, Label
 
+from queuectl.core.records import RunStart
+from queuectl.core.results import exited
+from queuectl.core.specs import JobSpec
 from queuectl.tui.app import make_app
 from queuectl.tui.screens.confirm import ConfirmScreen
 from queuectl.tui.screens.job_detail import JobDetailScreen
+from queuectl.tui.viewmodel import QUEUE_COLUMNS, SCHEDULE_COLUMNS
 from queuectl.tui.widgets.job_preview import JobPreview
 from queuectl.tui.widgets.output_view import OutputView
 from queuectl.tui.widgets.pulse_strip import PulseStrip
 from tui_support import (
+    CWD,
+    HOST,
     SEEDED_JOBS,
+    W_BUSY,
     loaded,
     refreshed,
     row_keys,
@@ -376,7 +383,7 @@ async def test_schedules_tab_runs_now_pauses_and_removes_a_schedule(app, seeded,
             await pilot.press("P")
             await wait_until(pilot, lambda: api.schedule("nightly").paused)
             await refreshed(pilot)
-            assert str(table(app, "schedules").get_row("nightly")[6]) == "paused"
+            assert str(table(app, "schedules").get_row("nightly")[SCHEDULE_COLUMNS.index("Next run")]) == "paused"
             await pilot.press("P")
             await wait_until(pilot, lambda: not api.schedule("nightly").paused)
             await pilot.press("D")
@@ -399,3 +406,40 @@ async def test_queues_tab_shows_whole_queue_names(app, seeded):
         await refreshed(pilot)
         text = "\n".join(screen_text(app))
         assert "nightly-reports-eu-west-1 " in text and "default " in text, text
+
+
+# ── the Queues tab's throughput ─────────────────────────────────────────────────────────────
+
+
+async def test_queues_tab_shows_runs_per_minute_of_the_last_whole_minutes(app, seeded, clock):
+    """Done/min and Failed/min: the runs the store holds for each queue over the last 5 ended
+    minutes; a minute is read once it ended, so a run of the minute under way shows a minute later."""
+    from queuectl.tui.pulse import THROUGHPUT_MINUTES
+
+    now = clock.now()
+    start = (now // 60 - THROUGHPUT_MINUTES) * 60
+    expected: dict[str, list[int]] = {}
+    for queue, _, completed, failed in seeded.queue.finished_per_queue_minute(start, now // 60 * 60):
+        done = expected.setdefault(queue, [0, 0])
+        done[0] += completed
+        done[1] += failed
+    assert expected, "the seeded store has runs in the last minutes"
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        app.action_show_tab("queues")
+        await wait_until(pilot, lambda: app.snapshot.queues)
+        for queue, (completed, failed) in expected.items():
+            row = app.query_one("#queues-table").get_row(queue)
+            done, failed_rate = (QUEUE_COLUMNS.index("Done/min"), QUEUE_COLUMNS.index("Failed/min"))
+            assert (str(row[done]), str(row[failed_rate])) == (f"{completed / THROUGHPUT_MINUTES:.1f}",
+                                                      f"{failed / THROUGHPUT_MINUTES:.1f}")
+        # a run that ends now counts once its minute has ended
+        seeded.queue.enqueue([JobSpec("true", id="late", queue="reports", priority=100, cwd=CWD, max_retries=0)],
+                             seeded.config.settings())
+        claimed = seeded.queue.claim(W_BUSY)
+        assert claimed is not None and claimed.id == "late"
+        seeded.queue.finish(claimed, W_BUSY, RunStart(HOST, 1, None, clock.now()), exited(0, None),
+                            seeded.config.settings())
+        clock.advance(60)
+        await refreshed(pilot)
+        await wait_until(pilot, lambda: app.snapshot.queue_rates.get("reports", (0, 0))[0] > 0)

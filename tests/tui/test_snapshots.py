@@ -58,6 +58,17 @@ def test_jobs_tab_at_80x24(snap_compare, app):
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
+def test_labelled_job_at_80x24(snap_compare, app, seeded):
+    """A label before the command: a command cut by the column still ends in "…"."""
+    seeded.queue.enqueue([JobSpec("rsync -a --delete /srv/photos/2026/ backup-host:/srv/photos/2026/",
+                                  id="photo-sync", label="nightly photos", cwd=CWD)], seeded.config.settings())
+
+    async def run_before(pilot: Pilot) -> None:
+        await show_tab(pilot, "jobs")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
 def test_dlq_tab(snap_compare, app):
     async def run_before(pilot: Pilot) -> None:
         await show_tab(pilot, "dlq")
@@ -266,7 +277,8 @@ def test_queues_tab(snap_compare, app, seeded):
 
 
 def test_schedules_tab(snap_compare, app, seeded, store_url, clock, monkeypatch):
-    """The Schedules tab: a cron schedule in a time zone, a paused one, one that ran (its job's state)."""
+    """The Schedules tab: a cron schedule in a time zone, a paused one, one that ran (its job's state),
+    one overdue (no worker enqueued its slot: "overdue 3m00s", not "3m ago")."""
     from queuectl.core import schedules
     from queuectl.core.api import Api
 
@@ -274,6 +286,8 @@ def test_schedules_tab(snap_compare, app, seeded, store_url, clock, monkeypatch)
 
     api = Api.open(store_url, clock)
     try:
+        api.add_schedule("sweep", JobSpec(command="./sweep.sh"), every="5m")
+        clock.advance(480)  # its slot came 3 minutes ago
         api.add_schedule("nightly-backup", JobSpec(command="./backup.sh --full /srv", queue="io"),
                          cron="0 2 * * *", tz="Europe/Berlin")
         api.add_schedule("ping", JobSpec(command="curl -fsS https://example.org/health"), every="30s")

@@ -38,6 +38,7 @@ MIGRATIONS: tuple[tuple[int, Callable[[Store], None]], ...] = (
     (8, _up("m0008_queues_deps_unique")),
     (9, _up("m0009_schedules_hooks")),
     (10, _up("m0010_run_outcome")),
+    (11, _up("m0011_sort_indexes")),
 )
 LATEST = MIGRATIONS[-1][0]
 
