@@ -68,6 +68,13 @@ class RootGroup(LazyGroup):
         return command
 
 
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """click's version option, without its gettext look-ups at every start (see `context.PlainHelp`)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"queuectl, version {__version__}", color=ctx.color)
+        ctx.exit()
+
+
 @click.group(
     cls=RootGroup,
     lazy_commands={**COMMANDS, **aliases.ROOT_ALIASES, **aliases.HIDDEN_COMMANDS},
@@ -76,7 +83,8 @@ class RootGroup(LazyGroup):
     epilog=ALIASES_LINE,
 )
 @click.option("--db", "db_url", metavar="URL", help="Store URL (default: $QUEUECTL_DB or $QUEUECTL_HOME/queue.db).")
-@click.version_option(__version__, "-V", "--version", prog_name="queuectl")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the version and exit.")
 @click.pass_context
 def cli(ctx: click.Context, db_url: str | None) -> None:
     """A persistent background job queue for shell commands.

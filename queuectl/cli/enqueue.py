@@ -145,7 +145,10 @@ def enqueue(ctx: Ctx, source: tuple[str, ...], command: str | None, job_id: str 
                 specs = [specs[0]._replace(id=validate_job_id(job_id))]
     base = os.getcwd()
     specs = [s._replace(cwd=os.path.normpath(os.path.join(base, s.cwd))) if s.cwd else s for s in specs]
-    api = ctx.api(recover=False)  # reads no worker or job: the hot path stays as it was
+    # No dead-worker recovery here: an enqueue reads no worker or job (its wake pings this host's live
+    # workers' sockets; a dead one's is a datagram nobody reads), and a worker found dead later has its
+    # jobs recovered all the same. The terminal hint, which reads workers, recovers first.
+    api = ctx.api(recover=False)
     added = api.enqueue(specs, default_cwd=base, now=clock_now)
     ids = [a.id for a in added]
     if as_json:

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from queuectl import safe_text
+from queuectl.cli.context import Command
 from queuectl.core.errors import InvalidInput
 
 JOB_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -72,7 +73,7 @@ def _read_source(source: str) -> str | None:
     return None
 
 
-class EnqueueCommand(click.Command):
+class EnqueueCommand(Command):
     """`enqueue`, whose SOURCE may be a command's words: `enqueue ls -la`, `enqueue -- ls -la`.
 
     Options come before the command. The first word that is not an option decides: a bare program

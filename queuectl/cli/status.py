@@ -6,10 +6,10 @@ from __future__ import annotations
 import click
 
 from queuectl.cli import table as render
-from queuectl.cli.context import Ctx, emit_json, json_option, pass_ctx, use_colour
+from queuectl.cli.context import Command, Ctx, emit_json, json_option, pass_ctx, use_colour
 
 
-@click.command()
+@click.command(cls=Command)
 @json_option
 @pass_ctx
 def status(ctx: Ctx, as_json: bool) -> None:

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.records import (
@@ -51,8 +50,7 @@ WAIT_POLL_S = 0.1
 FOLLOW_POLL_S = 0.2
 
 
-@dataclass(frozen=True, slots=True)
-class QueueStatus:
+class QueueStatus(NamedTuple):
     """`status`: jobs per state, workers, pause."""
 
     counts: Counts
@@ -68,8 +66,7 @@ class QueueStatus:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Unserved:
+class Unserved(NamedTuple):
     """Why due jobs of some queues will wait: no live worker at all, none serving `queues`, or paused."""
 
     no_workers: bool
@@ -77,8 +74,7 @@ class Unserved:
     paused: bool
 
 
-@dataclass(frozen=True, slots=True)
-class JobDetail:
+class JobDetail(NamedTuple):
     job: JobRecord
     runs: list[RunRecord]
     output: RunOutput | None  # None: no run yet, unchanged since `seen`, or not asked for
@@ -87,8 +83,7 @@ class JobDetail:
     after: tuple[tuple[str, str], ...] = ()  # the jobs it runs after, with their states
 
 
-@dataclass(frozen=True, slots=True)
-class SettingsView:
+class SettingsView(NamedTuple):
     """The setting rows read once: values, pause, which keys differ from their default."""
 
     settings: Settings

@@ -25,8 +25,9 @@ from queuectl.core.errors import InvalidInput, StoreUnavailable
 if TYPE_CHECKING:
     import peewee
 
-# `:name`, not a PostgreSQL cast (`x::int`) nor a time in a literal ('12:30' has a digit first)
-_NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# `:name`, not a PostgreSQL cast (`x::int`) nor a time in a literal ('12:30' has a digit first); a
+# pattern string, compiled (and cached by `re`) on PostgreSQL only
+_NAMED_PARAMETER = r"(?<![:\w]):([A-Za-z_]\w*)"
 # A writer waits this long for the lock before giving up; CLI commands then exit 1 with a message,
 # workers log and retry.
 BUSY_TIMEOUT_S = 10.0
@@ -238,7 +239,7 @@ class Store:
     def named(self, text: str) -> str:
         """Adapt SQL written with `:name` parameters (passed as a mapping) to this backend: SQLite reads
         them as they are, psycopg2 as `%(name)s`. For the long statements, where counting `?`s is a trap."""
-        return text if self.is_sqlite else _NAMED_PARAMETER.sub(r"%(\1)s", text)
+        return text if self.is_sqlite else re.sub(_NAMED_PARAMETER, r"%(\1)s", text)
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         """Run one statement written with `?` (or `:name`) placeholders; returns the driver's cursor."""

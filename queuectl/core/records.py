@@ -1,6 +1,10 @@
-"""Read-only views of rows that the core hands to front ends, with their JSON shape."""
+"""Read-only views of rows that the core hands to front ends, with their JSON shape.
 
-from __future__ import annotations
+No `from __future__ import annotations` here, on purpose: `typing.NamedTuple` turns each string
+annotation into a `ForwardRef`, which compiles it, ~100 small compiles at every import (and every
+command imports this module). Evaluated annotations cost a type check each; a class naming itself
+is quoted.
+"""
 
 import json
 from collections.abc import Iterable
@@ -76,7 +80,7 @@ class JobRecord(NamedTuple):
     TIME_KEYS = ("run_at", "created_at", "updated_at", "started_at", "finished_at", "cancel_requested_at")
 
     @classmethod
-    def from_row(cls, row: Any) -> JobRecord:
+    def from_row(cls, row: Any) -> "JobRecord":
         return cls(
             id=row.id, command=row.command, state=row.state, attempts=row.attempts,
             max_retries=row.max_retries, priority=row.priority, queue=row.queue, timeout=row.timeout,
@@ -194,7 +198,7 @@ class WorkerCounts(NamedTuple):
     slots_busy: int  # of those, the slots running a job
 
     @classmethod
-    def of(cls, workers: Iterable[WorkerInfo]) -> WorkerCounts:
+    def of(cls, workers: Iterable[WorkerInfo]) -> "WorkerCounts":
         """Counted from `WorkerRegistry.list(worker_timeout=…)`'s rows."""
         alive = busy = lost = slots = slots_busy = 0
         for w in workers:

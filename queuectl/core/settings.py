@@ -3,11 +3,13 @@
 Pure: reading and writing them is the store's job; this module only says what is valid.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each field's string
+# annotation at import (records.py says more). Regexes compiled on first use (start-up, issue 15).
 
 import math
 import re
 from collections.abc import Mapping
+from functools import cache, partial
 from typing import NamedTuple
 
 from queuectl.core.errors import InvalidInput, InvalidSetting, show_value
@@ -57,17 +59,15 @@ SETTINGS: dict[str, SettingDef] = {
     )
 }
 
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_INTEGER_RE = re.compile(r"[+-]?\d+")
-
-
-_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd])")
+_number_re = cache(partial(re.compile, r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"))
+_integer_re = cache(partial(re.compile, r"[+-]?\d+"))
+_duration_re = cache(partial(re.compile, r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd])"))
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def _duration(text: str) -> float | None:
     """Seconds from "90s", "5m", "2h", "7d" (a bare number is read by `_number`), or None."""
-    match = _DURATION_RE.fullmatch(text.strip().lower())
+    match = _duration_re().fullmatch(text.strip().lower())
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)] if match else None
 
 
@@ -95,12 +95,12 @@ def _number(raw: object, as_int: bool) -> int | float | None:
     if not isinstance(raw, str):
         return None
     text = raw.strip()
-    if as_int and _INTEGER_RE.fullmatch(text):
+    if as_int and _integer_re().fullmatch(text):
         try:
             return int(text)
         except ValueError:
             return None
-    if not _NUMBER_RE.fullmatch(text):
+    if not _number_re().fullmatch(text):
         return None
     value = float(text)
     return value if math.isfinite(value) else None
@@ -142,7 +142,7 @@ class Settings(NamedTuple):
     keep_runs: int = 0
 
     @classmethod
-    def from_stored(cls, stored: Mapping[str, object]) -> Settings:
+    def from_stored(cls, stored: Mapping[str, object]) -> "Settings":
         """Settings from stored key -> value; unknown keys are ignored and invalid values fall back to the default."""
         values: dict[str, int | float] = {}
         for key, raw in stored.items():

@@ -4,19 +4,35 @@ Pure: no I/O, no store, no cwd lookup; the current time is passed in. Every refu
 InvalidInput subclass whose message names the field (and the job or line, in a bulk).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typing.NamedTuple would compile each field's string
+# annotation at import (records.py says more). The regexes are compiled on first use, not at import:
+# `status` never uses them, `enqueue 'CMD'` one or two (issue 15: start-up).
 
 import json
 import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import cache, partial
 from typing import NamedTuple, TypeGuard
 
 from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, show_value
 
-JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_job_id_re = cache(partial(re.compile, r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"))
+_queue_re = cache(partial(re.compile, r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"))
+_number_re = cache(partial(re.compile, r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"))
+_duration_re = cache(partial(re.compile, r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)"))
+
+
+def __getattr__(name: str) -> re.Pattern[str]:
+    """`JOB_ID_RE` and `QUEUE_RE`, the public patterns, compiled when first asked for."""
+    if name == "JOB_ID_RE":
+        return _job_id_re()
+    if name == "QUEUE_RE":
+        return _queue_re()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "cwd", "env", "queue", "keep_children",
           "after", "unique", "label", "hold", "on_success", "on_failure", "on_dead")
 HOOK_FIELDS = ("on_success", "on_failure", "on_dead")
@@ -49,8 +65,6 @@ MAX_UNIQUE_CHARS = 256
 
 _EPOCH_MS_THRESHOLD = 10**11
 _MAX_EPOCH = 253_402_300_800.0
-_NUMBER_RE = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)")
 _UNIT_SECONDS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _ID_RULE = "id: must match [A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
 
@@ -93,7 +107,7 @@ def _check_text(field: str, value: str) -> int:
 
 def validate_job_id(value: object) -> str:
     """Return the id if it is a safe job id (usable in paths and URLs), else refuse it."""
-    if not isinstance(value, str) or not JOB_ID_RE.fullmatch(value):
+    if not isinstance(value, str) or not _job_id_re().fullmatch(value):
         raise InvalidJobSpec(_ID_RULE)
     if ".." in value:
         raise InvalidJobSpec(f"{_ID_RULE} and must not contain '..'")
@@ -110,7 +124,7 @@ def parse_duration(value: object) -> float:
         if math.isnan(seconds) or seconds < 0:
             raise InvalidInput(f"invalid duration {show_value(value)}: must be a number of seconds >= 0")
     elif isinstance(value, str):
-        match = _DURATION_RE.fullmatch(value.strip())
+        match = _duration_re().fullmatch(value.strip())
         if not match:
             raise InvalidInput(
                 f"invalid duration {show_value(value)}: expected seconds or a number with s, m, h or d "
@@ -149,7 +163,7 @@ def parse_run_at(value: object, now: float) -> float:
                     f"run_at: a relative time must be +SECONDS or +N with s, m, h or d (e.g. +5m), "
                     f"got {show_value(value)}"
                 ) from None
-        elif _NUMBER_RE.fullmatch(text):
+        elif _number_re().fullmatch(text):
             epoch = _epoch_from_number(float(text), value)
         else:
             epoch = _epoch_from_iso(text, value)
@@ -242,7 +256,7 @@ def _env(value: object) -> dict[str, str]:
 
 
 def _queue(value: object) -> str:
-    if not isinstance(value, str) or not QUEUE_RE.fullmatch(value):
+    if not isinstance(value, str) or not _queue_re().fullmatch(value):
         raise InvalidJobSpec(f"queue: must match [A-Za-z0-9][A-Za-z0-9._:-]{{0,63}}, got {show_value(value)}")
     return value
 

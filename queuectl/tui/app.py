@@ -311,7 +311,7 @@ class QueuectlApp(App[None]):
         if not self.screen_stack:
             return
         if detail.output_unchanged:
-            detail = replace(detail, output=self._preview_output[2])
+            detail = detail._replace(output=self._preview_output[2])
         out = detail.output
         self._preview_output = (detail.job.id, (out.number, out.output_bytes) if out else None, out)
         self.query_one("#preview", JobPreview).show_job(

@@ -156,6 +156,29 @@ def test_enqueue_and_status_do_not_import_peewee(home, store_under_test, args):
     assert result["loaded"] == [], f"queuectl {' '.join(args)} imported {result['loaded']}"
 
 
+# Nor what only other commands, or click's optional parts, need: `dataclasses` (the core's door hands out
+# NamedTuples), `locale` (imported by gettext when click looks up its --help/--version texts).
+NOT_AT_START_UP_SQLITE = ("dataclasses", "locale")
+
+
+@pytest.mark.parametrize("args", [["enqueue", "true"], ["status"], ["status", "--json"], ["enqueue", "--help"]],
+                         ids=["enqueue", "status", "status-json", "enqueue-help"])
+def test_enqueue_and_status_do_not_import_dataclasses_nor_locale(home, args):
+    result = run_python(
+        f"""
+        code, out = call(*{args!r})
+        loaded = sorted(m for m in sys.modules if m in {NOT_AT_START_UP_SQLITE!r})
+        print(json.dumps({{"code": code, "loaded": loaded, "out": out}}))
+        """,
+        home,
+    )
+    assert result["code"] == 0
+    if "--help" in args:  # the help page itself says "Usage:", "Options:" through gettext: a person is reading
+        assert "-h, --help" in result["out"] and "Show this message and exit." in result["out"]
+        result["loaded"].remove("locale")
+    assert result["loaded"] == [], f"queuectl {' '.join(args)} imported {result['loaded']}"
+
+
 def test_reads_through_the_models_still_work_after_a_start_up_without_peewee(home):
     """`list` and `show` import Peewee on first use, bound to the store that is already open."""
     result = run_python(
