@@ -70,8 +70,17 @@ def took(job: JobRecord, now: float) -> str:
     whatever the state it left (an interrupted job is pending again but its run did end, as pueue
     shows); '-' for a job that never ran."""
     if job.state == "processing" and job.started_at is not None:
-        return duration(now - job.started_at)
+        # a row read just after the caller took `now` may have started after it: never "-25ms"
+        return duration(max(0.0, now - job.started_at))
     return duration(job.duration)
+
+
+def exit_code(job: JobRecord) -> str:
+    """The last run's exit code, or '-' while a run is under way (the code would be the previous
+    run's, read beside the running one's ticking time)."""
+    if job.state == "processing" or job.exit_code is None:
+        return "-"
+    return str(job.exit_code)
 
 
 def worker_uptime(worker: WorkerInfo, now: float) -> str:

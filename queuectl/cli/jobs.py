@@ -43,7 +43,7 @@ def _job_rows(jobs: Sequence[Any], now: float, colour: bool) -> list[list[str]]:
             clean(j.id), render.state(j.state, colour), f"{j.attempts}/{j.max_retries + 1}", str(j.priority),
             clean(j.queue),
             when, fmt.took(j, now),
-            "-" if j.exit_code is None else str(j.exit_code),
+            fmt.exit_code(j),
             f"{clean(j.label)} · {clean(j.command)}" if j.label else clean(j.command),
         ])
     return rows

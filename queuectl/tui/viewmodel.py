@@ -148,7 +148,7 @@ def job_cells(job: JobRecord, now: float, waiting: WaitingReason | None = None) 
         when = coarse_age(job.created_at, now)
     return (
         plain(job.id), styled_state(job.state), f"{job.attempts}/{job.max_retries + 1}", str(job.priority),
-        plain(job.queue), when, fmt.took(job, now), "-" if job.exit_code is None else str(job.exit_code),
+        plain(job.queue), when, fmt.took(job, now), fmt.exit_code(job),
         plain(waiting.short, 24) if waiting is not None and waiting.short else "",
         labelled_command(job),
     )

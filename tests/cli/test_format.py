@@ -23,6 +23,15 @@ def test_took_ticks_while_running_and_keeps_an_ended_runs_length():
     assert fmt.took(job("processing", started=NOW - 75), NOW) == "1m15s"
     assert fmt.took(job("pending", started=NOW - 100, finished=NOW - 58), NOW) == "42s"  # interrupted
     assert fmt.took(job("completed", started=NOW - 100, finished=NOW - 99), NOW) == "1.0s"
+    # a row read just after `now` was taken: its run started "in the future", shown as 0
+    assert fmt.took(job("processing", started=NOW + 0.025), NOW) == fmt.duration(0.0)
+
+
+def test_a_running_job_shows_no_exit_code_of_an_earlier_run():
+    ran = job("processing", started=NOW - 5)._replace(exit_code=3)
+    assert fmt.exit_code(ran) == "-"
+    assert fmt.exit_code(ran._replace(state="failed")) == "3"
+    assert fmt.exit_code(job("pending")) == "-"
 
 
 def test_uptime_ends_when_the_worker_stopped_or_went_silent():
