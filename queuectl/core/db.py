@@ -243,7 +243,7 @@ class Store:
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         """Run one statement written with `?` (or `:name`) placeholders; returns the driver's cursor."""
-        return self.execute_native(sql if self.is_sqlite else sql.replace("?", "%s"), params)
+        return self.execute_native(self.sql(sql), params)
 
     def execute_native(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         """Run one statement in the driver's own placeholders (`%s` on PostgreSQL: Peewee's SQL)."""

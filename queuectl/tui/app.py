@@ -411,8 +411,7 @@ class QueuectlApp(App[None]):
         first = f.page * snap.page_size + 1
         last = f.page * snap.page_size + len(snap.jobs)
         span = f"{first:,}–{last:,}" if snap.jobs else "none"
-        # "processing: none", not "none of 0"
-        of = "" if not snap.jobs and snap.searched is None and snap.state_total == 0 else snap.of_total()
+        of = snap.of_total()
         more = snap.searched.more if snap.searched is not None else snap.state_total > (f.page + 1) * snap.page_size
         marked = len(self.query_one("#jobs-table", KeyedTable).marks)
         extra = f" · {f.describe_sort()}" + (f" · [b]{marked:,} marked[/b]" if marked else "")

@@ -38,7 +38,7 @@ def load_snapshot(api: Api, job_filter: JobFilter, page_size: int, panes: frozen
     # the first 101 matches, where counting them all scans the table at each refresh.
     searching = bool(job_filter.search)
     jobs = api.list_jobs(
-        state=job_filter.state, search=job_filter.search or None, limit=page_size + searching,
+        state=job_filter.state, search=job_filter.search or None, limit=page_size + 1 if searching else page_size,
         offset=job_filter.page * page_size, sort=job_filter.sort, descending=job_filter.descending,
     ) if shows_jobs else []
     searched = None

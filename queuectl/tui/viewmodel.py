@@ -111,7 +111,7 @@ class QueueSnapshot:
         """The caption's " of N" after the rows shown: a search says "N+" when more matches follow
         the page and names the jobs it looked through, never counting every match."""
         if self.searched is None:
-            return f" of {self.state_total:,}"
+            return f" of {self.state_total:,}" if self.state_total else ""  # "processing: none", not "none of 0"
         found = f"{self.searched.matches:,}{'+' if self.searched.more else ''}"
         where = f"{self.job_filter.state.value} jobs" if self.job_filter.state else "jobs"
         return f" of {found} matches (of {self.state_total:,} {where})"
