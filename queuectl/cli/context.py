@@ -6,7 +6,6 @@ No command module imports the `cli` group (that would be a cycle): commands are 
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -50,6 +49,8 @@ def say_rescued(rescued_workers: Sequence[Any]) -> None:
 
 
 def emit_json(data: Any) -> None:
+    import json  # here: `enqueue` and `status` without --json never need it (start-up, issue 15)
+
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 

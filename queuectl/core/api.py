@@ -17,18 +17,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
-from queuectl.core.records import (
-    Counts,
-    JobRecord,
-    RunOutput,
-    RunRecord,
-    WaitingReason,
-    WorkerCounts,
-    WorkerInfo,
-)
 from queuectl.core.states import CLAIMABLE, FINISHED, JobState
 
 if TYPE_CHECKING:
+    # records only as annotations here: `enqueue` hands out none of its nine NamedTuples (issue 15)
     from queuectl.core.config import ConfigStore
     from queuectl.core.db import Store
     from queuectl.core.health import Health
@@ -37,6 +29,7 @@ if TYPE_CHECKING:
     from queuectl.core.process_stats import ProcessStats
     from queuectl.core.queue import Enqueued, JobQueue
     from queuectl.core.queues import QueueInfo, QueueRow
+    from queuectl.core.records import Counts, JobRecord, RunOutput, RunRecord, WaitingReason, WorkerCounts, WorkerInfo
     from queuectl.core.registry import WorkerRegistry
     from queuectl.core.rescue import Rescued
     from queuectl.core.schedules import Schedule
@@ -339,6 +332,8 @@ class Api:
         return self._jobs.ids_starting_with(prefix, limit)
 
     def status(self) -> QueueStatus:
+        from queuectl.core.records import WorkerCounts
+
         counts = self._jobs.counts()
         return QueueStatus(counts, WorkerCounts.of(self.workers()), self._settings.is_paused())
 
@@ -420,6 +415,8 @@ class Api:
 
     def worker_counts(self) -> WorkerCounts:
         """Alive (running or stopping, heartbeat younger than worker_timeout), busy and lost workers."""
+        from queuectl.core.records import WorkerCounts
+
         return WorkerCounts.of(self.workers())
 
     def workers_recorded_running(self) -> int:

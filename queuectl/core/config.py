@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from queuectl.core.db import Store
 from queuectl.core.settings import Settings, normalize_key, parse_value
 
@@ -21,6 +19,10 @@ class ConfigStore:
     def stored(self) -> dict[str, object]:
         """Every stored row, decoded; keys not stored fall back to their defaults elsewhere."""
         rows = self.store.execute("SELECT key, value FROM setting").fetchall()
+        if not rows:  # all defaults: nothing to decode, and `json` stays unimported (start-up, issue 15)
+            return {}
+        import json
+
         return {key: json.loads(value) for key, value in rows}
 
     def settings(self) -> Settings:
@@ -31,6 +33,8 @@ class ConfigStore:
 
     def set(self, key: str, raw: str | int | float) -> tuple[str, int | float]:
         """Validate and store one setting; returns the normalised key and the stored value."""
+        import json
+
         name = normalize_key(key)
         value = parse_value(name, raw)
         with self.store.write():
@@ -47,5 +51,7 @@ class ConfigStore:
         return bool(self.stored().get(PAUSED_KEY, False))
 
     def set_paused(self, paused: bool) -> None:
+        import json
+
         with self.store.write():
             self.store.execute(self._upsert, (PAUSED_KEY, json.dumps(paused)))

@@ -7,13 +7,13 @@ The hot path (claim, start_run, finish) runs SQL built once per queue with `exec
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from functools import cache
 from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.core import testhooks
@@ -24,9 +24,7 @@ from queuectl.core.errors import DuplicateJob, InvalidInput, InvalidJobSpec, Inv
 from queuectl.core.migrations.m0002_job_counts import shard_expression
 from queuectl.core.migrations.m0003_count_shard_lock import shard_lock
 from queuectl.core.readiness import claim_ready_condition
-from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
 from queuectl.core.settings import Settings
-from queuectl.core.specs import JobSpec, edit_fields
 from queuectl.core.states import (
     CANCELLABLE_WAITING,
     CANCELLED_BY_USER,
@@ -41,7 +39,12 @@ if TYPE_CHECKING:
     import peewee
 
     from queuectl.core.models import Models
+    from queuectl.core.records import ClaimedJob, Counts, JobRecord, RunOutput, RunRecord, RunStart
     from queuectl.core.results import Decision, RunResult
+    from queuectl.core.specs import JobSpec
+
+# Imported where used, not here: `records` (nine NamedTuples), `specs` and `json` cost a command's start-up
+# (issue 15), and `enqueue` needs none of them from this module, `status` only `Counts`.
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 _ID_EPOCH_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
@@ -98,14 +101,33 @@ def _encode_id(n: int) -> str:
 new_job_ids = _JobIds().take
 
 
-_RECORD_COLUMNS = ", ".join(JobRecord._fields)  # a JobRecord's fields are job's columns, in its order
+@cache
+def _record_columns() -> str:
+    """A JobRecord's fields, which are job's columns, in its order."""
+    from queuectl.core.records import JobRecord
+
+    return ", ".join(JobRecord._fields)
 
 
 def _record(row: tuple) -> JobRecord:
     """A JobRecord from a row of the JobRecord columns (env decoded from its JSON)."""
+    import json
+
+    from queuectl.core.records import JobRecord
+
     record = JobRecord(*row)
     return record._replace(env=json.loads(record.env) if record.env else None, keep_children=bool(record.keep_children),
                            held=bool(record.held))
+
+
+def _env_text(env: Mapping[str, str] | None) -> str | None:
+    """A job's env as its column holds it: compact JSON, or None for none (a job without env, most of
+    them, never imports `json`)."""
+    if not env:
+        return None
+    import json
+
+    return json.dumps(env, separators=(",", ":"))
 
 
 def dependency_reason(job_id: str, how: str) -> str:
@@ -299,6 +321,8 @@ class JobQueue:
 
     @property
     def _record_columns(self) -> list[object]:
+        from queuectl.core.records import JobRecord
+
         return [getattr(self._models.Job, name) for name in JobRecord._fields]
 
     # ── enqueue ──────────────────────────────────────────────────────────────────────────────
@@ -431,7 +455,7 @@ class JobQueue:
              parent_id: str | None = None) -> tuple[object, ...]:
         return (
             job_id, spec.command, spec.cwd or default_cwd,
-            json.dumps(spec.env, separators=(",", ":")) if spec.env else None,
+            _env_text(spec.env),
             spec.queue, spec.priority,
             settings.max_retries if spec.max_retries is None else spec.max_retries,
             settings.job_timeout if spec.timeout is None else spec.timeout,
@@ -488,6 +512,10 @@ class JobQueue:
     def claim_many(self, worker_id: str, queues: Sequence[str] | None, limit: int) -> list[ClaimedJob]:
         """Take up to `limit` due jobs (for a worker's free slots) in one transaction; fewer, or none,
         when fewer are due. On PostgreSQL rows another claim holds are skipped, not waited for."""
+        import json
+
+        from queuectl.core.records import ClaimedJob
+
         if limit < 1:
             return []
         now = self.clock.now()
@@ -642,6 +670,7 @@ class JobQueue:
         output: bytes, output_bytes: int, finished_at: float | None,
     ) -> FinishResult:
         """The statements of `finish`, inside the caller's write transaction."""
+        from queuectl.core.records import RunStart
         from queuectl.core.results import decide  # worker-side: a command that enqueues never imports it
 
         now = self.clock.now()
@@ -725,6 +754,8 @@ class JobQueue:
         """Hand back jobs this worker holds but is not running (`running`: the jobs in its slots):
         a claim whose reply was lost with the connection committed without the worker knowing.
         Pending again, uncounted."""
+        from queuectl.core.records import ClaimedJob
+
         rows = self.store.execute(
             "SELECT id, attempts FROM job WHERE state = 'processing' AND worker_id = ?", (worker_id,)
         ).fetchall()
@@ -848,10 +879,12 @@ class JobQueue:
 
     def edit(self, job_id: str, changes: Mapping[str, object]) -> JobRecord:
         """Change fields of a waiting job (`specs.EDITABLE_FIELDS`); returns the job as it is now."""
+        from queuectl.core.specs import edit_fields
+
         now = self.clock.now()
         fields = edit_fields(changes, now)
         if "env" in fields:
-            fields["env"] = json.dumps(fields["env"], separators=(",", ":")) if fields["env"] else None
+            fields["env"] = _env_text(fields["env"])  # type: ignore[arg-type]  # a mapping: edit_fields checked it
         columns = ", ".join(f"{name} = ?" for name in fields)
         with self.store.write():
             if "queue" in fields:
@@ -1115,12 +1148,12 @@ class JobQueue:
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
             marks = ", ".join("?" * len(chunk))
-            rows = self.store.execute(self.store.sql(f"SELECT {_RECORD_COLUMNS} FROM job WHERE id IN ({marks})"), chunk)
+            rows = self.store.execute(self.store.sql(f"SELECT {_record_columns()} FROM job WHERE id IN ({marks})"), chunk)
             found.update((r.id, r) for r in map(_record, rows.fetchall()))
         return [found[i] for i in ids if i in found]
 
     def get(self, job_id: str) -> JobRecord:
-        row = self.store.execute(self.store.sql(f"SELECT {_RECORD_COLUMNS} FROM job WHERE id = ?"), (job_id,)).fetchone()
+        row = self.store.execute(self.store.sql(f"SELECT {_record_columns()} FROM job WHERE id = ?"), (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
         return _record(row)
@@ -1145,6 +1178,8 @@ class JobQueue:
         order (oldest first among equals), so one index serves both directions. Created, ID, state,
         queue, priority and command (m0011) are read by index; runs and exit read every matching
         row to order one page, as does a sort filtered by state on another column than created."""
+        from queuectl.core.records import JobRecord
+
         query = self._select(state, queue, search, run_order, label)
         if sort is not None and not run_order:
             query = query.order_by(*self._sort_order(sort, descending))
@@ -1304,12 +1339,16 @@ class JobQueue:
         return row[0]
 
     def counts(self) -> Counts:
+        from queuectl.core.records import Counts
+
         rows = self.store.execute("SELECT state, sum(n) FROM job_count GROUP BY state").fetchall()
         by_state = {state.value: 0 for state in JobState}
         by_state.update({state: int(n) for state, n in rows})  # PostgreSQL's sum() is a Decimal
         return Counts(by_state)
 
     def runs(self, job_id: str) -> list[RunRecord]:
+        from queuectl.core.records import RunRecord
+
         Run = self._models.Run
         query = (
             Run.select(Run.job_id, Run.number, Run.attempt, Run.worker_id, Run.host, Run.pid, Run.started_at,
@@ -1325,6 +1364,8 @@ class JobQueue:
 
     def output(self, job_id: str, number: int | None = None) -> RunOutput | None:
         """Output of run `number` (default: the latest run), or None if the job never ran."""
+        from queuectl.core.records import RunOutput
+
         self.get(job_id)
         Run = self._models.Run
         query = Run.select(Run.number, Run.finished_at, Run.output, Run.output_bytes).where(Run.job_id == job_id)

@@ -6,7 +6,6 @@ command imports this module). Evaluated annotations cost a type check each; a cl
 is quoted.
 """
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -81,6 +80,8 @@ class JobRecord(NamedTuple):
 
     @classmethod
     def from_row(cls, row: Any) -> "JobRecord":
+        import json  # here: the commands that import this module without reading a job (status) skip it
+
         return cls(
             id=row.id, command=row.command, state=row.state, attempts=row.attempts,
             max_retries=row.max_retries, priority=row.priority, queue=row.queue, timeout=row.timeout,

@@ -8,7 +8,6 @@ InvalidInput subclass whose message names the field (and the job or line, in a b
 # annotation at import (records.py says more). The regexes are compiled on first use, not at import:
 # `status` never uses them, `enqueue 'CMD'` one or two (issue 15: start-up).
 
-import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -373,6 +372,8 @@ def spec_from_mapping(obj: object, now: float, defaults: Mapping[str, object] | 
 
 def _decode(text: str) -> object:
     """json.loads, with deep nesting and over-long numbers reported as malformed JSON too."""
+    import json  # here, not at the top: a plain command's enqueue never decodes JSON (start-up, issue 15)
+
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -388,6 +389,8 @@ def _located(where: str, exc: InvalidInput) -> InvalidInput:
 
 
 def _parse_ndjson(text: str, now: float, defaults: Mapping[str, object] | None) -> list[JobSpec]:
+    import json
+
     lines = [(number, line) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
     try:
         # One decode of all lines as an array is 4x faster than a decode per line; a bad line
@@ -433,6 +436,8 @@ def parse_jobs_text(text: str, now: float, defaults: Mapping[str, object] | None
     `defaults` fill the fields each job leaves unset."""
     if not isinstance(text, str):
         raise InvalidJobSpec("jobs must be given as JSON text")
+    import json
+
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise InvalidJobSpec("no jobs given")
