@@ -282,7 +282,9 @@ class Api:
         return self._jobs.count_jobs(state=state, queue=queue, label=label)
 
     def counts(self) -> Counts:
-        return self._jobs.counts()
+        from queuectl.core.counts import job_counts
+
+        return job_counts(self.store)
 
     def finished_since(self, since: float) -> int:
         return self._jobs.finished_since(since)
@@ -332,9 +334,10 @@ class Api:
         return self._jobs.ids_starting_with(prefix, limit)
 
     def status(self) -> QueueStatus:
+        from queuectl.core.counts import job_counts
         from queuectl.core.records import WorkerCounts
 
-        counts = self._jobs.counts()
+        counts = job_counts(self.store)  # not through JobQueue: `status` does not import the state machine
         return QueueStatus(counts, WorkerCounts.of(self.workers()), self._settings.is_paused())
 
     def unserved(self, queues: Iterable[str]) -> Unserved | None:

@@ -1339,12 +1339,9 @@ class JobQueue:
         return row[0]
 
     def counts(self) -> Counts:
-        from queuectl.core.records import Counts
+        from queuectl.core.counts import job_counts
 
-        rows = self.store.execute("SELECT state, sum(n) FROM job_count GROUP BY state").fetchall()
-        by_state = {state.value: 0 for state in JobState}
-        by_state.update({state: int(n) for state, n in rows})  # PostgreSQL's sum() is a Decimal
-        return Counts(by_state)
+        return job_counts(self.store)
 
     def runs(self, job_id: str) -> list[RunRecord]:
         from queuectl.core.records import RunRecord

@@ -14,14 +14,18 @@ once record one lost run.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from queuectl.core.db import Store
 from queuectl.core.host import host_id, is_same_process, kill_group_if_ours, kill_processes_of_worker
-from queuectl.core.queue import JobQueue
 from queuectl.core.registry import WorkerRegistry, WorkerRow
-from queuectl.core.settings import Settings
 from queuectl.core.states import LIVE_WORKER_STATES, JobState, sql_in
+
+if TYPE_CHECKING:
+    # the job state machine only when a worker did die: a command's check that none did (`status`
+    # runs it at every start) does not import it (issue 15)
+    from queuectl.core.queue import JobQueue
+    from queuectl.core.settings import Settings
 
 
 class Rescued(NamedTuple):
@@ -115,6 +119,8 @@ def recover_dead_local_workers(store: Store) -> list[Rescued]:
         dead = dead_local_workers(registry.live())
         if not dead:
             return []
+        from queuectl.core.queue import JobQueue
+
         rescued = rescue_lost_workers(JobQueue(store), registry, ConfigStore(store).settings(), dead=dead)
     except store_errors():
         return []

@@ -228,3 +228,30 @@ def test_headless_commands_on_postgresql_load_the_driver_only(home, store_under_
     )
     assert result["codes"] == [0] * 5
     assert {m.split(".")[0] for m in result["heavy"]} == {"psycopg2"}
+
+
+# Nor, beyond that (issue 15's margin): `enqueue` reads no record (records' nine NamedTuples), `status`
+# runs no transition (the state machine, `queue.py`, and the job specs it parses); neither encodes or
+# decodes JSON unless something asks for it (--json, a JSON source, a job's env, a stored setting).
+OFF_THE_PATH = {
+    "enqueue": ("json", "queuectl.core.records"),
+    "status": ("json", "queuectl.core.queue", "queuectl.core.specs"),
+}
+
+
+@pytest.mark.parametrize("args", [["enqueue", "true"], ["enqueue", "--queue", "io", "--priority", "2", "true"],
+                                  ["status"]], ids=["enqueue", "enqueue-flags", "status"])
+def test_enqueue_and_status_leave_records_queue_and_json_alone(home, args):
+    made = run_python('code, out = call("enqueue", "true"); print(json.dumps({"code": code}))', home)
+    assert made["code"] == 0  # the store exists: the command below starts as it does every other time
+    result = run_python(
+        f"""
+        sys.modules.pop("json")  # the prelude's own import: what matters is whether queuectl imports it
+        code, out = call(*{args!r})
+        loaded = sorted(m for m in sys.modules if m in {OFF_THE_PATH[args[0]]!r})
+        print(json.dumps({{"code": code, "loaded": loaded}}))
+        """,
+        home,
+    )
+    assert result["code"] == 0
+    assert result["loaded"] == [], f"queuectl {' '.join(args)} imported {result['loaded']}"
