@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.states import CLAIMABLE, FINISHED, JobState
@@ -36,52 +36,12 @@ if TYPE_CHECKING:
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
     from queuectl.core.stats import Stats
+    from queuectl.core.views import JobDetail, QueueStatus, SettingsView, Unserved
 
 CANCEL_WAIT_MARGIN_S = 3.0  # past kill_grace: the worker's heartbeat, the kill, the finish being written
 RECOVER_EVERY_S = 1.0  # how often a wait or a follow looks for workers of this host that died
 WAIT_POLL_S = 0.1
 FOLLOW_POLL_S = 0.2
-
-
-class QueueStatus(NamedTuple):
-    """`status`: jobs per state, workers, pause."""
-
-    counts: Counts
-    workers: WorkerCounts
-    paused: bool
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "jobs": self.counts.by_state, "total": self.counts.total,
-            "workers": {"running": self.workers.alive, "busy": self.workers.busy, "lost": self.workers.lost,
-                        "slots": self.workers.slots, "slots_busy": self.workers.slots_busy},
-            "paused": self.paused,
-        }
-
-
-class Unserved(NamedTuple):
-    """Why due jobs of some queues will wait: no live worker at all, none serving `queues`, or paused."""
-
-    no_workers: bool
-    queues: tuple[str, ...]
-    paused: bool
-
-
-class JobDetail(NamedTuple):
-    job: JobRecord
-    runs: list[RunRecord]
-    output: RunOutput | None  # None: no run yet, unchanged since `seen`, or not asked for
-    output_unchanged: bool = False
-    waiting: WaitingReason | None = None  # why it waits (None: it does not)
-    after: tuple[tuple[str, str], ...] = ()  # the jobs it runs after, with their states
-
-
-class SettingsView(NamedTuple):
-    """The setting rows read once: values, pause, which keys differ from their default."""
-
-    settings: Settings
-    paused: bool
-    overridden: frozenset[str]
 
 
 class Api:
@@ -300,6 +260,7 @@ class Api:
         """The job, its runs, why it waits, what it runs after, and (`output`) the output of run
         `run_number` (default: the latest). When that run's (number, output bytes) is still `seen`,
         its output (up to a megabyte) is not read again."""
+        from queuectl.core.views import JobDetail
         from queuectl.core.why import why_waiting
 
         job = self._jobs.get(job_id)
@@ -336,12 +297,15 @@ class Api:
     def status(self) -> QueueStatus:
         from queuectl.core.counts import job_counts
         from queuectl.core.records import WorkerCounts
+        from queuectl.core.views import QueueStatus
 
         counts = job_counts(self.store)  # not through JobQueue: `status` does not import the state machine
         return QueueStatus(counts, WorkerCounts.of(self.workers()), self._settings.is_paused())
 
     def unserved(self, queues: Iterable[str]) -> Unserved | None:
         """Why jobs of `queues` would wait now (None: a live worker serves each and nothing is paused)."""
+        from queuectl.core.views import Unserved
+
         queues = set(queues)
         if not queues:
             return None
@@ -559,6 +523,8 @@ class Api:
         return self._settings.settings()
 
     def settings_view(self) -> SettingsView:
+        from queuectl.core.views import SettingsView
+
         config = self._settings
         return SettingsView(config.settings(), config.is_paused(), frozenset(config.overridden()))
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from queuectl.core.api import Api, JobDetail
+from queuectl.core.api import Api
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.errors import InvalidInput
 from queuectl.core.states import JobState
+from queuectl.core.views import JobDetail
 from queuectl.tui.pulse import PulseHistory, QueueThroughput
 from queuectl.tui.viewmodel import JobFilter, QueueSnapshot, SearchedSoFar
 
