@@ -255,3 +255,27 @@ def test_enqueue_and_status_leave_records_queue_and_json_alone(home, args):
     )
     assert result["code"] == 0
     assert result["loaded"] == [], f"queuectl {' '.join(args)} imported {result['loaded']}"
+
+
+@pytest.mark.parametrize("own_command_line", [True, False], ids=["process", "call"])
+def test_start_up_objects_are_frozen_only_for_the_process_own_command_line(home, own_command_line):
+    """`queuectl …` freezes what its start-up made (the collector then skips it: issue 15); `main([...])`
+    called from Python, as tests do, leaves the caller's collector alone."""
+    result = run_python(
+        f"""
+        import gc
+        from queuectl.cli import main
+        sys.argv = ["queuectl", "status"]
+        real_out, sys.stdout = sys.stdout, io.StringIO()
+        try:
+            main() if {own_command_line!r} else main(["status"])
+        except SystemExit as exc:
+            code = exc.code
+        finally:
+            sys.stdout = real_out
+        print(json.dumps({{"code": code, "frozen": gc.get_freeze_count()}}))
+        """,
+        home,
+    )
+    assert result["code"] == 0
+    assert (result["frozen"] > 0) is own_command_line
