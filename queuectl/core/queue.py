@@ -204,7 +204,7 @@ class JobQueue:
             "WHERE seq {picked_open}SELECT seq FROM job{indexed} WHERE state IN " + claimable + " AND run_at <= ? {queues}"
             "AND {ready} "  # held, queue paused or without room for the batch, dependencies (readiness.py)
             "ORDER BY priority DESC, run_at, seq LIMIT {limit}{lock}{picked_close} "
-            "AND state IN " + claimable + " "
+            "AND {outer_state} IN " + claimable + " "
             f"AND NOT EXISTS (SELECT 1 FROM setting WHERE key = '{PAUSED_KEY}' AND value = 'true') "
             "RETURNING id, command, cwd, env, timeout, attempts, max_retries, queue, keep_children"
         )
@@ -459,7 +459,10 @@ class JobQueue:
                 # Without statistics SQLite prefers the (state, seq) index and sorts; the partial
                 # claim index already holds the claimable rows in claim order.
                 index = "job_claim_queue" if n_queues else "job_claim"
-                indexed, lock, picked = f" INDEXED BY {index}", "", ("IN (", ")")
+                # one job: a scalar sub-select, where a list would be built in a temporary table;
+                # `+state`: the picked rows are found by rowid, not through the (state, seq) index
+                indexed, lock, picked = f" INDEXED BY {index}", "", ("= (", ")") if limit == 1 else ("IN (", ")")
+                outer_state = "+state"
             else:
                 # `seq IN (SELECT ... LIMIT k FOR UPDATE SKIP LOCKED)` may be planned as a nested-loop
                 # semi-join that rescans the subquery for every candidate row; a rescan skips the
@@ -467,9 +470,10 @@ class JobQueue:
                 # k jobs (seen on upgraded stores, whose job table has statistics). ARRAY(...) is an
                 # uncorrelated InitPlan: the jobs are picked exactly once.
                 indexed, lock, picked = "", " FOR UPDATE SKIP LOCKED", ("= ANY (ARRAY(", "))")
+                outer_state = "state"
             ready = claim_ready_condition(self.store, int(limit))
             sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed, limit=int(limit),
-                                                         ready=ready, picked_open=picked[0],
+                                                         ready=ready, outer_state=outer_state, picked_open=picked[0],
                                                          picked_close=picked[1]))
             if not self.store.is_sqlite:
                 # Workers commit with synchronous_commit=off, but a claim must be durable before
