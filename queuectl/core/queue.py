@@ -55,6 +55,8 @@ _NEVER_COMPLETES = (JobState.DEAD, JobState.CANCELLED)  # a job after one of the
 _ID_PAIRS = [a + b for a in _ID_ALPHABET for b in _ID_ALPHABET]  # 10 bits -> 2 characters
 
 
+_LIMITS_TTL = 1.0  # seconds a JobQueue trusts what it read about queue limits
+
 class _JobIds:
     """12-character ids that sort by creation time: 42 bits of milliseconds, 18 of counter.
 
@@ -254,6 +256,8 @@ class JobQueue:
         )
         self._queue_hooks: dict[str, tuple[str | None, str | None, str | None]] = {}
         self._queue_hooks_read_at = -math.inf
+        self._some_limit = True  # whether some queue has a limit, as last read (see `_limits_exist`)
+        self._limits_read_at = -math.inf
         self._finish_run = named(
             "UPDATE run SET finished_at = :ended, exit_code = :exit_code, error = :error, outcome = :outcome, "
             "output = :output, output_bytes = :output_bytes "
@@ -499,7 +503,7 @@ class JobQueue:
         if queues:
             params.extend(queues)
         rows = self.store.execute(self._claim_statement(len(queues or ()), limit), params).fetchall()
-        if 1 < limit and len(rows) < limit:
+        if 1 < limit and len(rows) < limit and self._limits_exist():
             # A limited queue takes part in a batch only with room for the whole batch (readiness.py):
             # the slots left may still fit one job of it at a time.
             while len(rows) < limit:
@@ -512,6 +516,18 @@ class JobQueue:
                        timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7], keep_children=bool(row[8]))
             for row in rows
         ]
+
+    def _limits_exist(self) -> bool:
+        """Whether some queue has a limit (read at most once a second): only then can a batch claim
+        have left out a job that a claim of one takes. An idle worker of several slots would
+        otherwise claim twice per poll. A limit set less than a second ago may keep its queue's
+        jobs out of batch claims for that second; it is never overshot (the claims enforce it)."""
+        now = time.monotonic()
+        if now - self._limits_read_at > _LIMITS_TTL:
+            self._some_limit = self.store.execute(
+                "SELECT 1 FROM queue WHERE max_running > 0 LIMIT 1").fetchone() is not None
+            self._limits_read_at = now
+        return self._some_limit
 
     def start_runs(self, worker_id: str, starts: Sequence[tuple[ClaimedJob, RunStart]]) -> list[int]:
         """`start_run` for several runs in one transaction (slots whose runs outlived the quick wait together)."""
