@@ -1,6 +1,6 @@
 """Throughput of trivial jobs: queuectl workers vs a raw subprocess loop, measured in the same run.
 
-    python bench/throughput.py [--jobs 2000] [--workers 2 [4]] [--processes P] [--db postgresql://…]
+    python bench/throughput.py [--jobs 2000] [--workers 2 [4]] [--processes P] [--rounds R] [--db postgresql://…]
 
 `--workers N` is `worker start -c N`: N slots, in the default layout (one process per core at
 most) unless `--processes P` spreads them over P processes.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,14 +94,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[2])
     parser.add_argument("--processes", type=int, help="spread the slots over this many worker processes")
     parser.add_argument("--db", help="a PostgreSQL URL to run against (its queuectl tables are emptied)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate raw and queuectl this many times and print the median ratio too")
     args = parser.parse_args()
     for n in sorted({1, *args.workers}):
-        raw = raw_rate(args.jobs, n)
-        processes = min(args.processes, n) if args.processes else None
-        ours = queuectl_rate(args.jobs, n, args.db, processes)
-        layout = f" in {processes} process(es)" if processes else ""
-        print(f"{args.jobs} `true` jobs, -c {n}{layout}: raw {raw:,.0f}/s ({n} process(es))  queuectl {ours:,.0f}/s  "
-              f"ratio {ours / raw:.2f}x", flush=True)
+        ratios = []
+        for _ in range(args.rounds):
+            raw = raw_rate(args.jobs, n)
+            processes = min(args.processes, n) if args.processes else None
+            ours = queuectl_rate(args.jobs, n, args.db, processes)
+            layout = f" in {processes} process(es)" if processes else ""
+            print(f"{args.jobs} `true` jobs, -c {n}{layout}: raw {raw:,.0f}/s ({n} process(es))  queuectl {ours:,.0f}/s"
+                  f"  ratio {ours / raw:.2f}x", flush=True)
+            ratios.append(ours / raw)
+        if args.rounds > 1:
+            print(f"-c {n}: median ratio of {args.rounds} rounds {statistics.median(ratios):.2f}x "
+                  f"(load average {' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
 
 
 if __name__ == "__main__":

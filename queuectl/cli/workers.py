@@ -90,6 +90,9 @@ def worker_run(ctx: Ctx, count: int, queues: tuple[str, ...], burst: bool, worke
     check_queues(queues)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
+    # A line per job: skip what the format never shows (the logging HOWTO's "Optimization")
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None  # no caller lookup (a walk up the stack per line)
     api = ctx.api(durable=False, recover=False)  # a worker rescues at each heartbeat, the first one now
     sys.exit(api.run_worker(queues=queues, burst=burst, worker_id=worker_id, slots=count))
 

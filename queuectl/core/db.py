@@ -247,9 +247,18 @@ class Store:
 
     def execute_native(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         """Run one statement in the driver's own placeholders (`%s` on PostgreSQL: Peewee's SQL)."""
-        with driver_errors():
+        # `driver_errors()` spelled out: this runs for every statement, five times per job in a
+        # worker, and a generator-based context manager costs more than the rest of this method
+        try:
             cursor = self.connection().cursor()
             cursor.execute(sql, params)
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            mapped = _mapped(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
         return cursor
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:

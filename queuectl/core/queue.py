@@ -58,6 +58,8 @@ _NEVER_COMPLETES = (JobState.DEAD, JobState.CANCELLED)  # a job after one of the
 _ID_PAIRS = [a + b for a in _ID_ALPHABET for b in _ID_ALPHABET]  # 10 bits -> 2 characters
 
 
+_LIMITS_TTL = 1.0  # seconds a JobQueue trusts what it read about queue limits
+
 class _JobIds:
     """12-character ids that sort by creation time: 42 bits of milliseconds, 18 of counter.
 
@@ -226,7 +228,7 @@ class JobQueue:
             "WHERE seq {picked_open}SELECT seq FROM job{indexed} WHERE state IN " + claimable + " AND run_at <= ? {queues}"
             "AND {ready} "  # held, queue paused or without room for the batch, dependencies (readiness.py)
             "ORDER BY priority DESC, run_at, seq LIMIT {limit}{lock}{picked_close} "
-            "AND state IN " + claimable + " "
+            "AND {outer_state} IN " + claimable + " "
             f"AND NOT EXISTS (SELECT 1 FROM setting WHERE key = '{PAUSED_KEY}' AND value = 'true') "
             "RETURNING id, command, cwd, env, timeout, attempts, max_retries, queue, keep_children"
         )
@@ -276,6 +278,8 @@ class JobQueue:
         )
         self._queue_hooks: dict[str, tuple[str | None, str | None, str | None]] = {}
         self._queue_hooks_read_at = -math.inf
+        self._some_limit = True  # whether some queue has a limit, as last read (see `_limits_exist`)
+        self._limits_read_at = -math.inf
         self._finish_run = named(
             "UPDATE run SET finished_at = :ended, exit_code = :exit_code, error = :error, outcome = :outcome, "
             "output = :output, output_bytes = :output_bytes "
@@ -483,7 +487,10 @@ class JobQueue:
                 # Without statistics SQLite prefers the (state, seq) index and sorts; the partial
                 # claim index already holds the claimable rows in claim order.
                 index = "job_claim_queue" if n_queues else "job_claim"
-                indexed, lock, picked = f" INDEXED BY {index}", "", ("IN (", ")")
+                # one job: a scalar sub-select, where a list would be built in a temporary table;
+                # `+state`: the picked rows are found by rowid, not through the (state, seq) index
+                indexed, lock, picked = f" INDEXED BY {index}", "", ("= (", ")") if limit == 1 else ("IN (", ")")
+                outer_state = "+state"
             else:
                 # `seq IN (SELECT ... LIMIT k FOR UPDATE SKIP LOCKED)` may be planned as a nested-loop
                 # semi-join that rescans the subquery for every candidate row; a rescan skips the
@@ -491,9 +498,10 @@ class JobQueue:
                 # k jobs (seen on upgraded stores, whose job table has statistics). ARRAY(...) is an
                 # uncorrelated InitPlan: the jobs are picked exactly once.
                 indexed, lock, picked = "", " FOR UPDATE SKIP LOCKED", ("= ANY (ARRAY(", "))")
+                outer_state = "state"
             ready = claim_ready_condition(self.store, int(limit))
             sql = self.store.sql(self._claim_head.format(queues=queues, lock=lock, indexed=indexed, limit=int(limit),
-                                                         ready=ready, picked_open=picked[0],
+                                                         ready=ready, outer_state=outer_state, picked_open=picked[0],
                                                          picked_close=picked[1]))
             if not self.store.is_sqlite:
                 # Workers commit with synchronous_commit=off, but a claim must be durable before
@@ -523,7 +531,7 @@ class JobQueue:
         if queues:
             params.extend(queues)
         rows = self.store.execute(self._claim_statement(len(queues or ()), limit), params).fetchall()
-        if 1 < limit and len(rows) < limit:
+        if 1 < limit and len(rows) < limit and self._limits_exist():
             # A limited queue takes part in a batch only with room for the whole batch (readiness.py):
             # the slots left may still fit one job of it at a time.
             while len(rows) < limit:
@@ -536,6 +544,18 @@ class JobQueue:
                        timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7], keep_children=bool(row[8]))
             for row in rows
         ]
+
+    def _limits_exist(self) -> bool:
+        """Whether some queue has a limit (read at most once a second): only then can a batch claim
+        have left out a job that a claim of one takes. An idle worker of several slots would
+        otherwise claim twice per poll. A limit set less than a second ago may keep its queue's
+        jobs out of batch claims for that second; it is never overshot (the claims enforce it)."""
+        now = time.monotonic()
+        if now - self._limits_read_at > _LIMITS_TTL:
+            self._some_limit = self.store.execute(
+                "SELECT 1 FROM queue WHERE max_running > 0 LIMIT 1").fetchone() is not None
+            self._limits_read_at = now
+        return self._some_limit
 
     def start_runs(self, worker_id: str, starts: Sequence[tuple[ClaimedJob, RunStart]]) -> list[int]:
         """`start_run` for several runs in one transaction (slots whose runs outlived the quick wait together)."""

@@ -25,6 +25,7 @@ _READ_CHUNK = 65536
 # Pids wrap at pid_max (32,768 by default): past this age a run's leftovers are looked for among
 # all processes, not only those with pids handed out after its shell's.
 _RECENT_RUN = 1.0
+_EXIT_AFTER_EOF_S = 0.001
 _SWEEPS = 5  # rounds of "find and SIGKILL" at a kill: a process forked during one is found by the next
 
 
@@ -153,9 +154,14 @@ class JobProcess:
             return True
         if self._kill_at is not None and not self._sigkilled and time.monotonic() >= self._kill_at:
             self._sigkill_group()
+        exiting = False
         if self._out is not None and self._out.fileno() in ready:
-            self._read_available()
-        if (self._pidfd is None or self._pidfd in ready) and self._proc.poll() is not None:
+            if not self._read_available() and self._pidfd is not None and self._pidfd not in ready:
+                # The output ended: the shell is most likely exiting this very moment (its files
+                # close just before it becomes reapable). A short look at its pidfd saves the
+                # worker a whole turn of its loop per job; a shell that lives on costs it once.
+                exiting = bool(select.select([self._pidfd], [], [], _EXIT_AFTER_EOF_S)[0])
+        if (self._pidfd is None or exiting or self._pidfd in ready) and self._proc.poll() is not None:
             self._exited()
         return self.returncode is not None
 

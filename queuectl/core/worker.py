@@ -254,11 +254,14 @@ class Worker:
                 want = free if not self.stop_requested and due else 0
                 claimed: list[ClaimedJob] | None = None
                 if (ended or want) and time.monotonic() >= self._store_retry_at:
-                    claimed = self._record_and_claim(ended, want)
+                    claimed, recorded = self._record_and_claim(ended, want)
                     if claimed is not None and want:
                         self._next_poll = time.monotonic() + self.settings.poll_interval
                         look = False
                         self._start(claimed)
+                    # after the spawns: the new jobs' shells start while this is logged
+                    for run, finished in recorded:
+                        self._recorded(run, finished)
                 self._record_starts()
                 if not self._runs and (self.stop_requested or (self.burst and claimed == [])):
                     break
@@ -310,9 +313,12 @@ class Worker:
             log.info("job %s attempt %d running (pid %d, slot %d)", run.job.id, run.job.attempts, run.proc.pid,
                      run.slot)
 
-    def _record_and_claim(self, ended: list[int], want: int) -> list[ClaimedJob] | None:
-        """Record the runs in `ended` slots and claim up to `want` jobs, in one transaction; the
-        claimed jobs, or None when the store failed (the ended runs stay, to be recorded later)."""
+    def _record_and_claim(
+        self, ended: list[int], want: int,
+    ) -> tuple[list[ClaimedJob] | None, list[tuple[JobRun, FinishResult]]]:
+        """Record the runs in `ended` slots and claim up to `want` jobs, in one transaction: the
+        claimed jobs (None when the store failed: the ended runs stay, to be recorded later) and
+        the runs recorded, with what the store made of them, for `_recorded`."""
         runs = [self._runs[slot] for slot in ended]
         if self._fenced():
             for run in runs:  # frozen (SIGSTOP) while it ran: the watchdog may have killed it
@@ -330,18 +336,17 @@ class Worker:
             except StopWorker:
                 if finishes:
                     raise
-                return []
+                return [], []
         else:
             try:
                 done, claimed = self._finish_many(finishes, want)
             except _STORE_ERRORS as exc:
                 self._store_failed("recording a result" if finishes else "claiming a job", exc)
-                return None
+                return None, []
         self._store_ok()
-        for slot, run, finished in zip(ended, runs, done, strict=True):
+        for slot in ended:
             del self._runs[slot]
-            self._recorded(run, finished)
-        return claimed
+        return claimed, list(zip(runs, done, strict=True))
 
     def _runs_watched(self, ended: list[int]) -> bool:
         """Whether any run other than those in `ended` is still under way."""

@@ -60,6 +60,34 @@ def test_a_batch_claim_for_several_slots_never_overshoots_a_limit(queue, store, 
     assert QueueTable(store, clock).get("gpu").running == 2
 
 
+def _claims_issued(queue, monkeypatch) -> list[str]:
+    """The claim statements (UPDATE … RETURNING) the queue's store runs from now on."""
+    issued: list[str] = []
+    execute = queue.store.execute
+
+    def counting(sql, params=()):
+        if sql.lstrip().upper().startswith(("UPDATE JOB SET STATE = 'PROCESSING'", "SET LOCAL")):
+            issued.append(sql)
+        return execute(sql, params)
+
+    monkeypatch.setattr(queue.store, "execute", counting)
+    return issued
+
+
+def test_a_short_batch_claim_is_topped_up_one_job_at_a_time_only_where_a_queue_has_a_limit(
+        queue, store, clock, monkeypatch):
+    issued = _claims_issued(queue, monkeypatch)
+    assert queue.claim_many("w-1", None, 4) == []
+    assert len(issued) == 1  # an idle worker of four slots: one claim per poll, not two
+
+    QueueTable(store, clock).set_limit("gpu", 1)
+    gpu = add(queue, queue="gpu")
+    queue._limits_read_at = float("-inf")  # as a second later
+    issued.clear()
+    assert [job.id for job in queue.claim_many("w-1", None, 4)] == [gpu]  # no room for a batch of 4: one at a time
+    assert len(issued) == 3  # the batch, the single claim that took it, the one that found nothing more
+
+
 def test_a_paused_queue_is_skipped_until_resumed(queue, store, clock):
     table = QueueTable(store, clock)
     table.pause("batch")  # before any job uses it: the row is made, and persists
