@@ -104,7 +104,7 @@ new_job_ids = _JobIds().take
 
 
 @cache
-def _record_columns() -> str:
+def _record_select() -> str:
     """A JobRecord's fields, which are job's columns, in its order."""
     from queuectl.core.records import JobRecord
 
@@ -1168,12 +1168,12 @@ class JobQueue:
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
             marks = ", ".join("?" * len(chunk))
-            rows = self.store.execute(self.store.sql(f"SELECT {_record_columns()} FROM job WHERE id IN ({marks})"), chunk)
+            rows = self.store.execute(self.store.sql(f"SELECT {_record_select()} FROM job WHERE id IN ({marks})"), chunk)
             found.update((r.id, r) for r in map(_record, rows.fetchall()))
         return [found[i] for i in ids if i in found]
 
     def get(self, job_id: str) -> JobRecord:
-        row = self.store.execute(self.store.sql(f"SELECT {_record_columns()} FROM job WHERE id = ?"), (job_id,)).fetchone()
+        row = self.store.execute(self.store.sql(f"SELECT {_record_select()} FROM job WHERE id = ?"), (job_id,)).fetchone()
         if row is None:
             raise JobNotFound(job_id)
         return _record(row)
