@@ -19,24 +19,26 @@ from typing import TYPE_CHECKING
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.states import CLAIMABLE, FINISHED, JobState
 
+# The records and views are named only as annotations here and imported by the methods that build one:
+# `enqueue` builds none, `status` only the overview's (start-up, issue 15).
 if TYPE_CHECKING:
-    # records only as annotations here: `enqueue` hands out none of its nine NamedTuples (issue 15)
     from queuectl.core.config import ConfigStore
     from queuectl.core.db import Store
     from queuectl.core.health import Health
     from queuectl.core.hooks import QueueHooks
     from queuectl.core.metrics import MetricsReader
+    from queuectl.core.overview import Counts, QueueStatus, Unserved, WorkerCounts, WorkerInfo
     from queuectl.core.process_stats import ProcessStats
     from queuectl.core.queue import Enqueued, JobQueue
     from queuectl.core.queues import QueueInfo, QueueRow
-    from queuectl.core.records import Counts, JobRecord, RunOutput, RunRecord, WaitingReason, WorkerCounts, WorkerInfo
+    from queuectl.core.records import JobRecord, RunOutput, RunRecord, WaitingReason
     from queuectl.core.registry import WorkerRegistry
     from queuectl.core.rescue import Rescued
     from queuectl.core.schedules import Schedule
     from queuectl.core.settings import Settings
     from queuectl.core.specs import JobSpec
     from queuectl.core.stats import Stats
-    from queuectl.core.views import JobDetail, QueueStatus, SettingsView, Unserved
+    from queuectl.core.views import JobDetail, SettingsView
 
 CANCEL_WAIT_MARGIN_S = 3.0  # past kill_grace: the worker's heartbeat, the kill, the finish being written
 RECOVER_EVERY_S = 1.0  # how often a wait or a follow looks for workers of this host that died
@@ -296,15 +298,14 @@ class Api:
 
     def status(self) -> QueueStatus:
         from queuectl.core.counts import job_counts
-        from queuectl.core.records import WorkerCounts
-        from queuectl.core.views import QueueStatus
+        from queuectl.core.overview import QueueStatus, WorkerCounts
 
         counts = job_counts(self.store)  # not through JobQueue: `status` does not import the state machine
         return QueueStatus(counts, WorkerCounts.of(self.workers()), self._settings.is_paused())
 
     def unserved(self, queues: Iterable[str]) -> Unserved | None:
         """Why jobs of `queues` would wait now (None: a live worker serves each and nothing is paused)."""
-        from queuectl.core.views import Unserved
+        from queuectl.core.overview import Unserved
 
         queues = set(queues)
         if not queues:
@@ -382,7 +383,7 @@ class Api:
 
     def worker_counts(self) -> WorkerCounts:
         """Alive (running or stopping, heartbeat younger than worker_timeout), busy and lost workers."""
-        from queuectl.core.records import WorkerCounts
+        from queuectl.core.overview import WorkerCounts
 
         return WorkerCounts.of(self.workers())
 

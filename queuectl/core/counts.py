@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from queuectl.core.records import Counts
+from queuectl.core.overview import Counts
 from queuectl.core.states import JobState
 
 if TYPE_CHECKING:

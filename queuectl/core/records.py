@@ -1,27 +1,19 @@
 """Read-only views of rows that the core hands to front ends, with their JSON shape.
 
 No `from __future__ import annotations` here, on purpose: `typing.NamedTuple` turns each string
-annotation into a `ForwardRef`, which compiles it, ~100 small compiles at every import (and every
-command imports this module). Evaluated annotations cost a type check each; a class naming itself
+annotation into a `ForwardRef`, which compiles it, ~100 small compiles at every import (and most
+commands import this module). Evaluated annotations cost a type check each; a class naming itself
 is quoted.
 """
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from queuectl.core.states import LIVE_WORKER_STATES, WorkerState
-
-
-def iso(ts: float | None) -> str | None:
-    """UTC epoch seconds → ISO-8601 with a Z, millisecond precision."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _jsonable(data: dict[str, Any], time_keys: tuple[str, ...]) -> dict[str, Any]:
-    return {k: (iso(v) if k in time_keys else v) for k, v in data.items()}
+# what `status` reads lives apart (it needs none of the job and run records): named here too, as before
+from queuectl.core.overview import Counts as Counts
+from queuectl.core.overview import WorkerCounts as WorkerCounts
+from queuectl.core.overview import WorkerInfo as WorkerInfo
+from queuectl.core.overview import iso as iso
+from queuectl.core.overview import jsonable
 
 
 class ClaimedJob(NamedTuple):
@@ -103,7 +95,7 @@ class JobRecord(NamedTuple):
         data = self._asdict()
         # env values may be secrets: show which variables are set, not their values.
         data["env"] = sorted(self.env) if self.env else None
-        return _jsonable(data, self.TIME_KEYS)
+        return jsonable(data, self.TIME_KEYS)
 
 
 class RunRecord(NamedTuple):
@@ -126,7 +118,7 @@ class RunRecord(NamedTuple):
         return None if self.finished_at is None else max(0.0, self.finished_at - self.started_at)
 
     def to_json(self) -> dict[str, Any]:
-        data = _jsonable(self._asdict(), self.TIME_KEYS)
+        data = jsonable(self._asdict(), self.TIME_KEYS)
         data["duration"] = self.duration
         return data
 
@@ -139,47 +131,6 @@ class RunOutput(NamedTuple):
     output_bytes: int
 
 
-class WorkerInfo(NamedTuple):
-    id: str
-    host: str
-    pid: int
-    pid_created_at: float
-    queues: tuple[str, ...] | None
-    state: str  # running, stopping, stopped, lost — "lost" also when it has gone silent
-    started_at: float
-    heartbeat_at: float
-    stopped_at: float | None
-    current_job_id: str | None  # the first of `job_ids` (a one-slot worker's job)
-    stop_requested: bool
-    slots: int = 1  # how many jobs it runs at once
-    job_ids: tuple[str, ...] = ()  # the jobs its slots run now, oldest first
-
-    @property
-    def busy(self) -> int:
-        """How many of its slots run a job."""
-        return len(self.job_ids)
-
-    TIME_KEYS = ("started_at", "heartbeat_at", "stopped_at")
-
-    def to_json(self) -> dict[str, Any]:
-        data = _jsonable(self._asdict(), self.TIME_KEYS)
-        data.pop("pid_created_at")
-        data["queues"] = list(self.queues) if self.queues else None
-        data["job_ids"] = list(self.job_ids)
-        return data
-
-
-class Counts(NamedTuple):
-    by_state: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_state.values())
-
-    def __getitem__(self, state: str) -> int:
-        return self.by_state.get(state, 0)
-
-
 class WaitingReason(NamedTuple):
     """`code` is stable for scripts (held, dependencies, paused, queue_paused, due_later,
     queue_full, no_worker, ready); `text` says it to a person."""
@@ -187,27 +138,3 @@ class WaitingReason(NamedTuple):
     code: str
     text: str
     short: str = ""  # a few words for a table cell ("" for ready and due later: other columns say it)
-
-
-class WorkerCounts(NamedTuple):
-    """Workers by what they are doing: the one definition of a live worker for every front end."""
-
-    alive: int  # running or stopping (a silent one past worker_timeout is listed as lost instead)
-    busy: int  # alive with at least one job
-    lost: int
-    slots: int  # the alive workers' slots
-    slots_busy: int  # of those, the slots running a job
-
-    @classmethod
-    def of(cls, workers: Iterable[WorkerInfo]) -> "WorkerCounts":
-        """Counted from `WorkerRegistry.list(worker_timeout=…)`'s rows."""
-        alive = busy = lost = slots = slots_busy = 0
-        for w in workers:
-            if w.state in LIVE_WORKER_STATES:
-                alive += 1
-                busy += bool(w.busy)
-                slots += w.slots
-                slots_busy += w.busy
-            elif w.state == WorkerState.LOST:
-                lost += 1
-        return cls(alive, busy, lost, slots, slots_busy)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from queuectl.core.clock import SYSTEM_CLOCK, Clock
 from queuectl.core.db import Store
 from queuectl.core.errors import QueuectlError, WorkerNotFound
-from queuectl.core.records import WorkerInfo
+from queuectl.core.overview import WorkerInfo
 from queuectl.core.states import LIVE_WORKER_STATES, WorkerState, sql_in
 
 _LIVE = sql_in(LIVE_WORKER_STATES)

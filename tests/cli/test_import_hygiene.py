@@ -230,12 +230,13 @@ def test_headless_commands_on_postgresql_load_the_driver_only(home, store_under_
     assert {m.split(".")[0] for m in result["heavy"]} == {"psycopg2"}
 
 
-# Nor, beyond that (issue 15's margin): `enqueue` reads no record (records' nine NamedTuples), `status`
-# runs no transition (the state machine, `queue.py`, and the job specs it parses); neither encodes or
+# Nor, beyond that (issue 15's margin): `enqueue` reads no record (records' NamedTuples), `status` runs
+# no transition (the state machine, `queue.py`, and the job specs it parses) and reads only the overview
+# (counts and workers), not the job and run records nor the door's other views; neither encodes or
 # decodes JSON unless something asks for it (--json, a JSON source, a job's env, a stored setting).
 OFF_THE_PATH = {
     "enqueue": ("json", "queuectl.core.records"),
-    "status": ("json", "queuectl.core.queue", "queuectl.core.specs"),
+    "status": ("json", "queuectl.core.queue", "queuectl.core.specs", "queuectl.core.records", "queuectl.core.views"),
 }
 
 
