@@ -32,7 +32,7 @@ _NAMED_PARAMETER = r"(?<![:\w]):([A-Za-z_]\w*)"
 # A writer waits this long for the lock before giving up; CLI commands then exit 1 with a message,
 # workers log and retry.
 BUSY_TIMEOUT_S = 10.0
-_LOCK_STEP_S = 50e-6  # the first wait for SQLite's write lock; doubled up to
+_LOCK_STEP_S = 250e-6  # the first wait for SQLite's write lock; doubled up to
 _LOCK_STEP_MAX_S = 0.002
 
 
@@ -313,12 +313,14 @@ class Store:
             raise
 
     def _begin_immediate(self) -> None:
-        """BEGIN IMMEDIATE, waiting for another connection's write lock in steps of 50 µs and up.
+        """BEGIN IMMEDIATE, waiting for another connection's write lock in steps of 0.25 ms and up.
 
         SQLite's own busy handler sleeps 1 ms at the first retry, then 2, 5, 10 ms…, while a
         worker's transaction holds the lock for about 0.15 ms: two workers on one store lost
-        much of their time asleep beside a free lock. The wait still ends, as before, after the
-        connection's busy timeout (this thread's, which `bound_calls` may have shortened)."""
+        much of their time asleep beside a free lock. Finer steps than 0.25 ms made processes
+        that write back to back hand the lock over so often that they did less in all
+        (bench/claim_finish.py). The wait still ends, as before, after the connection's busy
+        timeout (this thread's, which `bound_calls` may have shortened)."""
         local = self._local
         conn = self.connection()
         deadline: float | None = None
