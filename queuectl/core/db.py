@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from queuectl.core.errors import InvalidInput, StoreUnavailable
 
@@ -94,18 +94,22 @@ def _mapped(exc: BaseException) -> DatabaseError | None:
     return None
 
 
+def _reraise(exc: Exception) -> NoReturn:
+    """Raise `exc` again, as this module's error if it is a driver's (the driver's as its cause)."""
+    if not isinstance(exc, DatabaseError):
+        mapped = _mapped(exc)
+        if mapped is not None:
+            raise mapped from exc
+    raise exc
+
+
 @contextmanager
 def driver_errors() -> Iterator[None]:
     """Raise a driver error met inside as this module's (`DatabaseError` and its subclasses)."""
     try:
         yield
-    except DatabaseError:
-        raise
     except Exception as exc:
-        mapped = _mapped(exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
+        _reraise(exc)
 
 
 def store_errors() -> tuple[type[BaseException], ...]:
@@ -258,13 +262,8 @@ class Store:
         try:
             cursor = self.connection().cursor()
             cursor.execute(sql, params)
-        except DatabaseError:
-            raise
         except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            _reraise(exc)
         return cursor
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
@@ -344,13 +343,8 @@ class Store:
                         step = min(step * 2, _LOCK_STEP_MAX_S)
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {local.lock_ms}")
-        except DatabaseError:
-            raise
         except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            _reraise(exc)
 
     def _savepoint(self) -> Iterator[None]:
         local = self._local
