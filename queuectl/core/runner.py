@@ -25,7 +25,7 @@ _READ_CHUNK = 65536
 # Pids wrap at pid_max (32,768 by default): past this age a run's leftovers are looked for among
 # all processes, not only those with pids handed out after its shell's.
 _RECENT_RUN = 1.0
-_EXIT_AFTER_EOF_S = 0.001
+_EXIT_AFTER_EOF_S = 0.001  # once its output ends, how long a shell may take to become reapable (a look, not a wait)
 _SWEEPS = 5  # rounds of "find and SIGKILL" at a kill: a process forked during one is found by the next
 
 
