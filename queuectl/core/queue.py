@@ -56,9 +56,8 @@ _NEVER_COMPLETES = (JobState.DEAD, JobState.CANCELLED)  # a job after one of the
 
 
 _ID_PAIRS = [a + b for a in _ID_ALPHABET for b in _ID_ALPHABET]  # 10 bits -> 2 characters
-
-
 _LIMITS_TTL = 1.0  # seconds a JobQueue trusts what it read about queue limits
+
 
 class _JobIds:
     """12-character ids that sort by creation time: 42 bits of milliseconds, 18 of counter.
@@ -113,13 +112,20 @@ def _record_select() -> str:
 
 def _record(row: tuple) -> JobRecord:
     """A JobRecord from a row of the JobRecord columns (env decoded from its JSON)."""
-    import json
-
     from queuectl.core.records import JobRecord
 
     record = JobRecord(*row)
-    return record._replace(env=json.loads(record.env) if record.env else None, keep_children=bool(record.keep_children),
+    return record._replace(env=_env_value(record.env), keep_children=bool(record.keep_children),
                            held=bool(record.held))
+
+
+def _env_value(text: str | None) -> dict[str, str] | None:
+    """A job's env from its column (`_env_text`'s inverse); `json` is imported only for a job that has one."""
+    if not text:
+        return None
+    import json
+
+    return json.loads(text)
 
 
 def _env_text(env: Mapping[str, str] | None) -> str | None:
@@ -520,8 +526,6 @@ class JobQueue:
     def claim_many(self, worker_id: str, queues: Sequence[str] | None, limit: int) -> list[ClaimedJob]:
         """Take up to `limit` due jobs (for a worker's free slots) in one transaction; fewer, or none,
         when fewer are due. On PostgreSQL rows another claim holds are skipped, not waited for."""
-        import json
-
         from queuectl.core.records import ClaimedJob
 
         if limit < 1:
@@ -540,7 +544,7 @@ class JobQueue:
                     break
                 rows.extend(more)
         return [
-            ClaimedJob(id=row[0], command=row[1], cwd=row[2], env=json.loads(row[3]) if row[3] else None,
+            ClaimedJob(id=row[0], command=row[1], cwd=row[2], env=_env_value(row[3]),
                        timeout=row[4], attempts=row[5], max_retries=row[6], queue=row[7], keep_children=bool(row[8]))
             for row in rows
         ]
